@@ -1,0 +1,5 @@
+"""The `duban` operator command."""
+
+
+def main() -> None:
+    raise SystemExit("not yet")
