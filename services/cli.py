@@ -1,5 +1,92 @@
 """The `duban` operator command."""
 
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.config.positions import ConfigError
+
+app = typer.Typer(
+    help="督办 duban: keeps every reported work-safety hazard moving to close-out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check the YAML configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigDir = Annotated[
+    Path, typer.Option("--config", help="Config folder (policies.yaml, directory.yaml, …).")
+]
+
+
+@app.command()
+def run(
+    service: Annotated[str, typer.Argument(help="engine, notifier, ack, or all.")],
+    config: ConfigDir = Path("deploy/config/example"),
+) -> None:
+    """Run one service (or all of them in one process) until stopped."""
+    from services.runner import run_services
+
+    run_services(service, config)
+
+
+@config_app.command("check")
+def config_check(config: ConfigDir = Path("deploy/config/example")) -> None:
+    """Validate every YAML file; errors name file, line and key. Exit 1 on error."""
+    from services.config.check import check_folder
+
+    problems, warnings = check_folder(config)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {config}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{config}: OK")
+
+
+@app.command()
+def simulate(
+    events: Annotated[Path, typer.Option("--events", help="JSON Lines of v1 events.")],
+    config: ConfigDir = Path("deploy/config/example"),
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            "--until",
+            help="Stop the virtual clock here (default: 90 days after the last event).",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
+        ),
+    ] = None,
+) -> None:
+    """Replay events on a virtual clock; print every notice as JSON Lines."""
+    from services.config.load import load_config
+    from services.simulate import Rejected, dumps, read_events
+    from services.simulate import simulate as run_simulation
+
+    try:
+        rules = load_config(config).rules()
+    except ConfigError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1) from e
+    parsed = []
+    with events.open(encoding="utf-8") as lines:
+        for item in read_events(lines):
+            if isinstance(item, Rejected):
+                typer.echo(f"{events}:{item.line}: skipped: {item.reason}", err=True)
+            else:
+                parsed.append(item)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=rules.timing.zone)
+    for notice in run_simulation(parsed, rules, until):
+        sys.stdout.write(dumps(notice) + "\n")
+
 
 def main() -> None:
-    raise SystemExit("not yet")
+    """Entry point of the console script."""
+    app()

@@ -1,0 +1,72 @@
+# duban — the common jobs. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= deploy/config/example
+UV_VERSION := 0.13.9
+
+# Local stack addresses (deploy/local/stack.sh); override in the environment if needed.
+export DUBAN_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
+export DUBAN_REDIS_URL ?= redis://127.0.0.1:6390/0
+export DUBAN_SMTP_HOST ?= 127.0.0.1
+export DUBAN_SMTP_PORT ?= 1025
+export DUBAN_SMTP_FROM ?= duban@localhost
+export DUBAN_SMTP_TLS ?= none
+
+.PHONY: setup run test test-unit test-integration lint format typecheck bench stack-up \
+        stack-down schemas check simulate clean
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv sync --frozen --inexact --quiet
+	@touch $@
+
+stack-up: setup
+	bash deploy/local/stack.sh up
+
+stack-down:
+	bash deploy/local/stack.sh down
+
+run: setup stack-up
+	@echo
+	@echo "duban runs with $(CONFIG). In another terminal, publish an example event:"
+	@echo "    $(BIN)/python deploy/local/publish_example.py"
+	@echo "The resulting email lands in .stack/mail/ (one .eml file per message)."
+	@echo
+	$(BIN)/duban run all --config $(CONFIG)
+
+test: setup lint typecheck
+	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest -m "not integration"
+
+test-integration: setup
+	$(BIN)/pytest -m integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: setup
+	$(BIN)/duban config check --config $(CONFIG)
+
+schemas: setup
+	$(BIN)/python tools/export_schemas.py
+
+bench: setup stack-up
+	$(BIN)/python -m tests.perf.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,191 @@
+"""Notice events (contract v1): inbound `notice.acknowledged`; outbound `notice.requested`,
+`notice.delivered` and `notice.failed`, which duban publishes for audit and delivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from contracts.common import DataModel, Id, Timestamp
+
+NOTICE_ACKNOWLEDGED = "notice.acknowledged"
+NOTICE_REQUESTED = "notice.requested"
+NOTICE_DELIVERED = "notice.delivered"
+NOTICE_FAILED = "notice.failed"
+
+NoticeKind = Literal[
+    "report",
+    "reminder",
+    "escalation",
+    "verification",
+    "supervision",
+    "closure",
+    "duty",
+    "digest",
+]
+"""What a notice is for (see the product spec's notice table)."""
+
+EscalationAction = Literal["letter", "circular", "interview", "exposure"]
+"""Escalation step: 函告 letter, 通报 circular, 约谈 interview, 曝光 exposure."""
+
+#: Kinds that may carry an `action`; `escalation` must.
+KINDS_WITH_ACTION: frozenset[str] = frozenset({"escalation", "duty"})
+
+#: Template variables (`facts` keys) that notices about a hazard carry.
+HAZARD_FACT_KEYS: tuple[str, ...] = (
+    "hazard_id",
+    "title",
+    "level",
+    "unit_id",
+    "unit_name",
+    "industry",
+    "region",
+    "deadline",
+    "department",
+    "authority",
+    "days_overdue",
+    "status",
+)
+
+Occurrence = Annotated[int, Field(ge=0)]
+Attempts = Annotated[int, Field(ge=1)]
+
+_NOTICE_ID = "Id of the notice (one decision to notify, shared by all its recipients)."
+_OCCURRENCE = "0 for the first sending of the notice, n for its n-th repeat."
+_PERSON_ID = "Recipient's person id."
+_CHANNEL = "Configured channel name, e.g. 'sms', 'email', 'wecom'."
+_ATTEMPTS = "Delivery attempts made on this channel so far (>= 1)."
+
+
+def delivery_key(notice_id: str, occurrence: int, person_id: str, channel: str) -> str:
+    """Return the idempotency key of one delivery: notice, occurrence, recipient and channel."""
+    return f"{notice_id}:{occurrence}:{person_id}:{channel}"
+
+
+class NoticeAcknowledged(DataModel):
+    """`notice.acknowledged`: a recipient confirmed a notice; stops its repeats to that person."""
+
+    EVENT_TYPE: ClassVar[str] = NOTICE_ACKNOWLEDGED
+    SUBJECT_FIELD: ClassVar[str] = "notice_id"
+
+    notice_id: Id = Field(description="Acknowledged notice id; equals the envelope `subject`.")
+    person_id: Id = Field(description="Person id of who acknowledged.")
+    acknowledged_at: Timestamp = Field(description="When the person acknowledged.")
+
+
+class Recipient(DataModel):
+    """One recipient of a notice, with the addresses known from the directory."""
+
+    person_id: Id = Field(description=_PERSON_ID)
+    name: str | None = Field(default=None, description="Recipient's name, for templates.")
+    role: Id = Field(
+        description=(
+            "Why this person receives the notice: principal, controller, responsible, "
+            "department, committee_office, leader, authority, five_package, safety_officer."
+        )
+    )
+    mobile: str | None = Field(default=None, description="Mobile number for SMS.")
+    email: str | None = Field(default=None, description="E-mail address.")
+    wecom_userid: str | None = Field(default=None, description="WeCom (企业微信) userid.")
+    dingtalk_userid: str | None = Field(default=None, description="DingTalk (钉钉) userid.")
+    feishu_open_id: str | None = Field(default=None, description="Feishu/Lark (飞书) open_id.")
+
+
+class ChannelPlan(DataModel):
+    """One channel to try for a recipient, and the earliest time to use it."""
+
+    channel: Id = Field(description=_CHANNEL)
+    not_before: Timestamp | None = Field(
+        default=None,
+        description="Do not send before this instant (deferred out of quiet hours); null: at once.",
+    )
+
+
+class NoticeRequested(DataModel):
+    """`notice.requested`: duban decided to send this notice to this recipient (outbound)."""
+
+    EVENT_TYPE: ClassVar[str] = NOTICE_REQUESTED
+    SUBJECT_FIELD: ClassVar[str] = "notice_id"
+
+    notice_id: Id = Field(description=_NOTICE_ID + " Equals the envelope `subject`.")
+    occurrence: Occurrence = Field(description=_OCCURRENCE)
+    kind: NoticeKind = Field(
+        description=(
+            "report, reminder, escalation, verification, supervision, closure, duty or digest."
+        )
+    )
+    action: EscalationAction | None = Field(
+        default=None,
+        description=(
+            "Escalation step (letter, circular, interview, exposure): required for kind "
+            "escalation, optional for duty, null otherwise."
+        ),
+    )
+    subject: Id = Field(description="Hazard, unit or department id the notice is about.")
+    due_at: Timestamp = Field(description="When the rule wanted the notice sent.")
+    recipient: Recipient = Field(description="Who receives it.")
+    channels: Annotated[tuple[ChannelPlan, ...], Field(min_length=1)] = Field(
+        description="Channels in the order to try (first that delivers wins); at least one."
+    )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Template variables. Hazard notices carry: " + ", ".join(HAZARD_FACT_KEYS) + "."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_action_and_channels(self) -> Self:
+        if self.kind == "escalation" and self.action is None:
+            raise ValueError("action is required for kind 'escalation'")
+        if self.action is not None and self.kind not in KINDS_WITH_ACTION:
+            raise ValueError(f"action must be null for kind {self.kind!r}")
+        names = [plan.channel for plan in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError("channels: each channel may be listed only once")
+        return self
+
+    def delivery_key(self, channel: str) -> str:
+        """Return the idempotency key of delivering this notice occurrence on `channel`."""
+        return delivery_key(self.notice_id, self.occurrence, self.recipient.person_id, channel)
+
+
+class _Receipt(DataModel):
+    """Fields common to delivery receipts."""
+
+    SUBJECT_FIELD: ClassVar[str] = "notice_id"
+
+    notice_id: Id = Field(description=_NOTICE_ID + " Equals the envelope `subject`.")
+    occurrence: Occurrence = Field(description=_OCCURRENCE)
+    person_id: Id = Field(description=_PERSON_ID)
+    channel: Id = Field(description=_CHANNEL)
+    attempts: Attempts = Field(description=_ATTEMPTS)
+
+    def delivery_key(self) -> str:
+        """Return the idempotency key of the delivery this receipt is about."""
+        return delivery_key(self.notice_id, self.occurrence, self.person_id, self.channel)
+
+
+class NoticeDelivered(_Receipt):
+    """`notice.delivered`: a channel accepted the notice for the recipient (outbound)."""
+
+    EVENT_TYPE: ClassVar[str] = NOTICE_DELIVERED
+
+    delivered_at: Timestamp = Field(description="When the channel accepted the message.")
+    provider_message_id: str | None = Field(
+        default=None, description="Message id returned by the provider, if any."
+    )
+
+
+class NoticeFailed(_Receipt):
+    """`notice.failed`: a delivery attempt failed (outbound)."""
+
+    EVENT_TYPE: ClassVar[str] = NOTICE_FAILED
+
+    failed_at: Timestamp = Field(description="When the attempt failed.")
+    reason: str = Field(description="Why it failed (provider error, no address, ...).")
+    retryable: bool = Field(description="Whether retrying the same channel may succeed.")
+    final: bool = Field(
+        description="True when no further attempt or channel will follow for this delivery."
+    )

@@ -1,0 +1,60 @@
+"""Default Kafka topic names of contract v1 and which event type goes to which topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HAZARD_EVENTS = "hazard.events"
+"""Inbound: every event whose subject is a hazard (`hazard.*`)."""
+DUTY_EVENTS = "duty.events"
+"""Inbound: `unit.upserted` and `duty.fulfilled`."""
+NOTICE_ACKS = "notice.acks"
+"""Inbound: `notice.acknowledged`."""
+NOTICE_REQUESTED = "notice.requested"
+"""Outbound: `notice.requested`."""
+NOTICE_RECEIPTS = "notice.receipts"
+"""Outbound: `notice.delivered` and `notice.failed`."""
+DLQ_EVENTS = "duban.dlq.events"
+"""Dead letters: inbound messages that failed validation (original bytes, reason in headers)."""
+DLQ_NOTICES = "duban.dlq.notices"
+"""Dead letters: `notice.requested` events whose delivery finally failed on every channel."""
+
+#: Kafka header names set on dead-letter messages (value: UTF-8 text).
+DLQ_HEADER_REASON = "duban-reason"
+DLQ_HEADER_TOPIC = "duban-original-topic"
+DLQ_HEADER_PARTITION = "duban-original-partition"
+DLQ_HEADER_OFFSET = "duban-original-offset"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names in use (defaults as above; ops may rename them in configuration)."""
+
+    hazard_events: str = HAZARD_EVENTS
+    duty_events: str = DUTY_EVENTS
+    notice_acks: str = NOTICE_ACKS
+    notice_requested: str = NOTICE_REQUESTED
+    notice_receipts: str = NOTICE_RECEIPTS
+    dlq_events: str = DLQ_EVENTS
+    dlq_notices: str = DLQ_NOTICES
+
+    def for_type(self, event_type: str) -> str:
+        """Return the topic an event of `event_type` is published on; KeyError if unknown."""
+        if event_type.startswith("hazard."):
+            return self.hazard_events
+        by_type = {
+            "unit.upserted": self.duty_events,
+            "duty.fulfilled": self.duty_events,
+            "notice.acknowledged": self.notice_acks,
+            "notice.requested": self.notice_requested,
+            "notice.delivered": self.notice_receipts,
+            "notice.failed": self.notice_receipts,
+        }
+        return by_type[event_type]
+
+    def inbound(self) -> tuple[str, ...]:
+        """The topics duban consumes."""
+        return (self.hazard_events, self.duty_events, self.notice_acks)
+
+
+DEFAULT_TOPICS = Topics()

@@ -1,0 +1,147 @@
+"""Load and check a config folder: every file strict, every error with file, line and key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+
+from services.config.channels import ChannelsFile
+from services.config.positions import ConfigError, Located, Problem, load
+from services.core.directory import Directory, DirectoryIndex
+from services.core.evaluate import Rules
+from services.core.policy import Policy
+from services.core.routing import family_of
+from services.core.timeline import Timing
+from services.core.workcalendar import CalendarOverrides, WorkCalendar
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A checked config folder."""
+
+    folder: Path
+    policy: Policy
+    directory: Directory
+    channels: ChannelsFile
+    calendar: CalendarOverrides
+
+    def rules(self) -> Rules:
+        """The compiled form the core decides with."""
+        zone = ZoneInfo(self.policy.time_zone)
+        overrides = self.calendar.model_copy(update={"time_zone": self.policy.time_zone})
+        day_at = _clock(self.policy.day_steps_at) if self.policy.day_steps_at else None
+        timing = Timing(self.policy, WorkCalendar.from_overrides(overrides), zone, day_at)
+        return Rules(
+            timing, DirectoryIndex(self.directory), self.channels.routing, self.channels.types()
+        )
+
+
+def load_config(folder: Path) -> Config:
+    """Read and check every YAML file in `folder`; raise ConfigError listing all problems."""
+    problems: list[Problem] = []
+    policy = _model(folder, "policies.yaml", Policy, problems)
+    directory = _model(folder, "directory.yaml", Directory, problems)
+    channels = _model(folder, "channels.yaml", ChannelsFile, problems)
+    calendar = _model(folder, "calendar.yaml", CalendarOverrides, problems, optional=True)
+    if policy and directory and channels:
+        problems += _cross_checks(folder, policy, directory, channels)
+    if problems or not (policy and directory and channels and calendar):
+        raise ConfigError(problems)
+    return Config(folder, policy, directory, channels, calendar)
+
+
+def _model(
+    folder: Path, name: str, model: type[M], problems: list[Problem], optional: bool = False
+) -> M | None:
+    path = folder / name
+    if optional and not path.exists():
+        return model.model_validate({})
+    try:
+        located = load(path, name)
+        return model.model_validate(located.data if located.data is not None else {})
+    except ConfigError as e:
+        problems += e.problems
+    except ValidationError as e:
+        problems += [_problem(located, err) for err in e.errors()]
+    return None
+
+
+def _problem(located: Located, error: Any) -> Problem:
+    loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    key = ".".join(str(part) for part in loc)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the README of the config folder)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return Problem(located.file, located.line_of(loc), key, message)
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic names the chosen union member in the location ("email", "function-after[...]").
+    return isinstance(part, str) and (
+        "[" in part
+        or part
+        in {
+            "email",
+            "wecom",
+            "dingtalk",
+            "feishu",
+            "aliyun_sms",
+            "tencent_sms",
+            "sms_gateway",
+            "webhook",
+        }
+    )
+
+
+def _cross_checks(
+    folder: Path, policy: Policy, directory: Directory, channels: ChannelsFile
+) -> list[Problem]:
+    names = set(channels.channels)
+    found: list[tuple[str, str, str]] = []
+    routing = channels.routing
+    for order_name, order in [
+        ("routing.default", routing.default),
+        *((f"routing.roles.{r}", o) for r, o in routing.roles.items()),
+    ]:
+        found += [("channels.yaml", order_name, c) for c in order if c not in names]
+    for person in directory.people:
+        found += [
+            ("directory.yaml", f"people.{person.id}.channels", c)
+            for c in person.channels or ()
+            if c not in names
+        ]
+    problems = [
+        Problem(f, _line(folder, f, key), key, f"no channel named '{c}' in channels.yaml")
+        for f, key, c in found
+    ]
+    families = {family_of(t) for t in channels.types().values()} | {"sms", "email", "chat"}
+    problems += [
+        Problem(
+            "policies.yaml",
+            _line(folder, "policies.yaml", f"quiet_hours.{k}"),
+            f"quiet_hours.{k}",
+            "not a channel family: use sms, email or chat",
+        )
+        for k in policy.quiet_hours
+        if k not in families
+    ]
+    return problems
+
+
+def _line(folder: Path, name: str, dotted: str) -> int | None:
+    located = load(folder / name, name)
+    return located.line_of(tuple(dotted.split(".")))
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))

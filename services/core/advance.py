@@ -1,0 +1,67 @@
+"""One step of a hazard's life: fold in new events and acks, then decide what is due now.
+
+The engine service and `duban simulate` both call `advance`; it is the whole rules core
+as seen from outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.core.evaluate import PlannedNotice, Rules, acknowledge, evaluate, mark_decided
+from services.core.reducer import Fact, apply
+from services.core.state import HazardState, UnitInfo
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A person acknowledged a notice."""
+
+    notice_id: str
+    person_id: str
+
+
+@dataclass
+class Advanced:
+    """The new state, the notices to send now, when to look again, and what happened."""
+
+    state: HazardState
+    notices: list[PlannedNotice] = field(default_factory=list)
+    next_at: datetime | None = None
+    outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # (key, outcome, reason)
+    warnings: list[str] = field(default_factory=list)
+
+
+def hazard_of_notice(notice_id: str) -> str | None:
+    """The hazard id inside a hazard notice id ("hazard:<id>:<rule>:<step>:<stamp>")."""
+    scope, _, rest = notice_id.partition(":")
+    parts = rest.rsplit(":", 3)
+    if scope != "hazard" or len(parts) != 4 or not all(parts):
+        return None
+    return parts[0]
+
+
+def advance(
+    state: HazardState | None,
+    hazard_id: str,
+    facts: Sequence[Fact],
+    acks: Sequence[Ack],
+    unit: UnitInfo | None,
+    rules: Rules,
+    now: datetime,
+) -> Advanced:
+    """Apply `facts` in order and `acks`, then evaluate at `now`; pure."""
+    zone = rules.timing.zone
+    current = state or HazardState(hazard_id=hazard_id, known=False)
+    outcomes = []
+    for fact in facts:
+        applied = apply(current, fact, zone)
+        current = applied.state
+        outcomes.append((fact.key, applied.outcome, applied.reason))
+    for ack in acks:
+        current = acknowledge(current, ack.notice_id, ack.person_id)
+    evaluation = evaluate(current, unit, rules, now)
+    current = mark_decided(current, evaluation)
+    return Advanced(current, evaluation.notices, evaluation.next_at, outcomes, evaluation.warnings)

@@ -1,0 +1,136 @@
+"""Who is who: people, departments, the committee office, leaders and authorities."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from services.core.policy import ID_PATTERN, Strict
+
+AUTHORITIES = ("town", "county", "city", "province")
+
+
+class Person(Strict):
+    """Someone duban can notify, with the addresses each channel needs."""
+
+    id: str = Field(min_length=1, description="Stable person id used in events and rules.")
+    name: str | None = Field(None, description="Display name, e.g. 张三.")
+    mobile: str | None = Field(None, description="Mainland mobile number for SMS and @mentions.")
+    email: str | None = Field(None, description="Email address.")
+    wecom_userid: str | None = Field(None, description="WeCom user id.")
+    dingtalk_userid: str | None = Field(None, description="DingTalk user id.")
+    feishu_open_id: str | None = Field(None, description="Feishu open_id.")
+    channels: tuple[str, ...] | None = Field(
+        None, description="This person's channel order; default: channels.yaml routing."
+    )
+
+
+class Department(Strict):
+    """A supervising department (行业主管部门) and the industries it leads (三管三必须)."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Department id, as in supervising_department.")
+    name: str = Field(description="Display name, e.g. 应急管理办公室.")
+    industries: tuple[str, ...] = Field((), description="Industry codes this department leads.")
+    head: str | None = Field(None, description="Person id of the department head.")
+    duty_officers: tuple[str, ...] = Field(
+        (), description="Person ids who receive the department's notices."
+    )
+    leader: str | None = Field(None, description="Person id of the leader in charge (分管领导).")
+
+
+class Region(Strict):
+    """A region (town, village, district) with its own committee office or leaders."""
+
+    name: str | None = Field(None, description="Display name, e.g. 白土镇.")
+    committee_office: tuple[str, ...] = Field((), description="Overrides the default office.")
+    leaders: tuple[str, ...] = Field((), description="Overrides the default leaders.")
+
+
+class Directory(Strict):
+    """The whole of directory.yaml."""
+
+    people: tuple[Person, ...] = Field(description="Everyone named anywhere else in this file.")
+    committee_office: tuple[str, ...] = Field(
+        min_length=1, description="Person ids of the safety committee office (安委办)."
+    )
+    leaders: tuple[str, ...] = Field((), description="Default leaders in charge (分管领导).")
+    authorities: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Listing authority (town/county/city/province) → person ids.",
+    )
+    departments: tuple[Department, ...] = Field((), description="Supervising departments.")
+    regions: dict[str, Region] = Field(default_factory=dict, description="Per-region overrides.")
+    high_risk_industries: tuple[str, ...] = Field(
+        ("non_coal_mine", "tailings_pond", "hazardous_chemicals", "fireworks", "metal_smelting"),
+        description="Industries treated as high-risk unless unit.upserted says otherwise.",
+    )
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Directory:
+        known = {p.id for p in self.people}
+        problems = [
+            f"{where} names unknown person '{pid}'"
+            for where, pid in self._person_references()
+            if pid not in known
+        ]
+        problems += [
+            f"authority '{a}' is not one of {', '.join(AUTHORITIES)}"
+            for a in self.authorities
+            if a not in AUTHORITIES
+        ]
+        claimed: dict[str, str] = {}
+        for dept in self.departments:
+            for industry in dept.industries:
+                if industry in claimed:
+                    problems.append(
+                        f"industry '{industry}' is led by both '{claimed[industry]}' "
+                        f"and '{dept.id}'"
+                    )
+                claimed[industry] = dept.id
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _person_references(self) -> list[tuple[str, str]]:
+        refs = [("committee_office", p) for p in self.committee_office]
+        refs += [("leaders", p) for p in self.leaders]
+        refs += [(f"authorities.{a}", p) for a, ids in self.authorities.items() for p in ids]
+        for dept in self.departments:
+            named = [dept.head, dept.leader, *dept.duty_officers]
+            refs += [(f"department '{dept.id}'", p) for p in named if p]
+        for rid, region in self.regions.items():
+            refs += [(f"region '{rid}'", p) for p in (*region.committee_office, *region.leaders)]
+        return refs
+
+
+class DirectoryIndex:
+    """Look-ups over a Directory, built once per config load."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.people = {p.id: p for p in directory.people}
+        self.departments = {d.id: d for d in directory.departments}
+        self.department_of_industry = {
+            industry: d for d in directory.departments for industry in d.industries
+        }
+
+    def department_for(self, explicit: str | None, industry: str) -> Department | None:
+        """The supervising department: the event's own, else the industry's lead department."""
+        if explicit and explicit in self.departments:
+            return self.departments[explicit]
+        return self.department_of_industry.get(industry)
+
+    def committee_office(self, region: str) -> tuple[str, ...]:
+        """Committee office person ids for a region (regional override first)."""
+        override = self.directory.regions.get(region)
+        if override and override.committee_office:
+            return override.committee_office
+        return self.directory.committee_office
+
+    def leaders(self, region: str, department: Department | None) -> tuple[str, ...]:
+        """Leaders in charge: the department's own, else the region's, else the default."""
+        if department and department.leader:
+            return (department.leader,)
+        override = self.directory.regions.get(region)
+        if override and override.leaders:
+            return override.leaders
+        return self.directory.leaders

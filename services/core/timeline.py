@@ -1,0 +1,146 @@
+"""A hazard's timeline: every step occurrence its rules call for, and which are due now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from services.core.offsets import Offset
+from services.core.policy import Match, Policy, Rule, Step
+from services.core.state import OPEN_STATUSES, HazardState
+from services.core.workcalendar import WorkCalendar
+
+# A periodic step (e.g. weekly supervision) is expanded at most this far; a year of weeks.
+MAX_PERIODIC = 60
+_DAY_UNITS = frozenset({"day", "working_day", "week"})
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One sending of one step: the first (repeat 0) or a repeat to those who did not ack."""
+
+    rule: Rule
+    step: Step
+    label: str  # step name, plus ".k" for the k-th period of a periodic step
+    anchor_at: datetime
+    due_at: datetime
+    repeat: int
+
+    @property
+    def stamp(self) -> str:
+        """The anchor moment, compact UTC: re-anchoring (a new deadline) makes new notices."""
+        return self.anchor_at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
+
+    @property
+    def sent_key(self) -> str:
+        """Key recorded in state once this occurrence was decided."""
+        return f"{self.rule.id}:{self.label}:{self.stamp}#{self.repeat}"
+
+    def notice_id(self, hazard_id: str) -> str:
+        """The notice this occurrence belongs to (repeats share it; acks refer to it)."""
+        return f"hazard:{hazard_id}:{self.rule.id}:{self.label}:{self.stamp}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What time maths needs: the policy, the statutory calendar and the local zone."""
+
+    policy: Policy
+    calendar: WorkCalendar
+    zone: ZoneInfo
+    day_steps_at: time | None
+
+
+def matches(match: Match, state: HazardState) -> bool:
+    """Whether a rule's `match` covers this hazard."""
+    unit = state.unit
+    if unit is None:
+        return False
+    checks = (
+        match.level is None or match.level == state.level,
+        match.industries is None or unit.industry in match.industries,
+        match.regions is None or unit.region in match.regions,
+        match.listed is None or match.listed == (state.listed_by is not None),
+        match.found_by is None or state.found_by in match.found_by,
+    )
+    return all(checks)
+
+
+def anchor_of(rule: Rule, state: HazardState) -> tuple[datetime, datetime] | None:
+    """(anchor moment, moment duban learned it) while the rule's condition holds, else None."""
+    times = state.field_times
+    if rule.anchor == "reported" and state.status != "cancelled" and state.reported_at:
+        return state.reported_at, state.reported_at
+    if rule.anchor == "deadline" and state.status in OPEN_STATUSES and state.deadline:
+        return state.deadline, state.deadline_set_at or state.deadline
+    if rule.anchor == "rectified" and state.status == "rectified" and state.rectified_at:
+        return state.rectified_at, times.get("status", state.rectified_at)
+    if rule.anchor == "listed" and state.listed_at and state.status not in {"closed", "cancelled"}:
+        return state.listed_at, times.get("listed", state.listed_at)
+    if rule.anchor == "closed" and state.status == "closed" and state.closed_at:
+        return state.closed_at, times.get("status", state.closed_at)
+    return None
+
+
+def shift(moment: datetime, offset: Offset, timing: Timing) -> datetime:
+    """Apply an offset; day-sized steps land at the policy's office time of that day."""
+    due = offset.apply(moment, timing.calendar)
+    if offset.amount == 0 or offset.unit not in _DAY_UNITS or timing.day_steps_at is None:
+        return due
+    local_day = due.astimezone(timing.zone).date()
+    return datetime.combine(local_day, timing.day_steps_at, tzinfo=timing.zone)
+
+
+def occurrences(state: HazardState, timing: Timing, until: datetime) -> Iterator[Occurrence]:
+    """Every step occurrence of every applicable rule due no later than `until`, plus the next."""
+    for rule in timing.policy.rules:
+        if rule.kind in {"duty", "digest"} or not matches(rule.match, state):
+            continue
+        anchored = anchor_of(rule, state)
+        if anchored is None:
+            continue
+        anchor_at, known_since = anchored
+        for step in rule.steps:
+            yield from _step_occurrences(rule, step, anchor_at, known_since, timing, until)
+
+
+def _step_occurrences(
+    rule: Rule,
+    step: Step,
+    anchor_at: datetime,
+    known_since: datetime,
+    timing: Timing,
+    until: datetime,
+) -> Iterator[Occurrence]:
+    first = shift(anchor_at, step.offset, timing)
+    # A reminder due before duban learned its anchor is pointless; late escalations still go.
+    if step.offset.amount < 0 and first < known_since:
+        return
+    bases = [(step.name, first)]
+    if step.every is not None:
+        bases = list(_periods(step, first, timing, until))
+    repeat = step.repeat or rule.repeat
+    for label, base in bases:
+        yield Occurrence(rule, step, label, anchor_at, base, 0)
+        if repeat is None:
+            continue
+        due = base
+        for n in range(1, repeat.times + 1):
+            due = shift(due, repeat.every, timing)
+            yield Occurrence(rule, step, label, anchor_at, due, n)
+            if due > until:
+                break
+
+
+def _periods(
+    step: Step, first: datetime, timing: Timing, until: datetime
+) -> Iterator[tuple[str, datetime]]:
+    assert step.every is not None
+    due = first
+    for k in range(MAX_PERIODIC):
+        yield f"{step.name}.{k + 1}", due
+        if due > until:
+            return
+        due = shift(due, step.every, timing)

@@ -1,0 +1,84 @@
+"""The engine service: consumes inbound events, fires due timers, publishes notice.requested."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from redis.asyncio import Redis
+
+from services.clock import Clock, SystemClock
+from services.config.load import load_config
+from services.core.evaluate import Rules
+from services.engine.timers import TimerLoop
+from services.engine.work import Engine
+from services.kafka import KafkaSink, ensure_topics, records_of
+from services.settings import Settings, all_topics
+from services.store.entities import EntityStore
+from services.store.timers import TimerStore
+
+log = logging.getLogger("duban.engine")
+
+
+@dataclass
+class EngineParts:
+    """What the engine app built, for tests and the runner to reach."""
+
+    broker: KafkaBroker
+    app: FastStream
+    engine: Engine | None = None
+    timer_loop: TimerLoop | None = None
+
+
+def create_engine(
+    settings: Settings,
+    rules: Rules | None = None,
+    clock: Clock | None = None,
+    run_timers: bool = True,
+) -> EngineParts:
+    """Build the engine app; clients open in its lifespan, nothing at import time."""
+    rules = rules or load_config(settings.config_dir).rules()
+    clock = clock or SystemClock()
+    broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-engine", logger=log)
+    parts = EngineParts(broker, FastStream(broker, logger=log))
+    topics = settings.topics
+
+    # NACK_ON_ERROR: offsets are committed only after the batch is fully handled; an error
+    # (Redis or Kafka down) seeks back so the batch is redelivered. Invalid events never
+    # raise: they go to the dead-letter topic inside the handler.
+    @broker.subscriber(
+        *topics.inbound(),
+        group_id=settings.engine_group,
+        batch=True,
+        max_records=settings.batch_max,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_events(message: KafkaMessage) -> None:
+        assert parts.engine is not None, "engine used before its lifespan started"
+        await parts.engine.handle(records_of(message.raw_message))
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
+        redis = Redis.from_url(settings.redis_url)
+        parts.engine = Engine(rules, EntityStore(redis), KafkaSink(broker, topics), clock)
+        loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)
+        parts.timer_loop = loop
+        task = asyncio.create_task(loop.run()) if run_timers else None
+        try:
+            yield
+        finally:
+            loop.stop()
+            if task is not None:
+                await task
+            await redis.aclose()
+
+    parts.app = FastStream(broker, lifespan=lifespan, logger=log)
+    return parts

@@ -1,0 +1,61 @@
+"""The timer loop: claim due timers in batches and let the engine re-decide those hazards."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.clock import Clock
+from services.engine.work import Engine
+from services.settings import Settings
+from services.store.timers import TimerStore
+
+log = logging.getLogger("duban.timers")
+ERROR_BACKOFF_S = 2.0
+
+
+class TimerLoop:
+    """Fires due timers until stopped; a failure is logged and retried, never fatal."""
+
+    def __init__(self, engine: Engine, timers: TimerStore, clock: Clock, settings: Settings):
+        self.engine = engine
+        self.timers = timers
+        self.clock = clock
+        self.settings = settings
+        self._stop = asyncio.Event()
+        self.fired = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current batch."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Claim and fire until stopped."""
+        while not self._stop.is_set():
+            try:
+                fired = await self.fire_once()
+            except Exception:
+                # Redis or Kafka unavailable: leased timers come back when the lease ends.
+                log.exception("firing timers failed; retrying in %.0f s", ERROR_BACKOFF_S)
+                await self._pause(ERROR_BACKOFF_S)
+                continue
+            if not fired:
+                await self._pause(self.settings.timer_idle_poll_s)
+
+    async def fire_once(self) -> int:
+        """Claim one batch of due timers and fire it; returns how many fired."""
+        claimed = await self.timers.claim_due(
+            self.clock.now(), self.settings.timer_batch, self.settings.timer_lease_s
+        )
+        hazards = {
+            c.member.partition(":")[2]: [] for c in claimed if c.member.startswith("hazard:")
+        }
+        if hazards:
+            await self.engine.advance_hazards(dict(hazards))
+        self.fired += len(claimed)
+        return len(claimed)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)

@@ -1,0 +1,205 @@
+"""The engine's service layer: a batch of records (or due timers) in, notices and state out.
+
+Order of effects, per batch: publish the notices (awaiting the broker), then commit state
+and timers with compare-and-set, then let the consumer commit offsets. A crash anywhere
+repeats the batch; the repeat publishes the same notice ids, which the notifier's
+delivery keys turn into no-ops. A version conflict (another replica, or a timer firing
+for the same hazard) re-reads and re-decides just the conflicting hazards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from contracts.registry import InvalidEvent, parse_event
+from services.clock import Clock
+from services.core.advance import Advanced, advance
+from services.core.evaluate import PlannedNotice, Rules
+from services.core.state import HazardState, UnitInfo
+from services.inbound import Routed, route
+from services.store.entities import EntityStore, Stored, Write, hazard_key, unit_key
+
+log = logging.getLogger("duban.engine")
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed Kafka message."""
+
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+class Sink(Protocol):
+    """Where the engine's output goes."""
+
+    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
+        """Publish notices; return once the broker has them."""
+
+    async def dead_letter(self, record: Record, reason: str) -> None:
+        """Publish an invalid record with its reason; return once the broker has it."""
+
+
+@dataclass
+class BatchReport:
+    """What one batch did, for logs, metrics and tests."""
+
+    applied: int = 0
+    rejected: int = 0
+    notices: int = 0
+    conflicts: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Engine:
+    """Applies events and fires timers for hazards and units."""
+
+    def __init__(self, rules: Rules, store: EntityStore, sink: Sink, clock: Clock) -> None:
+        self.rules = rules
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+        self._warned: set[str] = set()
+
+    async def handle(self, records: Sequence[Record]) -> BatchReport:
+        """Process consumed records: invalid ones to the dead-letter topic, the rest applied."""
+        report = BatchReport()
+        by_entity: dict[str, list[Routed]] = defaultdict(list)
+        for record in records:
+            try:
+                routed = route(parse_event(record.value))
+            except InvalidEvent as e:
+                report.rejected += 1
+                log.warning(
+                    "dead-lettered %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    e.reason,
+                )
+                await self.sink.dead_letter(record, e.reason)
+                continue
+            by_entity[routed.entity].append(routed)
+        await self._units(by_entity)
+        hazards = {k.partition(":")[2]: v for k, v in by_entity.items() if k.startswith("hazard:")}
+        await self.advance_hazards(hazards, report)
+        return report
+
+    async def advance_hazards(
+        self, hazards: dict[str, list[Routed]], report: BatchReport | None = None
+    ) -> BatchReport:
+        """Advance each hazard with its new events (none: a timer fired) at the clock's now."""
+        report = report or BatchReport()
+        pending = dict(hazards)
+        for _ in range(MAX_ATTEMPTS):
+            if not pending:
+                return report
+            conflicted = await self._attempt(pending, report)
+            report.conflicts += len(conflicted)
+            pending = {h: pending[h] for h in conflicted}
+        raise RuntimeError(
+            f"hazards still conflicting after {MAX_ATTEMPTS} attempts: {sorted(pending)[:5]}"
+        )
+
+    async def _attempt(self, pending: dict[str, list[Routed]], report: BatchReport) -> list[str]:
+        ids = list(pending)
+        stored = await self.store.read([hazard_key(h) for h in ids])
+        states = [_hazard(s) for s in stored]
+        units = await self._unit_docs(states, pending)
+        now = self.clock.now()
+        results: list[Advanced] = []
+        for hazard_id, state in zip(ids, states, strict=True):
+            items = pending[hazard_id]
+            facts = [r.fact for r in items if r.fact]
+            acks = [r.ack for r in items if r.ack]
+            unit = units.get(_unit_id(state, items) or "")
+            results.append(advance(state, hazard_id, facts, acks, unit, self.rules, now))
+        notices = [n for r in results for n in r.notices]
+        if notices:
+            await self.sink.notices(notices)
+        writes = [
+            Write(s.key, s.version, r.state.model_dump_json(), f"hazard:{h}", r.next_at)
+            for h, s, r in zip(ids, stored, results, strict=True)
+        ]
+        conflicts = set(await self.store.commit(writes))
+        for i, result in enumerate(results):
+            if i not in conflicts:
+                self._account(result, report)
+        return [ids[i] for i in sorted(conflicts)]
+
+    def _account(self, result: Advanced, report: BatchReport) -> None:
+        report.notices += len(result.notices)
+        for _, outcome, _ in result.outcomes:
+            report.outcomes[outcome] += 1
+            report.applied += outcome == "applied"
+        for warning in result.warnings:
+            if warning not in self._warned:  # each distinct gap once per process
+                self._warned.add(warning)
+                log.warning("%s", warning)
+
+    async def _unit_docs(
+        self, states: list[HazardState | None], pending: dict[str, list[Routed]]
+    ) -> dict[str, UnitInfo]:
+        unit_ids = {
+            u
+            for s, items in zip(states, pending.values(), strict=True)
+            if (u := _unit_id(s, items))
+        }
+        docs = await self.store.read([unit_key(u) for u in unit_ids])
+        return {
+            info.unit_id: info
+            for info in (UnitInfo.model_validate_json(d.json) for d in docs if d.json)
+        }
+
+    async def _units(self, by_entity: dict[str, list[Routed]]) -> None:
+        """Keep each unit's newest registry data (stale upserts never overwrite newer ones)."""
+        latest = {
+            k.partition(":")[2]: max((r.unit for r in v if r.unit), key=_as_of)
+            for k, v in by_entity.items()
+            if k.startswith("unit:")
+        }
+        for _ in range(MAX_ATTEMPTS):
+            if not latest:
+                return
+            stored = await self.store.read([unit_key(u) for u in latest])
+            writes = [
+                Write(s.key, s.version, info.model_dump_json())
+                for s, info in zip(stored, latest.values(), strict=True)
+                if _newer(info, s)
+            ]
+            conflicts = set(await self.store.commit(writes))
+            keys = {writes[i].key for i in conflicts}
+            latest = {u: i for u, i in latest.items() if unit_key(u) in keys}
+        raise RuntimeError("unit documents still conflicting")
+
+
+def _hazard(stored: Stored) -> HazardState | None:
+    return HazardState.model_validate_json(stored.json) if stored.json else None
+
+
+def _unit_id(state: HazardState | None, items: list[Routed]) -> str | None:
+    if state is not None and state.unit is not None:
+        return state.unit.id
+    for item in items:
+        unit = item.fact.data.get("unit") if item.fact else None
+        if isinstance(unit, dict):
+            return str(unit["id"])
+    return None
+
+
+def _as_of(info: UnitInfo | None) -> str:
+    return info.as_of.isoformat() if info and info.as_of else ""
+
+
+def _newer(info: UnitInfo, stored: Stored) -> bool:
+    if stored.json is None:
+        return True
+    old = UnitInfo.model_validate_json(stored.json)
+    return old.as_of is None or info.as_of is None or info.as_of >= old.as_of

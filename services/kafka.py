@@ -1,0 +1,117 @@
+"""Kafka plumbing shared by the services: topics, dead letters, outbound notice events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from contracts.notice import ChannelPlan, NoticeRequested, Recipient
+from contracts.registry import make_event
+from contracts.topics import (
+    DLQ_HEADER_OFFSET,
+    DLQ_HEADER_PARTITION,
+    DLQ_HEADER_REASON,
+    DLQ_HEADER_TOPIC,
+    Topics,
+)
+from services.core.evaluate import PlannedNotice
+from services.engine.work import Record
+
+log = logging.getLogger("duban.kafka")
+ENGINE_SOURCE = "urn:duban:engine"
+PARTITIONS = 6
+
+
+async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
+    """Create missing topics (single-node replication); existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        # Another replica may create a topic between our look and our create.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            if missing:
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+def notice_event(notice: PlannedNotice) -> bytes:
+    """The notice.requested CloudEvent for one planned notice (id stable across re-sends)."""
+    person = notice.recipient.person
+    data = NoticeRequested(
+        notice_id=notice.notice_id,
+        occurrence=notice.occurrence,
+        kind=notice.kind,
+        action=notice.action,
+        subject=notice.subject,
+        due_at=notice.due_at,
+        recipient=Recipient(
+            person_id=person.id,
+            name=person.name,
+            role=notice.recipient.role,
+            mobile=person.mobile,
+            email=person.email,
+            wecom_userid=person.wecom_userid,
+            dingtalk_userid=person.dingtalk_userid,
+            feishu_open_id=person.feishu_open_id,
+        ),
+        channels=[ChannelPlan(channel=c.channel, not_before=c.not_before) for c in notice.channels],
+        facts=notice.facts,
+    )
+    event_id = f"{notice.notice_id}#{notice.occurrence}@{person.id}"
+    event = make_event(
+        "notice.requested", ENGINE_SOURCE, notice.notice_id, data, time=notice.at, id=event_id
+    )
+    return event.to_json()
+
+
+class KafkaSink:
+    """Publishes the engine's notices and dead letters, awaiting the broker's confirmation."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
+        self.broker = broker
+        self.topics = topics
+
+    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
+        """Publish notice.requested events, keyed by notice id, all in flight at once."""
+        pending = [
+            await self.broker.publish(
+                notice_event(n),
+                self.topics.notice_requested,
+                key=n.notice_id.encode(),
+                headers={"content-type": "application/json"},
+                no_confirm=True,
+            )
+            for n in notices
+        ]
+        await asyncio.gather(*pending)
+
+    async def dead_letter(self, record: Record, reason: str) -> None:
+        """Publish the original bytes with the reason and origin in headers."""
+        await dead_letter(self.broker, self.topics.dlq_events, record, reason)
+
+
+async def dead_letter(broker: KafkaBroker, topic: str, record: Record, reason: str) -> None:
+    """Send a record's original bytes to a dead-letter topic, reason and origin in headers."""
+    headers = {
+        DLQ_HEADER_REASON: reason[:1000],
+        DLQ_HEADER_TOPIC: record.topic,
+        DLQ_HEADER_PARTITION: str(record.partition),
+        DLQ_HEADER_OFFSET: str(record.offset),
+    }
+    await broker.publish(record.value, topic, headers=headers)
+
+
+def records_of(raw: Any) -> list[Record]:
+    """Records of a consumed FastStream Kafka message (one record, or a batch)."""
+    batch = raw if isinstance(raw, tuple | list) else (raw,)
+    return [Record(r.value or b"", r.topic, r.partition, r.offset) for r in batch]

@@ -1,0 +1,45 @@
+"""Acknowledgement links in messages: signed with DUBAN_ACK_SECRET, valid for 30 days."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from contracts.notice import NoticeRequested
+from services.ack.token import AckClaim, sign
+from services.clock import Clock
+from services.settings import Settings
+
+log = logging.getLogger("duban.notifier")
+LINK_TTL_S = 30 * 86400
+
+
+@dataclass(frozen=True)
+class AckLinks:
+    """Makes the link a recipient clicks to acknowledge a notice."""
+
+    secret: bytes | None
+    base_url: str
+    clock: Clock
+    ttl_s: int = LINK_TTL_S
+
+    @classmethod
+    def from_env(
+        cls, settings: Settings, clock: Clock, env: Mapping[str, str] | None = None
+    ) -> AckLinks:
+        """Links signed with DUBAN_ACK_SECRET; without it, messages carry no link."""
+        secret = (os.environ if env is None else env).get("DUBAN_ACK_SECRET")
+        if not secret:
+            log.warning("DUBAN_ACK_SECRET is unset: messages carry no acknowledgement link")
+        return cls(secret.encode() if secret else None, settings.ack_base_url, clock)
+
+    def url_for(self, notice: NoticeRequested) -> str | None:
+        """The acknowledgement link of a notice for its recipient, or None without a secret."""
+        if self.secret is None:
+            return None
+        expires = int(self.clock.now().timestamp()) + self.ttl_s
+        token = sign(self.secret, AckClaim(notice.notice_id, notice.recipient.person_id, expires))
+        return f"{self.base_url.rstrip('/')}/ack?t={quote(token)}"

@@ -1,0 +1,152 @@
+"""The notifier service: consumes notice.requested, delivers each once, publishes receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from redis.asyncio import Redis
+
+from contracts.notice import NoticeRequested
+from contracts.registry import InvalidEvent, parse_event
+from services.clock import Clock, SystemClock
+from services.config.load import Config, load_config
+from services.engine.work import Record
+from services.kafka import dead_letter, ensure_topics, records_of
+from services.notifier.acklinks import AckLinks
+from services.notifier.channels import Channel
+from services.notifier.deferred import DeferredStore
+from services.notifier.deliver import Deliverer
+from services.notifier.ledger import DeliveryLedger
+from services.notifier.outcomes import KafkaOutcomes
+from services.notifier.render import TemplateError, TemplateSet
+from services.notifier.retry import RetryPolicy
+from services.notifier.setup import build_channels, sms_templates
+from services.settings import Settings, all_topics
+
+log = logging.getLogger("duban.notifier")
+CONCURRENCY = 256
+
+
+@dataclass
+class NotifierParts:
+    """What the notifier app built, for tests and the runner to reach."""
+
+    broker: KafkaBroker
+    app: FastStream
+    deliverer: Deliverer | None = None
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+def create_notifier(
+    settings: Settings,
+    config: Config | None = None,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> NotifierParts:
+    """Build the notifier app; clients open in its lifespan, nothing at import time."""
+    config = config or load_config(settings.config_dir)
+    clock = clock or SystemClock()
+    broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-notifier", logger=log)
+    parts = NotifierParts(broker, FastStream(broker, logger=log))
+    topics = settings.topics
+    templates = TemplateSet.load(config.folder / "templates")
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def handle(record: Record) -> None:
+        assert parts.deliverer is not None, "notifier used before its lifespan started"
+        try:
+            notice = _notice(record.value)
+        except InvalidEvent as e:
+            log.warning("dead-lettered notice %s@%d: %s", record.topic, record.offset, e.reason)
+            await dead_letter(broker, topics.dlq_notices, record, e.reason)
+            return
+        async with gate:
+            try:
+                await parts.deliverer.deliver(notice)
+            except TemplateError as e:
+                await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
+
+    # NACK_ON_ERROR: offsets commit only after every notice of the batch is delivered,
+    # deferred or dead-lettered; an infrastructure error redelivers the batch, and the
+    # delivery ledger keeps already-sent messages from going out twice.
+    @broker.subscriber(
+        topics.notice_requested,
+        group_id=settings.notifier_group,
+        batch=True,
+        max_records=settings.batch_max,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_notices(message: KafkaMessage) -> None:
+        await _all(handle(r) for r in records_of(message.raw_message))
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
+        redis = Redis.from_url(settings.redis_url)
+        deferred = DeferredStore(redis)
+        built = channels if channels is not None else build_channels(config, os.environ)
+        parts.channels = built
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        parts.deliverer = Deliverer(
+            channels=built,
+            templates=templates,
+            ledger=DeliveryLedger(redis, owner),
+            outcomes=KafkaOutcomes(broker, topics, deferred, clock),
+            clock=clock,
+            retry=retry or RetryPolicy(),
+            sms_templates=sms_templates(config),
+            ack_url=AckLinks.from_env(settings, clock).url_for,
+        )
+        loop = asyncio.create_task(_release_deferred(parts.deliverer, deferred, clock))
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+            for channel in built.values():
+                await channel.aclose()
+            await redis.aclose()
+
+    parts.app = FastStream(broker, lifespan=lifespan, logger=log)
+    return parts
+
+
+def _notice(raw: bytes) -> NoticeRequested:
+    event = parse_event(raw)
+    if not isinstance(event.data, NoticeRequested):
+        raise InvalidEvent(f"type: expected notice.requested, got '{event.type}'")
+    return event.data
+
+
+async def _all(jobs: Sequence[object] | object) -> None:
+    results = await asyncio.gather(*jobs, return_exceptions=True)  # type: ignore[misc]
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]  # after every job settled: nothing half-sent is abandoned
+
+
+async def _release_deferred(deliverer: Deliverer, store: DeferredStore, clock: Clock) -> None:
+    """Deliver notices whose quiet hours ended."""
+    while True:
+        try:
+            due = await store.claim(clock.now(), 200, lease_s=300)
+            for notice in due:
+                await deliverer.deliver(notice)
+                await store.done(notice)
+        except Exception:
+            log.exception("releasing deferred notices failed; retrying")
+            due = []
+        if not due:
+            await asyncio.sleep(1.0)

@@ -1,0 +1,86 @@
+"""Channel adapters: email, work-chat robots, SMS providers and a generic webhook.
+
+Importing this package is cheap; adapter modules are imported on first use by
+:func:`build_channel`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .base import Channel, DeliveryError, Family, OutboundMessage, SendResult
+from .masking import mask_email, mask_mobile, redact
+
+if TYPE_CHECKING:
+    import httpx
+
+# kind → (module, channel class, settings class)
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "email": ("email", "EmailChannel", "EmailSettings"),
+    "wecom": ("wecom", "WeComChannel", "WeComSettings"),
+    "dingtalk": ("dingtalk", "DingTalkChannel", "DingTalkSettings"),
+    "feishu": ("feishu", "FeishuChannel", "FeishuSettings"),
+    "aliyun_sms": ("aliyun_sms", "AliyunSmsChannel", "AliyunSmsSettings"),
+    "tencent_sms": ("tencent_sms", "TencentSmsChannel", "TencentSmsSettings"),
+    "sms_gateway": ("sms_gateway", "SmsGatewayChannel", "SmsGatewaySettings"),
+    "webhook": ("webhook", "WebhookChannel", "WebhookSettings"),
+}
+KINDS: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def settings_class(kind: str) -> type:
+    """The frozen settings dataclass for a channel kind."""
+    module_name, _, settings_name = _lookup(kind)
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    cls: type = getattr(module, settings_name)
+    return cls
+
+
+def build_channel(
+    kind: str,
+    settings: object,
+    *,
+    client: httpx.AsyncClient | None = None,
+    name: str | None = None,
+) -> Channel:
+    """Build the adapter for ``kind`` from its settings dataclass.
+
+    ``client``: a shared ``httpx.AsyncClient`` for the HTTP adapters (not closed by
+    the adapter's ``aclose``); ignored by ``email``.  ``name`` defaults to ``kind``.
+    """
+    module_name, channel_name, settings_name = _lookup(kind)
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    settings_cls = getattr(module, settings_name)
+    if not isinstance(settings, settings_cls):
+        raise TypeError(
+            f"channel kind {kind!r} needs {settings_name}, got {type(settings).__name__}"
+        )
+    channel_cls = getattr(module, channel_name)
+    kwargs: dict[str, object] = {"name": name or kind}
+    if kind != "email":
+        kwargs["client"] = client
+    channel: Channel = channel_cls(settings, **kwargs)
+    return channel
+
+
+def _lookup(kind: str) -> tuple[str, str, str]:
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise ValueError(f"unknown channel kind {kind!r}; known: {', '.join(KINDS)}") from None
+
+
+__all__ = [
+    "KINDS",
+    "Channel",
+    "DeliveryError",
+    "Family",
+    "OutboundMessage",
+    "SendResult",
+    "build_channel",
+    "mask_email",
+    "mask_mobile",
+    "redact",
+    "settings_class",
+]

@@ -1,0 +1,26 @@
+"""Type-checking only: every adapter satisfies the Channel protocol (mypy --strict)."""
+
+from __future__ import annotations
+
+from .aliyun_sms import AliyunSmsChannel
+from .base import Channel
+from .dingtalk import DingTalkChannel
+from .email import EmailChannel
+from .feishu import FeishuChannel
+from .sms_gateway import SmsGatewayChannel
+from .tencent_sms import TencentSmsChannel
+from .webhook import WebhookChannel
+from .wecom import WeComChannel
+
+
+def _conforms(
+    a: AliyunSmsChannel,
+    b: DingTalkChannel,
+    c: EmailChannel,
+    d: FeishuChannel,
+    e: SmsGatewayChannel,
+    f: TencentSmsChannel,
+    g: WebhookChannel,
+    h: WeComChannel,
+) -> list[Channel]:
+    return [a, b, c, d, e, f, g, h]

@@ -1,0 +1,104 @@
+"""The contract between the notifier and its channel adapters.
+
+An adapter receives an already rendered :class:`OutboundMessage`, hands it to one
+provider, and either returns a :class:`SendResult` or raises :class:`DeliveryError`
+telling the caller whether trying again later can help.  Adapters never swallow a
+failure, never render templates and never read the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Family = Literal["email", "chat", "sms", "webhook"]
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One rendered message for one person on one channel."""
+
+    delivery_key: str
+    """``notice_id:occurrence:person_id:channel``; used as idempotency / request id
+    wherever the provider supports one."""
+    subject: str
+    """Email subject / chat title."""
+    text: str
+    """Plain-text body."""
+    html: str | None
+    """HTML part of an email."""
+    markdown: str | None
+    """Markdown body for chat robots."""
+    sms_params: dict[str, str]
+    """SMS template parameters, ordered as configured."""
+    sms_template: str | None
+    """Provider template id (Aliyun TemplateCode / Tencent TemplateId / gateway name)."""
+    to_email: str | None
+    to_mobile: str | None
+    """Mainland mobile number, e.g. ``"13800138000"`` (``+86`` prefix tolerated)."""
+    at_mobiles: tuple[str, ...] = ()
+    """Chat robots: whom to @ by mobile."""
+    payload: Mapping[str, object] | None = None
+    """Generic webhook only: the JSON object to POST.  ``None`` → a small default
+    object built from the rendered fields."""
+
+
+class DeliveryError(Exception):
+    """A send failed.  ``retryable`` says whether a later attempt may succeed.
+
+    ``reason`` never contains secrets, full mobile numbers or full email addresses.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        provider_code: str | None = None,
+        retry_after_s: float | None = None,
+        channel: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.provider_code = provider_code
+        self.retry_after_s = retry_after_s
+        self.channel = channel
+
+    def __str__(self) -> str:
+        parts = []
+        if self.channel:
+            parts.append(f"[{self.channel}]")
+        parts.append(self.reason)
+        if self.provider_code is not None:
+            parts.append(f"(code {self.provider_code})")
+        parts.append("retryable" if self.retryable else "permanent")
+        if self.retry_after_s is not None:
+            parts.append(f"retry after {self.retry_after_s:g}s")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"DeliveryError({self.reason!r}, retryable={self.retryable!r}, "
+            f"provider_code={self.provider_code!r}, retry_after_s={self.retry_after_s!r}, "
+            f"channel={self.channel!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str | None
+    """The provider's id for the accepted message, when it gives one."""
+    provider_answer: str
+    """Short human-readable answer, shown by ``duban notify test``."""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: str
+    family: Family
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+    async def aclose(self) -> None: ...

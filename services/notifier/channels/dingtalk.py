@@ -1,0 +1,142 @@
+"""DingTalk (钉钉) custom group robot, with the "加签" signature.
+
+``POST https://oapi.dingtalk.com/robot/send?access_token=TOKEN&timestamp=T&sign=S``
+
+Signing (when the robot has a secret): ``T`` is the current time in milliseconds;
+``S = urlencode(base64(HMAC-SHA256(key=secret, msg=f"{T}\\n{secret}")))``.  DingTalk
+rejects a timestamp more than one hour away from its clock.
+
+The body is ``msgtype=markdown`` (title + text) when the message has a markdown body,
+else ``msgtype=text``; both carry ``at: {atMobiles: [...], isAtAll: false}``.  DingTalk
+only renders the mention when ``@<mobile>`` also appears in the text, so any missing
+``@<mobile>`` is appended on a last line.  The answer is HTTP 200 with
+``{"errcode": 0, "errmsg": "ok"}`` or a non-zero errcode.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ._http import HttpPoster, body_snippet, http_status_error, json_object
+from .base import DeliveryError, Family, OutboundMessage, SendResult
+from .masking import redact
+
+_RETRYABLE_CODES = {
+    -1,  # 系统繁忙
+    130101,  # send too fast, exceed 20 times per minute
+    410100,  # 发送速度太快而限流
+}
+_RETRY_AFTER_S = {130101: 60.0, 410100: 60.0}
+# Everything else is permanent, notably 310000 (keywords not in content / sign not
+# match / ip not in whitelist / timestamp invalid), 300001 / 400101 (token does not
+# exist), 400102 (robot disabled), 400105 (unsupported msgtype), 430101-430104
+# (content refused).
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """base64(HMAC-SHA256(secret, f"{timestamp_ms}\\n{secret}")), not yet URL-encoded."""
+    string_to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class DingTalkSettings:
+    webhook_url: str = field(repr=False)
+    """``https://oapi.dingtalk.com/robot/send?access_token=...`` (token is a secret)."""
+    secret: str | None = field(default=None, repr=False)
+    """The robot's ``SEC...`` signing secret; ``None`` if signing is not enabled."""
+    timeout_s: float = 10.0
+
+
+def _with_mentions(body: str, mobiles: tuple[str, ...]) -> str:
+    missing = [m for m in mobiles if f"@{m}" not in body]
+    if not missing:
+        return body
+    return body.rstrip("\n") + "\n\n" + " ".join(f"@{m}" for m in missing)
+
+
+class DingTalkChannel:
+    family: Family = "chat"
+
+    def __init__(
+        self,
+        settings: DingTalkSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str = "dingtalk",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._clock = clock
+        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+    def signed_url(self) -> str:
+        url = self.settings.webhook_url
+        if not self.settings.secret:
+            return url
+        ts = int(self._clock() * 1000)
+        sign = quote(dingtalk_sign(self.settings.secret, ts), safe="")
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}timestamp={ts}&sign={sign}"
+
+    def build_body(self, message: OutboundMessage) -> dict[str, Any]:
+        at = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
+        if message.markdown:
+            text = _with_mentions(message.markdown, message.at_mobiles)
+            return {
+                "msgtype": "markdown",
+                "markdown": {"title": message.subject or "通知", "text": text},
+                "at": at,
+            }
+        content = message.text
+        if message.subject and not content.startswith(message.subject):
+            content = f"{message.subject}\n{content}"
+        return {
+            "msgtype": "text",
+            "text": {"content": _with_mentions(content, message.at_mobiles)},
+            "at": at,
+        }
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
+        response = await self._http.post(
+            self.signed_url(),
+            content=body,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        if response.status_code != 200:
+            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        data = json_object(response)
+        if data is None or "errcode" not in data:
+            raise DeliveryError(
+                f"unexpected answer: {body_snippet(response)}",
+                retryable=True,
+                channel=self.name,
+            )
+        errcode = data.get("errcode")
+        errmsg = str(data.get("errmsg", ""))
+        if errcode == 0:
+            return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
+        code = errcode if isinstance(errcode, int) else None
+        raise DeliveryError(
+            f"DingTalk errcode {errcode}: {redact(errmsg, limit=200)}",
+            retryable=code in _RETRYABLE_CODES,
+            provider_code=str(errcode),
+            retry_after_s=_RETRY_AFTER_S.get(code) if code is not None else None,
+            channel=self.name,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

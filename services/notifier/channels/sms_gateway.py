@@ -1,0 +1,76 @@
+"""A generic HTTP SMS gateway (e.g. an enterprise's own SMS platform).
+
+``POST <url>`` with ``Authorization: Bearer <token>`` and a JSON body::
+
+    {"mobile": "13800138000", "template": "<template id>",
+     "params": {"name": "张三", ...}, "request_id": "<delivery_key>"}
+
+``request_id`` is the idempotency key.  2xx = accepted; the gateway's id is taken from
+``id`` / ``message_id`` / ``msg_id`` in a JSON answer if present.  4xx is permanent
+except 408 and 429 (retryable, honouring ``Retry-After``); 5xx is retryable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import httpx
+
+from ._http import HttpPoster, body_snippet, http_status_error, json_object
+from ._sms import national_mobile, template_id
+from .base import Family, OutboundMessage, SendResult
+
+
+@dataclass(frozen=True)
+class SmsGatewaySettings:
+    url: str
+    token: str = field(repr=False)
+    timeout_s: float = 10.0
+
+
+class SmsGatewayChannel:
+    family: Family = "sms"
+
+    def __init__(
+        self,
+        settings: SmsGatewaySettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str = "sms_gateway",
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+    def build_body(self, message: OutboundMessage) -> dict[str, object]:
+        return {
+            "mobile": national_mobile(message, channel=self.name),
+            "template": template_id(message, channel=self.name),
+            "params": dict(message.sms_params),
+            "request_id": message.delivery_key,
+        }
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
+        response = await self._http.post(
+            self.settings.url,
+            content=body,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Authorization": f"Bearer {self.settings.token}",
+            },
+        )
+        if not 200 <= response.status_code < 300:
+            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        data = json_object(response) or {}
+        message_id = next(
+            (str(data[k]) for k in ("id", "message_id", "msg_id") if data.get(k)), None
+        )
+        answer = f"HTTP {response.status_code}"
+        if message_id:
+            answer += f" id={message_id}"
+        return SendResult(provider_message_id=message_id, provider_answer=answer)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

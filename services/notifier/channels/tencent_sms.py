@@ -1,0 +1,238 @@
+"""Tencent Cloud SMS (腾讯云短信) ``SendSms``, API 3.0 version 2021-01-11.
+
+Request: ``POST https://sms.tencentcloudapi.com/`` with a JSON body and the
+``X-TC-Action`` / ``X-TC-Timestamp`` / ``X-TC-Version`` / ``X-TC-Region`` headers,
+signed with TC3-HMAC-SHA256:
+
+* CanonicalRequest = ``POST\\n/\\n\\n`` + canonical headers (``content-type``,
+  ``host``, ``x-tc-action``; names and values trimmed and lower-cased, each line
+  ending in ``\\n``) + ``\\n`` + signed header names (``;``-joined) + ``\\n``
+  + hex(SHA256(payload));
+* StringToSign = ``TC3-HMAC-SHA256\\n<timestamp>\\n<date>/sms/tc3_request\\n`` +
+  hex(SHA256(CanonicalRequest)), ``date`` being the UTC date of the timestamp;
+* SecretDate = HMAC("TC3" + SecretKey, date), SecretService = HMAC(SecretDate, "sms"),
+  SecretSigning = HMAC(SecretService, "tc3_request"),
+  Signature = hex(HMAC(SecretSigning, StringToSign));
+* ``Authorization: TC3-HMAC-SHA256 Credential=<SecretId>/<scope>,
+  SignedHeaders=content-type;host;x-tc-action, Signature=<hex>``.
+
+Answer (always HTTP 200 from the API itself): ``{"Response": {"Error": {...},
+"RequestId": ...}}`` for a request-level error, else ``{"Response":
+{"SendStatusSet": [{"Code": "Ok", "SerialNo": ..., ...}], "RequestId": ...}}`` where a
+per-number ``Code`` other than ``"Ok"`` is a failure for that number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ._http import HttpPoster, body_snippet, http_status_error, json_object
+from ._sms import national_mobile, template_id
+from .base import DeliveryError, Family, OutboundMessage, SendResult
+from .masking import redact
+
+SERVICE = "sms"
+API_VERSION = "2021-01-11"
+ACTION = "SendSms"
+CONTENT_TYPE = "application/json; charset=utf-8"
+ALGORITHM = "TC3-HMAC-SHA256"
+
+_RETRYABLE_PREFIXES = ("RequestLimitExceeded", "LimitExceeded.", "InternalError")
+_RETRYABLE_CODES = {"ResourceUnavailable", "FailedOperation.RequestTimeException"}
+_RETRY_AFTER_S = {
+    "LimitExceeded.PhoneNumberThirtySecondLimit": 30.0,
+    "LimitExceeded.PhoneNumberOneHourLimit": 3600.0,
+    "LimitExceeded.PhoneNumberDailyLimit": 3600.0,
+    "LimitExceeded.DeliveryFrequencyLimit": 60.0,
+}
+
+
+def _hmac_sha256(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def tc3_canonical_request(*, payload: bytes, headers: Mapping[str, str]) -> tuple[str, str]:
+    """(CanonicalRequest, SignedHeaders) for a POST to ``/`` without query string.
+
+    ``headers`` are the headers to sign (name → value as sent), e.g. content-type,
+    host and x-tc-action."""
+    canon = sorted((k.strip().lower(), v.strip().lower()) for k, v in headers.items())
+    canonical_headers = "".join(f"{k}:{v}\n" for k, v in canon)
+    signed_headers = ";".join(k for k, _ in canon)
+    canonical_request = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            canonical_headers,
+            signed_headers,
+            hashlib.sha256(payload).hexdigest(),
+        ]
+    )
+    return canonical_request, signed_headers
+
+
+def tc3_string_to_sign(*, timestamp: int, service: str, canonical_request: str) -> str:
+    return "\n".join(
+        [
+            ALGORITHM,
+            str(timestamp),
+            f"{_utc_date(timestamp)}/{service}/tc3_request",
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+
+
+def tc3_signing_key(*, secret_key: str, date: str, service: str) -> bytes:
+    """SecretSigning = HMAC(HMAC(HMAC("TC3" + SecretKey, date), service), "tc3_request")."""
+    secret_date = _hmac_sha256(("TC3" + secret_key).encode("utf-8"), date)
+    secret_service = _hmac_sha256(secret_date, service)
+    return _hmac_sha256(secret_service, "tc3_request")
+
+
+def tc3_authorization(
+    *,
+    secret_id: str,
+    secret_key: str,
+    service: str,
+    timestamp: int,
+    payload: bytes,
+    headers: Mapping[str, str],
+) -> str:
+    """The ``Authorization`` header value for a POST to ``/`` with no query string."""
+    canonical_request, signed_headers = tc3_canonical_request(payload=payload, headers=headers)
+    string_to_sign = tc3_string_to_sign(
+        timestamp=timestamp, service=service, canonical_request=canonical_request
+    )
+    date = _utc_date(timestamp)
+    key = tc3_signing_key(secret_key=secret_key, date=date, service=service)
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return (
+        f"{ALGORITHM} Credential={secret_id}/{date}/{service}/tc3_request, "
+        f"SignedHeaders={signed_headers}, Signature={signature}"
+    )
+
+
+def _utc_date(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+
+
+def classify_code(code: str) -> bool:
+    """True if a Tencent error / per-number code may succeed on a later attempt."""
+    return code in _RETRYABLE_CODES or code.startswith(_RETRYABLE_PREFIXES)
+
+
+@dataclass(frozen=True)
+class TencentSmsSettings:
+    secret_id: str
+    secret_key: str = field(repr=False)
+    sdk_app_id: str
+    """SmsSdkAppId, e.g. "1400006666"."""
+    sign_name: str
+    endpoint: str = "https://sms.tencentcloudapi.com/"
+    region: str = "ap-guangzhou"
+    timeout_s: float = 10.0
+
+
+class TencentSmsChannel:
+    family: Family = "sms"
+
+    def __init__(
+        self,
+        settings: TencentSmsSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str = "tencent_sms",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._clock = clock
+        self._host = httpx.URL(settings.endpoint).netloc.decode("ascii")
+        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+    def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
+        s = self.settings
+        body = {
+            "PhoneNumberSet": ["+86" + national_mobile(message, channel=self.name)],
+            "SmsSdkAppId": s.sdk_app_id,
+            "SignName": s.sign_name,
+            "TemplateId": template_id(message, channel=self.name),
+            "TemplateParamSet": list(message.sms_params.values()),
+            "SessionContext": message.delivery_key,
+        }
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        timestamp = int(self._clock())
+        signed = {"Content-Type": CONTENT_TYPE, "Host": self._host, "X-TC-Action": ACTION}
+        authorization = tc3_authorization(
+            secret_id=s.secret_id,
+            secret_key=s.secret_key,
+            service=SERVICE,
+            timestamp=timestamp,
+            payload=payload,
+            headers=signed,
+        )
+        headers = {
+            **signed,
+            "Authorization": authorization,
+            "X-TC-Timestamp": str(timestamp),
+            "X-TC-Version": API_VERSION,
+            "X-TC-Region": s.region,
+        }
+        return payload, headers
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        payload, headers = self.build_request(message)
+        response = await self._http.post(self.settings.endpoint, content=payload, headers=headers)
+        data = json_object(response)
+        resp = data.get("Response") if data is not None else None
+        if response.status_code != 200 or not isinstance(resp, dict):
+            if response.status_code != 200:
+                raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+            raise DeliveryError(
+                f"unexpected answer: {body_snippet(response)}",
+                retryable=True,
+                channel=self.name,
+            )
+        request_id = str(resp.get("RequestId", ""))
+        error = resp.get("Error")
+        if isinstance(error, dict):
+            raise self._error(error, request_id)
+        statuses = resp.get("SendStatusSet")
+        if not isinstance(statuses, list) or not statuses or not isinstance(statuses[0], dict):
+            raise DeliveryError(
+                f"answer without SendStatusSet (RequestId {request_id})",
+                retryable=True,
+                channel=self.name,
+            )
+        status: dict[str, Any] = statuses[0]
+        if status.get("Code") == "Ok":
+            serial = status.get("SerialNo")
+            return SendResult(
+                provider_message_id=str(serial) if serial else None,
+                provider_answer=f"Code=Ok RequestId={request_id}",
+            )
+        raise self._error(status, request_id)
+
+    def _error(self, error: Mapping[str, Any], request_id: str) -> DeliveryError:
+        code = str(error.get("Code", "")) or "unknown"
+        retryable = classify_code(code)
+        return DeliveryError(
+            f"Tencent SMS {code}: {redact(str(error.get('Message', '')), limit=200)}"
+            f" (RequestId {request_id})",
+            retryable=retryable,
+            provider_code=code,
+            retry_after_s=_RETRY_AFTER_S.get(code) if retryable else None,
+            channel=self.name,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

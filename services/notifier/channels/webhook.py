@@ -1,0 +1,129 @@
+"""Generic outbound webhook to other systems, signed with HMAC-SHA256.
+
+``POST <url>`` with a JSON body (``message.payload``, or a small default object) and:
+
+* ``X-Duban-Timestamp``: Unix time in seconds;
+* ``X-Duban-Delivery``: the delivery key (receivers de-duplicate on it);
+* ``X-Duban-Signature``: ``sha256=<hex(HMAC-SHA256(secret, f"{timestamp}.{body}"))>``,
+  ``body`` being the exact bytes sent.
+
+Receivers check with :func:`verify_webhook_signature`.  2xx = delivered; 408, 425,
+429 and 5xx are retryable; any other status (including 3xx: redirects are not
+followed) is permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from ._http import HttpPoster, body_snippet, http_status_error
+from .base import Family, OutboundMessage, SendResult
+
+SIGNATURE_HEADER = "X-Duban-Signature"
+TIMESTAMP_HEADER = "X-Duban-Timestamp"
+DELIVERY_HEADER = "X-Duban-Delivery"
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def webhook_signature(secret: str | bytes, timestamp: int | str, body: bytes | str) -> str:
+    """The ``X-Duban-Signature`` header value: ``sha256=<hex>``."""
+    signed = str(timestamp).encode("ascii") + b"." + _as_bytes(body)
+    return "sha256=" + hmac.new(_as_bytes(secret), signed, hashlib.sha256).hexdigest()
+
+
+def verify_webhook_signature(
+    secret: str | bytes,
+    timestamp: str | int,
+    body: bytes | str,
+    header: str | None,
+    now_s: float,
+    tolerance_s: float = 300,
+) -> bool:
+    """True if ``header`` is a valid signature of ``body`` at ``timestamp`` and the
+    timestamp is within ``tolerance_s`` of ``now_s``.  Constant-time comparison.
+
+    Pass ``body`` exactly as received (the raw bytes, not re-serialised JSON)."""
+    if not header or not secret:
+        return False
+    try:
+        ts = int(str(timestamp).strip())
+    except ValueError:
+        return False
+    if not math.isfinite(now_s) or abs(now_s - ts) > tolerance_s:
+        return False
+    expected = webhook_signature(secret, ts, body)
+    return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str = field(repr=False)
+    timeout_s: float = 10.0
+
+
+def default_payload(message: OutboundMessage) -> dict[str, object]:
+    return {
+        "delivery_key": message.delivery_key,
+        "subject": message.subject,
+        "text": message.text,
+        "markdown": message.markdown,
+    }
+
+
+class WebhookChannel:
+    family: Family = "webhook"
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str = "webhook",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not settings.secret:
+            raise ValueError("webhook secret must not be empty")
+        self.name = name
+        self.settings = settings
+        self._clock = clock
+        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+    def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
+        payload: Mapping[str, object] = (
+            message.payload if message.payload is not None else default_payload(message)
+        )
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        ts = int(self._clock())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            TIMESTAMP_HEADER: str(ts),
+            DELIVERY_HEADER: message.delivery_key,
+            SIGNATURE_HEADER: webhook_signature(self.settings.secret, ts, body),
+        }
+        return body, headers
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        body, headers = self.build_request(message)
+        response = await self._http.post(self.settings.url, content=body, headers=headers)
+        if not 200 <= response.status_code < 300:
+            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        request_id = response.headers.get("X-Request-Id")
+        return SendResult(
+            provider_message_id=request_id,
+            provider_answer=f"HTTP {response.status_code}",
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,123 @@
+"""WeCom (企业微信) group robot webhook.
+
+``POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY`` with a JSON body;
+the answer is HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}`` or a non-zero
+``errcode``.
+
+Message type choice (documented behaviour):
+
+* ``at_mobiles`` non-empty → ``msgtype=text`` with ``mentioned_mobile_list``.  WeCom
+  ``markdown`` messages cannot @ someone by mobile (only ``<@userid>``), and the
+  mention is the point of an escalation, so the plain-text body is sent instead of
+  the markdown one.
+* otherwise, ``markdown`` if the message has a markdown body, else ``text``.
+
+The subject is put on the first line (as a heading for markdown) unless the body
+already starts with it.  Bodies are cut to WeCom's documented limits (text 2048
+bytes, markdown 4096 bytes, UTF-8) with a trailing "…" rather than being rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ._http import HttpPoster, body_snippet, http_status_error, json_object, utf8_truncate
+from .base import DeliveryError, Family, OutboundMessage, SendResult
+from .masking import redact
+
+DEFAULT_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+TEXT_MAX_BYTES = 2048
+MARKDOWN_MAX_BYTES = 4096
+
+# errcode → retryable.  Anything not listed is permanent.
+_RETRYABLE_CODES = {
+    -1,  # system busy
+    45009,  # api freq out of limit (20 messages / minute / robot)
+    45033,  # api concurrent out of limit
+}
+_RETRY_AFTER_S = {45009: 60.0}
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    webhook_url: str = field(repr=False)
+    """The full robot URL, ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...``
+    (the key is a secret)."""
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_key(cls, key: str, *, endpoint: str = DEFAULT_ENDPOINT, **kw: Any) -> WeComSettings:
+        url = str(httpx.URL(endpoint).copy_merge_params({"key": key}))
+        return cls(webhook_url=url, **kw)
+
+
+def with_title(title: str, body: str, *, markdown: bool) -> str:
+    """Put ``title`` on the first line of ``body`` unless it is already there."""
+    title = title.strip()
+    if not title or body.lstrip().lstrip("#* ").startswith(title):
+        return body
+    return f"**{title}**\n{body}" if markdown else f"{title}\n{body}"
+
+
+class WeComChannel:
+    family: Family = "chat"
+
+    def __init__(
+        self,
+        settings: WeComSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str = "wecom",
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+    def build_body(self, message: OutboundMessage) -> dict[str, Any]:
+        if message.at_mobiles or not message.markdown:
+            content = with_title(message.subject, message.text, markdown=False)
+            text: dict[str, Any] = {"content": utf8_truncate(content, TEXT_MAX_BYTES)}
+            if message.at_mobiles:
+                text["mentioned_mobile_list"] = list(message.at_mobiles)
+            return {"msgtype": "text", "text": text}
+        content = with_title(message.subject, message.markdown, markdown=True)
+        return {
+            "msgtype": "markdown",
+            "markdown": {"content": utf8_truncate(content, MARKDOWN_MAX_BYTES)},
+        }
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
+        response = await self._http.post(
+            self.settings.webhook_url,
+            content=body,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        data = json_object(response)
+        if response.status_code != 200:
+            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        if data is None or "errcode" not in data:
+            raise DeliveryError(
+                f"unexpected answer: {body_snippet(response)}",
+                retryable=True,
+                channel=self.name,
+            )
+        errcode = data.get("errcode")
+        errmsg = str(data.get("errmsg", ""))
+        if errcode == 0:
+            return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
+        code = errcode if isinstance(errcode, int) else None
+        raise DeliveryError(
+            f"WeCom errcode {errcode}: {redact(errmsg, limit=200)}",
+            retryable=code in _RETRYABLE_CODES,
+            provider_code=str(errcode),
+            retry_after_s=_RETRY_AFTER_S.get(code) if code is not None else None,
+            channel=self.name,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

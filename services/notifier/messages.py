@@ -1,0 +1,55 @@
+"""From a notice and its rendering to the message one channel sends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from contracts.notice import NoticeRequested
+from services.notifier.channels import Channel, DeliveryError, OutboundMessage
+from services.notifier.render import Rendered
+
+# channel name → "kind.action" / "kind" / "default" → (provider template id, parameter names)
+SmsTemplates = Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]]
+
+
+def build_message(
+    notice: NoticeRequested,
+    channel: Channel,
+    rendered: Rendered,
+    key: str,
+    sms_templates: SmsTemplates,
+) -> OutboundMessage:
+    """The message for one channel; SMS gets its provider template and parameters."""
+    person = notice.recipient
+    template, params = None, dict(rendered.sms_params)
+    if channel.family == "sms":
+        template, names = sms_template_for(notice, channel.name, sms_templates)
+        params = {name: rendered.sms_params.get(name, "") for name in names}
+    return OutboundMessage(
+        delivery_key=key,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        markdown=rendered.markdown,
+        sms_params=params,
+        sms_template=template,
+        to_email=person.email,
+        to_mobile=person.mobile,
+        at_mobiles=(person.mobile,) if person.mobile and channel.family == "chat" else (),
+        payload=notice.model_dump(mode="json") if channel.family == "webhook" else None,
+    )
+
+
+def sms_template_for(
+    notice: NoticeRequested, channel: str, sms_templates: SmsTemplates
+) -> tuple[str, tuple[str, ...]]:
+    """The provider template for this notice's kind (and action); permanent error if none."""
+    table = sms_templates.get(channel, {})
+    for name in (f"{notice.kind}.{notice.action}", notice.kind, "default"):
+        if name in table:
+            return table[name]
+    raise DeliveryError(
+        f"no SMS template configured for '{notice.kind}' on channel '{channel}'",
+        retryable=False,
+        channel=channel,
+    )

@@ -1,0 +1,94 @@
+"""Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from faststream.kafka import KafkaBroker
+
+from contracts.notice import NoticeDelivered, NoticeFailed, NoticeRequested
+from contracts.registry import make_event
+from contracts.topics import DLQ_HEADER_REASON, Topics
+from services.clock import Clock
+from services.notifier.channels import DeliveryError, SendResult
+from services.notifier.deferred import DeferredStore
+
+NOTIFIER_SOURCE = "urn:duban:notifier"
+
+
+class KafkaOutcomes:
+    """Publishes a receipt for every outcome, awaiting the broker's confirmation."""
+
+    def __init__(
+        self, broker: KafkaBroker, topics: Topics, deferred: DeferredStore, clock: Clock
+    ) -> None:
+        self.broker = broker
+        self.topics = topics
+        self.deferred_store = deferred
+        self.clock = clock
+
+    async def delivered(
+        self, notice: NoticeRequested, channel: str, attempts: int, result: SendResult
+    ) -> None:
+        """Publish notice.delivered."""
+        now = self.clock.now()
+        data = NoticeDelivered(
+            notice_id=notice.notice_id,
+            occurrence=notice.occurrence,
+            person_id=notice.recipient.person_id,
+            channel=channel,
+            attempts=attempts,
+            delivered_at=now,
+            provider_message_id=result.provider_message_id,
+        )
+        await self._receipt("notice.delivered", data.delivery_key(), data, now)
+
+    async def failed(
+        self,
+        notice: NoticeRequested,
+        channel: str,
+        attempts: int,
+        error: DeliveryError,
+        final: bool,
+    ) -> None:
+        """Publish notice.failed."""
+        now = self.clock.now()
+        data = NoticeFailed(
+            notice_id=notice.notice_id,
+            occurrence=notice.occurrence,
+            person_id=notice.recipient.person_id,
+            channel=channel,
+            attempts=attempts,
+            failed_at=now,
+            reason=str(error)[:500],
+            retryable=error.retryable,
+            final=final,
+        )
+        await self._receipt("notice.failed", f"{data.delivery_key()}@{attempts}", data, now)
+
+    async def deferred(self, notice: NoticeRequested, until: datetime) -> None:
+        """Hold the notice in Redis until quiet hours end."""
+        await self.deferred_store.hold(notice, until)
+
+    async def dead_letter(self, notice: NoticeRequested, reason: str) -> None:
+        """Publish the notice to the notices dead-letter topic with the reason."""
+        event = make_event(
+            "notice.requested", NOTIFIER_SOURCE, notice.notice_id, notice, time=self.clock.now()
+        )
+        await self.broker.publish(
+            event.to_json(),
+            self.topics.dlq_notices,
+            key=notice.notice_id.encode(),
+            headers={DLQ_HEADER_REASON: reason[:1000]},
+        )
+
+    async def _receipt(
+        self, type_: str, event_id: str, data: NoticeDelivered | NoticeFailed, now: datetime
+    ) -> None:
+        event = make_event(type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id)
+        await self.broker.publish(
+            event.to_json(),
+            self.topics.notice_receipts,
+            key=data.notice_id.encode(),
+            headers={"content-type": "application/json"},
+        )

@@ -1,0 +1,53 @@
+"""Runtime settings from the environment (addresses, topics, tuning); never secrets in YAML."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from contracts.topics import Topics
+
+
+def all_topics(topics: Topics) -> list[str]:
+    """Every topic duban uses."""
+    return [getattr(topics, f.name) for f in fields(topics)]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service needs besides the config folder."""
+
+    config_dir: Path = Path("deploy/config/example")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    topics: Topics = field(default_factory=Topics)
+    engine_group: str = "duban-engine"
+    notifier_group: str = "duban-notifier"
+    batch_max: int = 500
+    timer_batch: int = 500
+    timer_lease_s: float = 30.0
+    timer_idle_poll_s: float = 0.2
+    ack_http_port: int = 8086
+    ack_base_url: str = "http://127.0.0.1:8086"
+    service_name: str = "duban"
+
+    @classmethod
+    def from_env(cls, config_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from DUBAN_* environment variables, defaults for the local stack."""
+        e = os.environ if env is None else env
+        topic_names = {
+            f.name: e.get(f"DUBAN_TOPIC_{f.name.upper()}", getattr(Topics(), f.name))
+            for f in fields(Topics)
+        }
+        return cls(
+            config_dir=config_dir,
+            kafka_bootstrap=e.get("DUBAN_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
+            redis_url=e.get("DUBAN_REDIS_URL", cls.redis_url),
+            topics=Topics(**topic_names),
+            engine_group=e.get("DUBAN_ENGINE_GROUP", cls.engine_group),
+            notifier_group=e.get("DUBAN_NOTIFIER_GROUP", cls.notifier_group),
+            ack_http_port=int(e.get("DUBAN_ACK_HTTP_PORT", cls.ack_http_port)),
+            ack_base_url=e.get("DUBAN_ACK_BASE_URL", cls.ack_base_url),
+        )

@@ -1,0 +1,110 @@
+"""Versioned documents in Redis (hazards, units), committed together with their timer.
+
+Each document is a hash {v: version, s: JSON}. A commit succeeds only if the version
+is still the one read, and sets the entity's timer in the same Lua call: the timer
+always matches the committed state, whatever order replicas commit in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+PREFIX = "duban"
+TIMERS_KEY = f"{PREFIX}:timers"
+
+# KEYS: the timers zset, then one document key per item.
+# ARGV: for each item: expected version, new JSON, timer member ("" = none),
+#       timer score in ms ("" = remove the timer).
+_COMMIT = """
+local conflicts = {}
+for i = 2, #KEYS do
+  local base = (i - 2) * 4
+  local expected = tonumber(ARGV[base + 1])
+  local current = tonumber(redis.call('HGET', KEYS[i], 'v') or '0')
+  if current ~= expected then
+    conflicts[#conflicts + 1] = i - 1
+  else
+    redis.call('HSET', KEYS[i], 'v', expected + 1, 's', ARGV[base + 2])
+    local member = ARGV[base + 3]
+    if member ~= '' then
+      if ARGV[base + 4] == '' then
+        redis.call('ZREM', KEYS[1], member)
+      else
+        redis.call('ZADD', KEYS[1], ARGV[base + 4], member)
+      end
+    end
+  end
+end
+return conflicts
+"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A document as read: its JSON (None if absent) and the version to commit against."""
+
+    key: str
+    json: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class Write:
+    """A document to commit, with the timer to set for it (or clear, or leave alone)."""
+
+    key: str
+    expected_version: int
+    json: str
+    timer_member: str | None = None
+    timer_due: datetime | None = None
+
+
+def hazard_key(hazard_id: str) -> str:
+    """Redis key of a hazard's state."""
+    return f"{PREFIX}:hazard:{hazard_id}"
+
+
+def unit_key(unit_id: str) -> str:
+    """Redis key of a unit's registry data."""
+    return f"{PREFIX}:unit:{unit_id}"
+
+
+class EntityStore:
+    """Batch reads and compare-and-set commits of versioned documents."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._commit = redis.register_script(_COMMIT)
+
+    async def read(self, keys: Sequence[str]) -> list[Stored]:
+        """Read many documents in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, ["v", "s"])
+            rows = await pipe.execute()
+        return [
+            Stored(key, _text(s), int(v) if v is not None else 0)
+            for key, (v, s) in zip(keys, rows, strict=True)
+        ]
+
+    async def commit(self, writes: Sequence[Write]) -> list[int]:
+        """Commit writes; returns the indexes of those whose version moved on (not written)."""
+        if not writes:
+            return []
+        args: list[str | int] = []
+        for w in writes:
+            due = "" if w.timer_due is None else str(int(w.timer_due.timestamp() * 1000))
+            args += [w.expected_version, w.json, w.timer_member or "", due]
+        keys = [TIMERS_KEY, *(w.key for w in writes)]
+        conflicts = await self._commit(keys=keys, args=args)
+        return [int(i) - 1 for i in conflicts]
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value

@@ -1,0 +1,83 @@
+"""Durable timers: a Redis sorted set scored by due time, claimed with a lease.
+
+A member is an entity ("hazard:<id>"), so each entity has at most one pending timer and
+re-planning is a single ZADD. Claiming moves a due timer's score to now + lease in one
+Lua call, so exactly one replica gets it; the claimer's commit then sets the next due
+time (or removes it). If the claimer dies, the lease expires and another replica fires
+it again — harmless, because firing re-evaluates current state and effects are keyed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from services.store.entities import TIMERS_KEY
+
+# KEYS[1]: timers zset. ARGV: now_ms, limit, lease_ms.
+_CLAIM = """
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2],
+                       'WITHSCORES')
+local lease_until = tonumber(ARGV[1]) + tonumber(ARGV[3])
+for i = 1, #due, 2 do
+  redis.call('ZADD', KEYS[1], lease_until, due[i])
+end
+return due
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A timer this replica now owns until its lease ends."""
+
+    member: str
+    due_at: datetime
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch."""
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: float) -> datetime:
+    """An aware UTC datetime from epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class TimerStore:
+    """Schedule, claim and inspect timers."""
+
+    def __init__(self, redis: Redis, key: str = TIMERS_KEY) -> None:
+        self.redis = redis
+        self.key = key
+        self._claim = redis.register_script(_CLAIM)
+
+    async def schedule(self, member: str, due_at: datetime) -> None:
+        """Set (or move) a member's timer."""
+        await self.redis.zadd(self.key, {member: to_ms(due_at)})
+
+    async def cancel(self, member: str) -> None:
+        """Remove a member's timer."""
+        await self.redis.zrem(self.key, member)
+
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]:
+        """Claim up to `limit` timers due at `now`, leasing them for `lease_s` seconds."""
+        rows = await self._claim(keys=[self.key], args=[to_ms(now), limit, int(lease_s * 1000)])
+        return [
+            Claimed(_text(rows[i]), from_ms(float(rows[i + 1]))) for i in range(0, len(rows), 2)
+        ]
+
+    async def next_due(self) -> datetime | None:
+        """The earliest pending due time (leased timers included)."""
+        first = await self.redis.zrange(self.key, 0, 0, withscores=True)
+        return from_ms(first[0][1]) if first else None
+
+    async def pending(self) -> int:
+        """How many timers are pending."""
+        return int(await self.redis.zcard(self.key))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,189 @@
+"""Common machinery of the fake HTTP providers.
+
+A fake is an aiohttp application on 127.0.0.1 with a random free port, used as an
+async context manager::
+
+    async with FakeDingTalk(access_token="t", secret="SEC...") as fake:
+        ... fake.webhook_url ...
+        assert fake.accepted[0]["markdown"]["text"] == ...
+
+Every request goes through the same steps:
+
+1. it is recorded in ``requests`` (method, path, query, headers, raw body);
+2. if a delay is queued (:meth:`delay_next`), the handler waits that long — or until
+   the fake is closed — before answering (for client-timeout tests);
+3. the subclass *verifies* it as the provider documents (path, method, content type,
+   parameters, signature, timestamp freshness ...) and answers exactly like the
+   provider on a violation; the reason is appended to ``rejections``;
+4. if a failure is queued (:meth:`fail_next`), the provider's error answer for that
+   code / HTTP status is returned;
+5. otherwise the message is appended to ``accepted`` and the success answer returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from aiohttp import web
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class InjectedFailure:
+    code: str | int | None = None
+    status: int | None = None
+    message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Rejected(Exception):
+    """Raised by ``verify`` with the provider's answer to an invalid request."""
+
+    def __init__(self, response: web.StreamResponse, reason: str) -> None:
+        super().__init__(reason)
+        self.response = response
+        self.reason = reason
+
+
+def json_response(data: Mapping[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(dict(data), status=status)
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class FakeHttpProvider:
+    """Base class; subclasses implement ``routes``, ``verify``, ``success`` and
+    ``failure``."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.requests: list[RecordedRequest] = []
+        self.accepted: list[dict[str, Any]] = []
+        self.rejections: list[str] = []
+        self._failures: deque[InjectedFailure] = deque()
+        self._delays: deque[float] = deque()
+        self._release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- configuration --------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        code: str | int | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Answer the next ``n`` valid requests with this provider error code and/or
+        HTTP status instead of accepting them."""
+        for _ in range(n):
+            self._failures.append(InjectedFailure(code, status, message, dict(extra)))
+
+    def delay_next(self, n: int = 1, *, seconds: float = 30.0) -> None:
+        """Hold the next ``n`` requests for ``seconds`` (or until the fake closes)."""
+        self._delays.extend([seconds] * n)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=1024 * 1024)
+        for method, path in self.routes():
+            app.router.add_route(method, path, self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = free_socket()
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- request handling ---------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers=dict(request.headers),
+                body=body,
+            )
+        )
+        if self._delays:
+            seconds = self._delays.popleft()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), seconds)
+        try:
+            record = await self.verify(request, body)
+        except Rejected as r:
+            self.rejections.append(r.reason)
+            return r.response
+        if self._failures:
+            return self.failure(self._failures.popleft())
+        self.accepted.append(record)
+        return self.success(record)
+
+    # -- provider specific ----------------------------------------------------------
+
+    def routes(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    async def verify(self, request: web.Request, body: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def success(self, record: dict[str, Any]) -> web.StreamResponse:
+        raise NotImplementedError
+
+    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------
+
+    @staticmethod
+    def http_error(status: int) -> web.Response:
+        """What a load balancer in front of a provider answers on overload."""
+        return web.Response(
+            status=status,
+            text=f"<html><body><h1>{status}</h1>upstream error</body></html>",
+            content_type="text/html",
+        )

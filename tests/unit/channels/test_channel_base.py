@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from services.notifier.channels import KINDS, build_channel, settings_class
+from services.notifier.channels.base import Channel, DeliveryError
+from services.notifier.channels.dingtalk import DingTalkSettings
+from services.notifier.channels.email import EmailSettings
+from tests.providers import FakeWeCom, sample_message
+
+SETTINGS: dict[str, dict[str, object]] = {
+    "email": {"host": "127.0.0.1", "from_addr": "duban@example.com"},
+    "wecom": {"webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"},
+    "dingtalk": {"webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=t"},
+    "feishu": {"webhook_url": "https://open.feishu.cn/open-apis/bot/v2/hook/h"},
+    "aliyun_sms": {"access_key_id": "id", "access_key_secret": "s", "sign_name": "督办"},
+    "tencent_sms": {"secret_id": "id", "secret_key": "k", "sdk_app_id": "1", "sign_name": "督办"},
+    "sms_gateway": {"url": "https://sms.example.com/send", "token": "t"},
+    "webhook": {"url": "https://hooks.example.com/duban", "secret": "s"},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_build_channel_every_kind(kind: str) -> None:
+    settings = settings_class(kind)(**SETTINGS[kind])
+    channel = build_channel(kind, settings)
+    try:
+        assert isinstance(channel, Channel)
+        assert channel.name == kind
+        assert channel.family in {"email", "chat", "sms", "webhook"}
+    finally:
+        await channel.aclose()
+
+
+def test_build_channel_rejects_wrong_settings_and_unknown_kind() -> None:
+    with pytest.raises(TypeError, match="DingTalkSettings"):
+        build_channel("dingtalk", EmailSettings(host="h", from_addr="a@b.c"))
+    with pytest.raises(ValueError, match="unknown channel kind"):
+        build_channel("pigeon", object())
+
+
+def test_settings_repr_hides_secrets() -> None:
+    s = DingTalkSettings(
+        webhook_url="https://oapi.dingtalk.com/robot/send?access_token=TOPSECRET",
+        secret="SECRETVALUE",
+    )
+    assert "TOPSECRET" not in repr(s) and "SECRETVALUE" not in repr(s)
+    e = EmailSettings(host="h", from_addr="a@b.c", password="PASSWORD1")
+    assert "PASSWORD1" not in repr(e)
+
+
+def test_delivery_error_text() -> None:
+    e = DeliveryError(
+        "DingTalk errcode 130101: send too fast",
+        retryable=True,
+        provider_code="130101",
+        retry_after_s=60,
+        channel="dingtalk",
+    )
+    assert str(e) == (
+        "[dingtalk] DingTalk errcode 130101: send too fast (code 130101) retryable "
+        "retry after 60s"
+    )
+    assert e.reason.startswith("DingTalk") and e.retryable and e.provider_code == "130101"
+    assert "retryable=True" in repr(e)
+
+
+async def test_shared_client_is_not_closed_but_owned_one_is(fake_wecom: FakeWeCom) -> None:
+    async with httpx.AsyncClient() as client:
+        shared = build_channel(
+            "wecom", settings_class("wecom")(webhook_url=fake_wecom.webhook_url), client=client
+        )
+        await shared.send(sample_message())
+        await shared.aclose()
+        assert not client.is_closed
+        await shared.send(sample_message())  # still usable
+    owned = build_channel("wecom", settings_class("wecom")(webhook_url=fake_wecom.webhook_url))
+    await owned.send(sample_message())
+    await owned.aclose()
+    with pytest.raises(RuntimeError):  # using a closed channel is a programming error
+        await owned.send(sample_message())
+    assert len(fake_wecom.accepted) == 3
