@@ -308,7 +308,7 @@ start_kafka() {
         -Dkafka.logs.dir="$KAFKA_DIR" \
         -Dduban.kafka.log.level="${DUBAN_STACK_KAFKA_LOG_LEVEL:-WARN}" \
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF" \
-        >>"$KAFKA_OUT" 2>&1 </dev/null &
+        >>"$KAFKA_OUT" 2>&1 </dev/null 9>&- &
     echo $! >"$KAFKA_PIDFILE"
 }
 
@@ -317,8 +317,8 @@ wait_kafka() {
     pid="$(running "$KAFKA_PIDFILE" kafka.Kafka)" || { show_log "$KAFKA_OUT"; die "kafka: not running"; }
     start="$(now)"
     # wait_kafka.py polls with a real client and stops early if the JVM dies.
-    if ! line="$(kafka_ok --timeout "$KAFKA_TIMEOUT" --pid "$pid" 2>&1)"; then
-        warn "$line"
+    # Its verdict on failure (and, with DUBAN_STACK_VERBOSE=1, every attempt) goes to stderr.
+    if ! line="$(kafka_ok --timeout "$KAFKA_TIMEOUT" --pid "$pid" ${DUBAN_STACK_VERBOSE:+--verbose})"; then
         show_log "$KAFKA_DIR/server.log"
         show_log "$KAFKA_OUT"
         die "kafka did not become healthy"
@@ -352,7 +352,7 @@ appendfsync everysec
 EOF
     say "redis: starting on $HOST:$REDIS_PORT"
     rm -f "$REDIS_PIDFILE"
-    redis-server "$REDIS_CONF" || { show_log "$REDIS_LOG"; die "redis: failed to start"; }
+    redis-server "$REDIS_CONF" 9>&- || { show_log "$REDIS_LOG"; die "redis: failed to start"; }
 }
 
 wait_redis() {
@@ -373,7 +373,7 @@ start_mail() {
     say "mail: starting SMTP catcher on $HOST:$SMTP_PORT"
     setsid nohup "$PY" -u "$SCRIPT_DIR/mailcatcher.py" \
         --host "$HOST" --port "$SMTP_PORT" --dir "$MAIL_DIR" \
-        >>"$MAIL_LOG" 2>&1 </dev/null &
+        >>"$MAIL_LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$MAIL_PIDFILE"
 }
 
@@ -385,13 +385,14 @@ wait_mail() {
 # ---------------------------------------------------------------------------- commands
 
 # up/down/wipe take a lock so that two callers (say, two test sessions) cannot
-# start two brokers on the same data directory.
+# start two brokers on the same data directory. The lock is fd 9; every server is
+# started with "9>&-" so that it does not inherit (and keep holding) the lock.
 take_lock() {
     mkdir -p "$STACK"
     exec 9>"$STACK/.lock"
     if ! flock -n 9; then
         say "another stack.sh is running; waiting for it"
-        flock -w 600 9 || die "timed out waiting for the other stack.sh"
+        flock -w 300 9 || die "timed out waiting for the other stack.sh"
     fi
 }
 

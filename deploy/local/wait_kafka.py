@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 
 async def probe(bootstrap: str, request_timeout_s: float) -> dict[str, Any]:
@@ -69,8 +69,11 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-async def wait(bootstrap: str, timeout_s: float, interval_s: float, pid: int | None) -> int:
-    deadline = time.monotonic() + timeout_s
+async def wait(
+    bootstrap: str, timeout_s: float, interval_s: float, pid: int | None, verbose: bool
+) -> int:
+    started = time.monotonic()
+    deadline = started + timeout_s
     last_error = "no attempt made"
     while True:
         remaining = deadline - time.monotonic()
@@ -80,7 +83,11 @@ async def wait(bootstrap: str, timeout_s: float, interval_s: float, pid: int | N
         try:
             info = await asyncio.wait_for(probe(bootstrap, attempt_budget), attempt_budget + 1)
         except Exception as exc:  # any failure just means "not ready yet"
-            last_error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+            name, text = type(exc).__name__, str(exc)
+            last_error = text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
+            if verbose:
+                elapsed = time.monotonic() - started
+                print(f"  not yet ({elapsed:.1f}s): {last_error}", file=sys.stderr)
         else:
             print(
                 f"kafka at {bootstrap} is healthy: cluster {info['cluster_id']}, "
@@ -110,11 +117,12 @@ def main() -> int:
     parser.add_argument(
         "--pid", type=int, default=None, help="give up early if this (broker) process exits"
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="report each failed attempt")
     args = parser.parse_args()
     # aiokafka logs every refused connection at ERROR while the broker boots;
     # the final verdict printed above is all the caller needs.
     logging.basicConfig(level=logging.CRITICAL)
-    return asyncio.run(wait(args.bootstrap, args.timeout, args.interval, args.pid))
+    return asyncio.run(wait(args.bootstrap, args.timeout, args.interval, args.pid, args.verbose))
 
 
 if __name__ == "__main__":

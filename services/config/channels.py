@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from services.core.policy import Strict
 from services.core.routing import Routing
@@ -77,6 +77,12 @@ class RobotChannel(ChannelBase):
     type: Literal["wecom", "dingtalk", "feishu"]
     webhook_url: str = Field(description="The robot's webhook address.")
     secret: str | None = Field(None, description="Signing secret (DingTalk, Feishu).")
+
+    @model_validator(mode="after")
+    def _wecom_is_unsigned(self) -> RobotChannel:
+        if self.type == "wecom" and self.secret is not None:
+            raise ValueError("WeCom group robots are not signed: remove 'secret'")
+        return self
 
 
 class SmsBase(ChannelBase):

@@ -35,7 +35,7 @@ def build_message(
         sms_template=template,
         to_email=person.email,
         to_mobile=person.mobile,
-        at_mobiles=(person.mobile,) if person.mobile and channel.family == "chat" else (),
+        at_mobiles=_mentions(notice, channel),
         payload=notice.model_dump(mode="json") if channel.family == "webhook" else None,
     )
 
@@ -53,3 +53,12 @@ def sms_template_for(
         retryable=False,
         channel=channel,
     )
+
+
+def _mentions(notice: NoticeRequested, channel: Channel) -> tuple[str, ...]:
+    """@-mention the recipient in group chats for escalations only; other kinds read
+    better as markdown (WeCom cannot @ by mobile in markdown)."""
+    mobile = notice.recipient.mobile
+    if channel.family != "chat" or notice.kind != "escalation" or not mobile:
+        return ()
+    return (mobile,)

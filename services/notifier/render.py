@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -33,12 +33,18 @@ from typing import Any, Final
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateSyntaxError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    pass_context,
+    select_autoescape,
+)
 from jinja2 import UndefinedError as _JinjaUndefinedError
-from jinja2 import pass_context, select_autoescape
 from jinja2.environment import TemplateModule
-from jinja2.runtime import Context, LoopContext
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -99,6 +105,7 @@ FAMILIES: Final[dict[str, str]] = {
 SMS_PARAM_MAX: Final = 35
 
 DEFAULT_TZ: Final = "Asia/Shanghai"
+_DEFAULT_ZONE: Final = ZoneInfo(DEFAULT_TZ)
 
 _FILE_RE: Final = re.compile(
     r"^(?P<kind>[a-z][a-z0-9_]*)(?:\.(?P<action>[a-z][a-z0-9_]*))?"
@@ -152,13 +159,21 @@ class TemplateMissing(TemplateError):
     def __init__(self, kind: str, action: str | None, family: str, expected: Sequence[str]) -> None:
         what = f"kind {kind!r}" + (f" action {action!r}" if action else "")
         super().__init__(
-            f"no {family} template for {what}: expected {' or '.join(expected)}",
+            f"{expected[0]}: file missing (no {family} template for {what}; "
+            f"looked for {' or '.join(expected)})",
             template=expected[0],
         )
         self.kind = kind
         self.action = action
         self.family = family
         self.expected = tuple(expected)
+
+
+def _known_families(families: Collection[str]) -> frozenset[str]:
+    unknown = set(families) - FAMILIES.keys()
+    if unknown:
+        raise ValueError(f"unknown families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
+    return frozenset(families)
 
 
 def expected_files(kind: str, action: str | None, family: str) -> list[str]:
@@ -284,7 +299,7 @@ def _cn_day(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-def cn_datetime(value: object, tz: tzinfo = ZoneInfo(DEFAULT_TZ)) -> str:
+def cn_datetime(value: object, tz: tzinfo = _DEFAULT_ZONE) -> str:
     """``2026-12-01T18:00:00+08:00`` → ``2026年12月1日 18:00``; a bare date has no time."""
     if value is None or value == "":
         return ""
@@ -296,7 +311,7 @@ def cn_datetime(value: object, tz: tzinfo = ZoneInfo(DEFAULT_TZ)) -> str:
     return _cn_day(moment)
 
 
-def cn_date(value: object, tz: tzinfo = ZoneInfo(DEFAULT_TZ)) -> str:
+def cn_date(value: object, tz: tzinfo = _DEFAULT_ZONE) -> str:
     """``2026-12-01T18:00:00+08:00`` or ``2026-12-01`` → ``2026年12月1日``."""
     if value is None or value == "":
         return ""
@@ -304,7 +319,7 @@ def cn_date(value: object, tz: tzinfo = ZoneInfo(DEFAULT_TZ)) -> str:
     return str(value) if moment is None else _cn_day(moment)
 
 
-def cn_end_date(value: object, tz: tzinfo = ZoneInfo(DEFAULT_TZ)) -> str:
+def cn_end_date(value: object, tz: tzinfo = _DEFAULT_ZONE) -> str:
     """The last day of a period whose exclusive end is ``value``: an end at midnight
     (``2027-01-01T00:00:00+08:00``) → ``2026年12月31日``; any other instant → its day."""
     if value is None or value == "":
@@ -461,7 +476,7 @@ def _make_cells(tz: tzinfo) -> Callable[[object, object], list[tuple[str, str]]]
             raise TypeError("cells: expects a mapping row and a list of columns")
         found = []
         for column in columns:
-            label, key, how = (list(column) + [""])[:3]
+            label, key, how = [*column, ""][:3]
             if how not in formats:
                 raise ValueError(f"unknown column format {how!r}; known: {', '.join(formats)}")
             value = next(
@@ -501,6 +516,7 @@ def _finalize(value: object) -> object:
 
 
 _CACHE: Final = "_render_cache"
+_VIA: Final = " (while rendering "
 _PLAIN_TYPES: Final = (TemplateModule, LoopContext)
 
 
@@ -615,8 +631,10 @@ class TemplateSet:
         templates: Mapping[str, Template],
         sms: Mapping[str, _SmsParams],
         origins: Mapping[str, str],
+        broken: frozenset[str] = frozenset(),
     ) -> None:
         self.directory = directory
+        self._broken = broken
         self._templates = dict(templates)
         self._sms = dict(sms)
         self._origins = dict(origins)
@@ -640,10 +658,11 @@ class TemplateSet:
         templates: dict[str, Template] = {}
         sms: dict[str, _SmsParams] = {}
         origins: dict[str, str] = {}
+        broken: set[str] = set()
         for path in sorted(p for p in directory.iterdir() if p.is_file()):
             try:
                 if path.name.endswith(".j2"):
-                    template = env.get_template(path.name)
+                    template = _compile(env, path.name)
                     templates[path.name] = template
                     origins[template.filename or path.name] = path.name
                 elif path.name.endswith(FAMILIES["sms"]):
@@ -652,7 +671,8 @@ class TemplateSet:
                 if problems is None:
                     raise
                 problems.append(str(exc))
-        return cls(directory, templates, sms, origins)
+                broken.add(path.name)
+        return cls(directory, templates, sms, origins, frozenset(broken))
 
     # -- lookup
 
@@ -676,9 +696,11 @@ class TemplateSet:
         files: dict[str, str] = {}
         for family in FAMILIES:
             expected = expected_files(kind, action, family)
-            found = next((name for name in expected if name in self._files), None)
+            found = next((n for n in expected if n in self._files or n in self._broken), None)
             if found is None:
                 raise TemplateMissing(kind, action, family, expected)
+            if found in self._broken:
+                raise TemplateError(f"{found}: could not be loaded", template=found)
             files[family] = found
         return _Variant(
             files=files,
@@ -697,12 +719,16 @@ class TemplateSet:
         action: str | None,
         facts: Mapping[str, object],
         ack_url: str | None,
+        *,
+        families: Collection[str] | None = None,
     ) -> Rendered:
-        """Render one notice in every family.
+        """Render one notice in every family (or only ``families``, e.g. ``("subject",
+        "markdown")`` for a chat robot; the others are then left empty).
 
         Raises :class:`TemplateMissing` when no file exists for a family and
         :class:`TemplateError` when a template fails (e.g. an undefined variable)."""
         variant = self._variant(kind, action)
+        wanted = FAMILIES.keys() if families is None else _known_families(families)
         if ack_url is not None and not ack_url.startswith(("https://", "http://")):
             raise TemplateError(f"ack_url must be an http(s) URL, got {ack_url[:40]!r}")
         context: dict[str, Any] = dict(_OPTIONAL_FACTS)
@@ -713,12 +739,17 @@ class TemplateSet:
         context[_CACHE] = {}
         subject = _one_line(self._run(variant.subject, context, variant.files["subject"]))
         context["subject"] = subject
+        files = variant.files
+
+        def body(family: str, template: Template) -> str:
+            return self._run(template, context, files[family]) if family in wanted else ""
+
         return Rendered(
-            subject=subject,
-            text=_tidy(self._run(variant.text, context, variant.files["text"])),
-            html=self._run(variant.html, context, variant.files["html"]).strip(),
-            markdown=_tidy(self._run(variant.markdown, context, variant.files["markdown"])),
-            sms_params=self._sms_params(variant.sms, context),
+            subject=subject if "subject" in wanted else "",
+            text=_tidy(body("text", variant.text)),
+            html=body("html", variant.html).strip(),
+            markdown=_tidy(body("markdown", variant.markdown)),
+            sms_params=self._sms_params(variant.sms, context) if "sms" in wanted else {},
         )
 
     def _sms_params(self, sms: _SmsParams, context: Mapping[str, Any]) -> dict[str, str]:
@@ -739,20 +770,23 @@ class TemplateSet:
             raise self._wrap(exc, entry) from exc
 
     def _wrap(self, exc: Exception, entry: str) -> TemplateError:
+        """A TemplateError naming the file and line where ``exc`` happened."""
+        if isinstance(exc, TemplateSyntaxError):
+            return _syntax_error(exc)
         where, line = self._locate(exc.__traceback__) or (entry, None)
         sms = self._sms.get(where)
         if sms is not None and line is not None:
             where, line = f"{where}, param '{sms.param_at(line)}'", None
         at = f"{where}:{line}" if line else where
-        via = "" if where == entry else f" (rendering {entry})"
+        via = "" if where == entry else f"{_VIA}{entry})"
         if isinstance(exc, _JinjaUndefinedError):
             name = _undefined_name(exc.message or str(exc))
-            return TemplateError(
-                f"{at}: undefined variable '{name}'{via}", template=where, variable=name, line=line
-            )
+            message = f"{at}: undefined variable '{name}'{via}"
+            return TemplateError(message, template=where, variable=name, line=line)
         if isinstance(exc, SecurityError):
             return TemplateError(f"{at}: not allowed in templates: {exc}{via}", template=where)
-        return TemplateError(f"{at}: {type(exc).__name__}: {exc}{via}", template=where, line=line)
+        message = f"{at}: {type(exc).__name__}: {exc}{via}"
+        return TemplateError(message, template=where, line=line)
 
     def _locate(self, tb: TracebackType | None) -> tuple[str, int] | None:
         """The innermost template frame of a traceback: (file name, template line)."""
@@ -763,6 +797,22 @@ class TemplateSet:
                 found = (name, tb.tb_lineno)
             tb = tb.tb_next
         return found
+
+
+def _syntax_error(exc: TemplateSyntaxError) -> TemplateError:
+    name = Path(exc.filename).name if exc.filename else (exc.name or "?")
+    return TemplateError(
+        f"{name}:{exc.lineno}: syntax error: {exc.message}", template=name, line=exc.lineno
+    )
+
+
+def _compile(env: ImmutableSandboxedEnvironment, name: str) -> Template:
+    try:
+        return env.get_template(name)
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(exc) from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{name}: not UTF-8 text ({exc.reason})", template=name) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -781,11 +831,21 @@ class _SmsParams:
         return self.names[index] if index >= 0 else None
 
 
+def _yaml_error(path: Path, exc: YAMLError) -> TemplateError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    message = f"{path.name}:{line}: invalid YAML: {problem}" if line else f"{path.name}: {problem}"
+    if "{" in problem or "unhashable" in problem:
+        message += ' (write values that contain {{ … }} in double quotes: title: "{{ title }}")'
+    return TemplateError(message, template=path.name, line=line)
+
+
 def _read_sms_params(path: Path) -> dict[str, str]:
     try:
         document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
-        raise TemplateError(f"{path.name}: invalid YAML: {exc}", template=path.name) from exc
+        raise _yaml_error(path, exc) from exc
     if not isinstance(document, dict) or set(document) != {"params"}:
         raise TemplateError(f"{path.name}: expected one key 'params:'", template=path.name)
     params = document["params"] or {}
@@ -981,6 +1041,8 @@ def _check_variant(
     except TemplateMissing as exc:
         problems.append(str(exc))
         return
+    except TemplateError:
+        return  # a file it needs failed to load: already reported
     samples = [sample_facts(kind, action)]
     if kind == "digest":
         samples.append(sample_facts(kind, action, empty=True))
@@ -1013,16 +1075,26 @@ def _check_inert(out: Rendered, files: Mapping[str, str], problems: list[str]) -
     ):
         leaked = [s for s in forbidden if s in body]
         if leaked:
-            hint = "autoescape" if family == "html" else "the md_escape filter"
+            hint = (
+                "keep HTML templates named *.html.j2 (they escape automatically)"
+                if family == "html"
+                else "pass every fact through | md_escape"
+            )
             problems.append(
-                f"{files[family]}: user text is not escaped (found {leaked[0]!r}); "
-                f"pass every fact through {hint}"
+                f"{files[family]}: text from the event reaches the message unescaped "
+                f"(found {leaked[0]!r}); in this file and the files it uses (layout, "
+                f"*.body.j2), {hint}"
             )
 
 
 def check_templates(directory: Path, *, tz: str = DEFAULT_TZ) -> list[str]:
     """Render every template of every notice kind/action against sample facts and
-    return the problems found (file and what is wrong); empty when all is well."""
+    return the problems found, each naming the file (``templates/x.body.j2:12: ...``)
+    and what is wrong; empty when all is well.
+
+    Besides loading and rendering, it checks that each body shows ``ack_url`` when
+    given, and that text from events (a sample hazard whose title is markup) stays
+    escaped in the HTML and markdown bodies."""
     problems: list[str] = []
     try:
         templates = TemplateSet._load(Path(directory), tz, problems)
@@ -1030,4 +1102,8 @@ def check_templates(directory: Path, *, tz: str = DEFAULT_TZ) -> list[str]:
         return [str(exc)]
     for kind, action in _variants_to_check(templates, problems):
         _check_variant(templates, kind, action, problems)
-    return list(dict.fromkeys(problems))
+    folder = Path(directory).name
+    unique: dict[str, str] = {}  # one message per problem, whichever notice ran into it
+    for problem in problems:
+        unique.setdefault(problem.split(_VIA)[0], problem)
+    return [f"{folder}/{problem}" for problem in unique.values()]

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from ._http import HttpPoster, body_snippet, http_status_error, json_object
+from ._http import HttpPoster, body_snippet, http_status_error, json_object, utf8_truncate
 from ._sms import national_mobile, template_id
 from .base import DeliveryError, Family, OutboundMessage, SendResult
 from .masking import redact
@@ -44,6 +44,7 @@ API_VERSION = "2021-01-11"
 ACTION = "SendSms"
 CONTENT_TYPE = "application/json; charset=utf-8"
 ALGORITHM = "TC3-HMAC-SHA256"
+SESSION_CONTEXT_MAX = 512  # bytes
 
 _RETRYABLE_PREFIXES = ("RequestLimitExceeded", "LimitExceeded.", "InternalError")
 _RETRYABLE_CODES = {"ResourceUnavailable", "FailedOperation.RequestTimeException"}
@@ -167,7 +168,7 @@ class TencentSmsChannel:
             "SignName": s.sign_name,
             "TemplateId": template_id(message, channel=self.name),
             "TemplateParamSet": list(message.sms_params.values()),
-            "SessionContext": message.delivery_key,
+            "SessionContext": utf8_truncate(message.delivery_key, SESSION_CONTEXT_MAX, ellipsis=""),
         }
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         timestamp = int(self._clock())

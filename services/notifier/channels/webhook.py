@@ -3,7 +3,8 @@
 ``POST <url>`` with a JSON body (``message.payload``, or a small default object) and:
 
 * ``X-Duban-Timestamp``: Unix time in seconds;
-* ``X-Duban-Delivery``: the delivery key (receivers de-duplicate on it);
+* ``X-Duban-Delivery``: the delivery key (receivers de-duplicate on it;
+  percent-encoded if it is not printable ASCII);
 * ``X-Duban-Signature``: ``sha256=<hex(HMAC-SHA256(secret, f"{timestamp}.{body}"))>``,
   ``body`` being the exact bytes sent.
 
@@ -21,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 
@@ -73,6 +75,11 @@ class WebhookSettings:
     timeout_s: float = 10.0
 
 
+def _header_safe(value: str) -> str:
+    """Header values must be ASCII: percent-encode anything else (UTF-8)."""
+    return value if value.isascii() and value.isprintable() else quote(value, safe=":/@+=,;")
+
+
 def default_payload(message: OutboundMessage) -> dict[str, object]:
     return {
         "delivery_key": message.delivery_key,
@@ -109,7 +116,7 @@ class WebhookChannel:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             TIMESTAMP_HEADER: str(ts),
-            DELIVERY_HEADER: message.delivery_key,
+            DELIVERY_HEADER: _header_safe(message.delivery_key),
             SIGNATURE_HEADER: webhook_signature(self.settings.secret, ts, body),
         }
         return body, headers

@@ -59,8 +59,7 @@ def test_delivery_error_text() -> None:
         channel="dingtalk",
     )
     assert str(e) == (
-        "[dingtalk] DingTalk errcode 130101: send too fast (code 130101) retryable "
-        "retry after 60s"
+        "[dingtalk] DingTalk errcode 130101: send too fast (code 130101) retryable retry after 60s"
     )
     assert e.reason.startswith("DingTalk") and e.retryable and e.provider_code == "130101"
     assert "retryable=True" in repr(e)

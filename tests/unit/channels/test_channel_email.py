@@ -155,7 +155,9 @@ async def test_timeout_is_retryable(fake_smtp: FakeSmtpServer) -> None:
 
 async def test_connection_refused_is_retryable(closed_port: int) -> None:
     ch = EmailChannel(
-        EmailSettings(host="127.0.0.1", port=closed_port, from_addr="d@example.com", security="none")
+        EmailSettings(
+            host="127.0.0.1", port=closed_port, from_addr="d@example.com", security="none"
+        )
     )
     err = await send_expecting_error(ch)
     assert err.retryable and "connection failed" in err.reason

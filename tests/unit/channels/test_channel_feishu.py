@@ -56,7 +56,10 @@ async def test_post_when_no_markdown(fake_feishu: FakeFeishu) -> None:
     assert body["msg_type"] == "post"
     post = body["content"]["post"]["zh_cn"]
     assert post["title"] == sample_message().subject
-    assert post["content"] == [[{"tag": "text", "text": "第一行"}], [{"tag": "text", "text": "第二行"}]]
+    assert post["content"] == [
+        [{"tag": "text", "text": "第一行"}],
+        [{"tag": "text", "text": "第二行"}],
+    ]
 
 
 async def test_legacy_status_code_answer() -> None:

@@ -7,7 +7,9 @@ from services.notifier.channels.sms_gateway import SmsGatewayChannel, SmsGateway
 from tests.providers import FakeSmsGateway, sample_message
 
 
-def channel(fake: FakeSmsGateway, *, token: str | None = None, timeout_s: float = 5.0) -> SmsGatewayChannel:
+def channel(
+    fake: FakeSmsGateway, *, token: str | None = None, timeout_s: float = 5.0
+) -> SmsGatewayChannel:
     return SmsGatewayChannel(
         SmsGatewaySettings(url=fake.url, token=token or fake.token, timeout_s=timeout_s)
     )

@@ -56,8 +56,7 @@ def test_signature_matches_the_documented_example() -> None:
     documentation masks the example SecretKey but publishes the hashed canonical
     request, the derived SecretSigning key and the final signature."""
     payload = (
-        b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], '
-        b'"Name": "instance-name"}]}'
+        b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'
     )
     canonical, signed = tc3_canonical_request(
         payload=payload,
@@ -119,7 +118,9 @@ async def test_stale_timestamp_is_permanent(fake_tencent_sms: FakeTencentSms) ->
 
 async def test_template_problems_are_permanent(fake_tencent_sms: FakeTencentSms) -> None:
     err = await send_expecting_error(channel(fake_tencent_sms), sms_template="999")
-    assert not err.retryable and err.provider_code == "FailedOperation.TemplateIncorrectOrUnapproved"
+    assert (
+        not err.retryable and err.provider_code == "FailedOperation.TemplateIncorrectOrUnapproved"
+    )
     err = await send_expecting_error(channel(fake_tencent_sms), sms_params={"a": "1"})
     assert not err.retryable
     assert err.provider_code == "FailedOperation.TemplateParamSetNotMatchApprovedTemplate"
@@ -153,7 +154,9 @@ async def test_limits_and_internal_errors_are_retryable(
         ("FailedOperation.InsufficientBalanceInSmsPackage", False),
     ],
 )
-async def test_permanent_codes(fake_tencent_sms: FakeTencentSms, code: str, per_number: bool) -> None:
+async def test_permanent_codes(
+    fake_tencent_sms: FakeTencentSms, code: str, per_number: bool
+) -> None:
     fake_tencent_sms.fail_next(code=code, per_number=per_number)
     err = await send_expecting_error(channel(fake_tencent_sms))
     assert not err.retryable and err.provider_code == code
@@ -175,3 +178,13 @@ async def test_invalid_mobile_is_refused_locally(fake_tencent_sms: FakeTencentSm
     err = await send_expecting_error(channel(fake_tencent_sms), to_mobile="023-6666888")
     assert not err.retryable and err.provider_code == "invalid_mobile"
     assert fake_tencent_sms.requests == []
+
+
+async def test_long_delivery_key_is_cut_to_session_context_limit(
+    fake_tencent_sms: FakeTencentSms,
+) -> None:
+    ch = channel(fake_tencent_sms)
+    await ch.send(message(delivery_key="隐" * 300))
+    await ch.aclose()
+    session = fake_tencent_sms.accepted[0]["SessionContext"]
+    assert len(session.encode()) <= 512 and session == "隐" * 170

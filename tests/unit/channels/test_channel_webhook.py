@@ -130,3 +130,10 @@ def test_verify_webhook_signature() -> None:
 def test_empty_secret_is_refused() -> None:
     with pytest.raises(ValueError):
         WebhookChannel(WebhookSettings(url="http://127.0.0.1/", secret=""))
+
+
+async def test_non_ascii_delivery_key_header(fake_webhook_receiver: FakeWebhookReceiver) -> None:
+    ch = channel(fake_webhook_receiver)
+    await ch.send(sample_message(delivery_key="N1:1:张三:webhook"))
+    await ch.aclose()
+    assert fake_webhook_receiver.accepted[0]["delivery"] == "N1:1:%E5%BC%A0%E4%B8%89:webhook"
