@@ -73,6 +73,16 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---------------------------------------------------------------------------- helpers
 
+# True while the process exists and has not exited. An exited daemon stays a zombie
+# until its parent (init, since we detach them) reaps it, which on some machines
+# happens only every few seconds; `kill -0` alone would count a zombie as alive.
+alive() {  # pid
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)"
+    [[ -n "$state" && "$state" != Z ]]
+}
+
 # Prints the pid stored in a pid file if that process is alive AND its command line
 # contains the pattern. The second check matters after a reboot or a crash: the old
 # pid may now belong to an unrelated process, which we must neither trust nor kill.
@@ -80,7 +90,7 @@ running() {  # pidfile pattern
     local pid cmdline
     [[ -s "$1" ]] || return 1
     pid="$(tr -dc '0-9' <"$1")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    [[ -n "$pid" ]] && alive "$pid" || return 1
     cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
     [[ "$cmdline" == *"$2"* ]] || return 1
     echo "$pid"
@@ -103,6 +113,7 @@ redis_ok() {
 
 # A healthy SMTP server greets with "220 ..." as soon as the connection is accepted.
 smtp_ok() {
+    # shellcheck disable=SC2016  # $0/$1 are expanded by the inner bash, on purpose
     timeout 3 bash -c '
         exec 3<>"/dev/tcp/$0/$1" || exit 1
         IFS= read -r -t 2 greeting <&3 || exit 1
@@ -145,7 +156,7 @@ stop_process() {  # label pidfile pattern grace_s
     fi
     printf '==> %s: stopping (pid %s)...' "$label" "$pid"
     kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do
+    while alive "$pid"; do
         if ((SECONDS - start >= grace)); then
             printf ' still alive after %ss, killing' "$grace"
             kill -KILL "$pid" 2>/dev/null || true
@@ -153,7 +164,7 @@ stop_process() {  # label pidfile pattern grace_s
         fi
         sleep 0.2
     done
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while alive "$pid"; do sleep 0.1; done
     rm -f "$pidfile"
     printf ' stopped (%ss)\n' "$((SECONDS - start))"
 }
@@ -194,8 +205,10 @@ ensure_tools() {
 check_java_version() {
     local major
     major="$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ { print $2 }')"
-    [[ "${major%%.*}" =~ ^[0-9]+$ ]] && ((${major%%.*} >= 17)) \
-        || die "Kafka 4 needs Java 17 or newer; 'java' is version ${major:-unknown}"
+    major="${major%%.*}"
+    if ! [[ "$major" =~ ^[0-9]+$ ]] || ((major < 17)); then
+        die "Kafka 4 needs Java 17 or newer; 'java' is version ${major:-unknown}"
+    fi
 }
 
 # Downloads the broker jars with Maven into a temporary directory first and renames
@@ -213,9 +226,11 @@ fetch_kafka_libs() {
     say "kafka: downloading Kafka $version jars from Maven Central (first run only)"
     command -v mvn >/dev/null || apt_install maven
     rm -rf "$KAFKA_LIBS.tmp"
+    mkdir -p "$KAFKA_DIR"
+    # Maven 3.8 prints stray ANSI codes even with -q, hence the log file.
     mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" \
-        || die "Maven could not fetch the Kafka jars (network? ~/.m2/settings.xml mirror?)"
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" >"$KAFKA_DIR/mvn.log" 2>&1 \
+        || { show_log "$KAFKA_DIR/mvn.log"; die "Maven could not fetch the Kafka jars (network? ~/.m2/settings.xml mirror?)"; }
     rm -rf "$KAFKA_LIBS"
     mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
     echo "$want" >"$KAFKA_LIBS/.pom.sha256"
@@ -298,13 +313,17 @@ start_kafka() {
     say "kafka: starting on $HOST:$KAFKA_PORT (controller $HOST:$CONTROLLER_PORT)"
     # setsid: the broker gets its own session, so a Ctrl-C in the terminal that ran
     # `make run` (or a killed CI step) does not take the stack down with it.
-    # GC flags are the ones Kafka's own start scripts use.
+    # GC flags are the ones Kafka's own start scripts use. Log4j's shutdown hook is
+    # off because it raced Kafka's own one: the broker's last log lines (its
+    # shutdown) went to a fallback logger instead of server.log. The appenders
+    # flush every line, so nothing is lost without the hook.
     setsid nohup java \
         -Xms256m -Xmx512m \
         -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
         -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
         -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+        -Dlog4j2.shutdownHookEnabled=false \
         -Dkafka.logs.dir="$KAFKA_DIR" \
         -Dduban.kafka.log.level="${DUBAN_STACK_KAFKA_LOG_LEVEL:-WARN}" \
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF" \
@@ -464,7 +483,9 @@ usage() {
 main() {
     case "${1:-}" in
         up) cmd_up ;;
-        down) shift; cmd_down "${1:-}" ;;
+        down)
+            [[ -z "${2:-}" || "$2" == --wipe ]] || { usage >&2; exit 2; }
+            cmd_down "${2:-}" ;;
         wipe) cmd_down --wipe ;;
         status) cmd_status ;;
         -h | --help | help) usage ;;

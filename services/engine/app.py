@@ -69,16 +69,26 @@ def create_engine(
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
         redis = Redis.from_url(settings.redis_url)
         parts.engine = Engine(rules, EntityStore(redis), KafkaSink(broker, topics), clock)
-        loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)
-        parts.timer_loop = loop
-        task = asyncio.create_task(loop.run()) if run_timers else None
+        parts.timer_loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)
         try:
             yield
         finally:
-            loop.stop()
-            if task is not None:
-                await task
             await redis.aclose()
 
-    parts.app = FastStream(broker, lifespan=lifespan, logger=log)
+    app = FastStream(broker, lifespan=lifespan, logger=log)
+    tasks: list[asyncio.Task[None]] = []
+
+    # Timers publish through the broker, so they start only once it is connected.
+    @app.after_startup
+    async def start_timers() -> None:
+        if run_timers and parts.timer_loop is not None:
+            tasks.append(asyncio.create_task(parts.timer_loop.run()))
+
+    @app.on_shutdown
+    async def stop_timers() -> None:
+        if parts.timer_loop is not None:
+            parts.timer_loop.stop()
+        await asyncio.gather(*tasks)
+
+    parts.app = app
     return parts

@@ -43,6 +43,7 @@ class NotifierParts:
     broker: KafkaBroker
     app: FastStream
     deliverer: Deliverer | None = None
+    deferred: DeferredStore | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
 
 
@@ -108,18 +109,33 @@ def create_notifier(
             sms_templates=sms_templates(config),
             ack_url=AckLinks.from_env(settings, clock).url_for,
         )
-        loop = asyncio.create_task(_release_deferred(parts.deliverer, deferred, clock))
+        parts.deferred = deferred
         try:
             yield
         finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
             for channel in built.values():
                 await channel.aclose()
             await redis.aclose()
 
-    parts.app = FastStream(broker, lifespan=lifespan, logger=log)
+    app = FastStream(broker, lifespan=lifespan, logger=log)
+    tasks: list[asyncio.Task[None]] = []
+
+    # Deferred notices publish receipts through the broker: start once it is connected.
+    @app.after_startup
+    async def start_release() -> None:
+        assert parts.deliverer is not None and parts.deferred is not None
+        tasks.append(asyncio.create_task(_release_deferred(parts.deliverer, parts.deferred,
+                                                           clock)))
+
+    @app.on_shutdown
+    async def stop_release() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    parts.app = app
     return parts
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Mapping, Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -60,6 +61,7 @@ __all__ = [
     "TemplateMissing",
     "TemplateSet",
     "check_templates",
+    "expected_files",
     "md_escape",
     "sample_facts",
 ]
@@ -111,7 +113,6 @@ _FILE_RE: Final = re.compile(
     r"^(?P<kind>[a-z][a-z0-9_]*)(?:\.(?P<action>[a-z][a-z0-9_]*))?"
     r"\.(?P<suffix>subject\.j2|text\.j2|html\.j2|md\.j2|sms\.yaml)$"
 )
-_SUFFIX_FAMILY: Final = {suffix: family for family, suffix in FAMILIES.items()}
 _PARAM_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Facts a notice may leave out; templates then see ``none`` (or 0) instead of failing.
@@ -983,7 +984,7 @@ def sample_facts(
     if kind == "digest":
         facts = _sample_digest(empty)
     elif kind == "duty":
-        facts = dict(_SAMPLE_DUTY)
+        facts = deepcopy(_SAMPLE_DUTY)
     else:
         facts = {**_SAMPLE_HAZARD, **_HAZARD_BY_KIND.get(kind, {})}
         if action and kind == "escalation" and action != "letter":
@@ -992,7 +993,7 @@ def sample_facts(
 
 
 def _sample_digest(empty: bool) -> dict[str, object]:
-    facts = dict(_SAMPLE_DIGEST)
+    facts = deepcopy(_SAMPLE_DIGEST)
     if empty:
         facts["totals"] = {"open": 0, "overdue": 0, "closed": 0, "reported": 0}
         for key in ("by_region", "by_industry", "longest_overdue", "duties_missed"):
@@ -1089,8 +1090,8 @@ def _check_inert(out: Rendered, files: Mapping[str, str], problems: list[str]) -
 
 def check_templates(directory: Path, *, tz: str = DEFAULT_TZ) -> list[str]:
     """Render every template of every notice kind/action against sample facts and
-    return the problems found, each naming the file (``templates/x.body.j2:12: ...``)
-    and what is wrong; empty when all is well.
+    return the problems found, each naming the file relative to ``directory``
+    (``x.body.j2:12: ...``) and what is wrong; empty when all is well.
 
     Besides loading and rendering, it checks that each body shows ``ack_url`` when
     given, and that text from events (a sample hazard whose title is markup) stays
@@ -1102,8 +1103,7 @@ def check_templates(directory: Path, *, tz: str = DEFAULT_TZ) -> list[str]:
         return [str(exc)]
     for kind, action in _variants_to_check(templates, problems):
         _check_variant(templates, kind, action, problems)
-    folder = Path(directory).name
     unique: dict[str, str] = {}  # one message per problem, whichever notice ran into it
     for problem in problems:
         unique.setdefault(problem.split(_VIA)[0], problem)
-    return [f"{folder}/{problem}" for problem in unique.values()]
+    return list(unique.values())

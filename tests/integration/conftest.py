@@ -96,6 +96,25 @@ async def publish(stack: StackInfo) -> AsyncIterator[Callable[[str, Any], Awaita
     await producer.stop()
 
 
+@pytest.fixture
+async def register_unit(
+    settings: Settings, redis: Redis, publish: Callable[[str, Any], Awaitable[None]]
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """Publish unit.upserted and wait until the engine stored it (topics are not ordered
+    with each other: a hazard racing its unit would be told to the committee office)."""
+
+    async def register(event: dict[str, Any]) -> None:
+        await publish(settings.topics.duty_events, event)
+        key = f"duban:unit:{event['subject']}"
+        await wait_for(lambda: _exists(redis, key), what=f"unit {event['subject']} stored")
+
+    return register
+
+
+async def _exists(redis: Redis, key: str) -> bool:
+    return bool(await redis.exists(key))
+
+
 async def wait_for(
     condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 30, what: str = ""
 ) -> None:

@@ -242,7 +242,10 @@ def test_event_text_stays_inert_in_every_family(
 def test_markdown_cannot_forge_links_or_mentions(
     templates: TemplateSet, variant: tuple[str, str | None]
 ) -> None:
-    title = "[请点击确认](http://evil.example/ack) <@all> <at user_id=\"all\"></at> @所有人 **急** `x` # 标题"
+    title = (
+        "[请点击确认](http://evil.example/ack) <@all> <at user_id='all'></at>"
+        " @所有人 **急** `x` # 标题"
+    )
     facts = {**sample_facts(*variant), "title": title}
     md = templates.render(*variant, facts, None).markdown
     assert "](http://evil" not in md
@@ -382,7 +385,7 @@ def test_check_broken_copy_names_the_file(
     problems = check_templates(copy)
     assert problems, "the broken copy passed the check"
     assert any(expected in p for p in problems), problems
-    assert all(p.startswith("templates/") for p in problems)
+    assert all(re.match(r"^[_a-z.]+\.(j2|yaml)[:, ]", p) for p in problems), problems
 
 
 def test_check_reports_missing_and_misnamed_files(copy: Path) -> None:

@@ -1,0 +1,123 @@
+"""Durable timers on the real stack: restarts, replicas and re-plans fire each notice once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from contextlib import AsyncExitStack
+from datetime import date, timedelta
+
+from redis.asyncio import Redis
+
+from services.engine.app import create_engine
+from services.runner import running
+from services.settings import Settings
+from services.store.timers import TimerStore
+from tests.fakes import FakeClock
+from tests.helpers import at, hazard_event, reported, unit_upserted
+from tests.integration.conftest import read_topic, wait_for
+
+HAZARDS = 40
+
+
+def notices(records: list) -> Counter[tuple[str, int, str, str | None]]:
+    """(notice id, occurrence, recipient, action) of every notice.requested record."""
+    counted: Counter[tuple[str, int, str, str | None]] = Counter()
+    for record in records:
+        data = json.loads(record.value)["data"]
+        key = (data["notice_id"], data["occurrence"], data["recipient"]["person_id"],
+               data["action"])
+        counted[key] += 1
+    return counted
+
+
+async def publish_hazards(publish, register_unit, settings: Settings, deadline: date) -> None:
+    await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
+    for i in range(HAZARDS):
+        await publish(settings.topics.hazard_events,
+                      reported(f"H{i}", at("2026-09-01 09:00"), deadline, responsible=("S1",)))
+
+
+async def test_engine_restarted_with_pending_timers_fires_each_once(
+    settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
+) -> None:
+    timers = TimerStore(redis)
+    async with running(create_engine(settings, clock=clock).app):
+        await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
+        # 2 report notices per hazard, then every hazard waits on its d3 reminder timer.
+        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
+                         2 * HAZARDS)
+        await wait_for(lambda: _pending(timers, HAZARDS), what="a timer per hazard")
+    clock.set(at("2026-09-02 09:00"))  # the d3 reminders are due while no engine runs
+    async with running(create_engine(settings, clock=clock).app):
+        expected = 2 * HAZARDS + HAZARDS
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
+                                   expected)
+    counted = notices(records)
+    reminders = {k: v for k, v in counted.items() if ":d3:" in k[0]}
+    assert len(reminders) == HAZARDS
+    assert set(reminders.values()) == {1}
+    assert sum(counted.values()) == expected
+
+
+async def test_two_engine_replicas_send_each_notice_once(
+    settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
+) -> None:
+    async with AsyncExitStack() as replicas:
+        for _ in range(2):
+            await replicas.enter_async_context(running(create_engine(settings, clock=clock).app))
+        await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
+        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
+                         2 * HAZARDS)
+        await wait_for(lambda: _pending(TimerStore(redis), HAZARDS), what="timers")
+        for day in ("2026-09-02 09:00", "2026-09-04 09:00", "2026-09-06 00:00"):
+            clock.set(at(day) + timedelta(seconds=1))
+            await wait_for(lambda: _settled(TimerStore(redis), clock, settings),
+                           what=f"fires at {day}")
+        # reports 2 + d3 1 + d1 2 (S1, principal R1) + letter 3 (S1, R1, department) per hazard
+        expected = HAZARDS * (2 + 1 + 2 + 3)
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
+                                   expected)
+    counted = notices(records)
+    assert len(counted) == expected
+    assert set(counted.values()) == {1}, "a notice was published by both replicas"
+
+
+async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_deadline(
+    settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
+) -> None:
+    timers = TimerStore(redis)
+    old_due, new_due = at("2026-09-02 09:00"), at("2026-10-23 09:00")  # d1 old, d7 new
+    async with running(create_engine(settings, clock=clock).app):
+        await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
+        await publish(settings.topics.hazard_events,
+                      reported("H1", at("2026-09-01 09:00"), date(2026, 9, 3),
+                               responsible=("S1",)))
+        await wait_for(lambda: _next_due_is(timers, old_due), what="the d1 timer")
+        await publish(settings.topics.hazard_events,
+                      hazard_event("hazard.updated", "H1", at("2026-09-01 18:00"),
+                                   deadline=date(2026, 10, 30), reason="延期"))
+        await wait_for(lambda: _next_due_is(timers, new_due), what="the re-planned timer")
+        # A replica that claimed the old timer before the update and died: its lease ends
+        # and the old due time is back in the set.
+        await timers.schedule("hazard:H1", old_due)
+        clock.set(at("2026-09-02 10:00"))
+        await wait_for(lambda: _next_due_is(timers, new_due), what="the stale timer to fire")
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
+                                   2)
+    kinds = Counter(json.loads(r.value)["data"]["kind"] for r in records)
+    assert kinds == {"report": 2}  # neither the old d1 reminder nor anything else
+
+
+async def _next_due_is(timers: TimerStore, moment) -> bool:
+    return await timers.next_due() == moment
+
+
+async def _pending(timers: TimerStore, count: int) -> bool:
+    return await timers.pending() == count
+
+
+async def _settled(timers: TimerStore, clock: FakeClock, settings: Settings) -> bool:
+    """Every due timer fired: none is due, and none is merely leased (lease = now + lease_s)."""
+    due = await timers.next_due()
+    return due is None or due > clock.now() + timedelta(seconds=settings.timer_lease_s)
