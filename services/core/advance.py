@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.core.evaluate import PlannedNotice, Rules, acknowledge, evaluate, mark_decided
-from services.core.reducer import Fact, apply
+from services.core.reducer import Fact, Outcome, apply
 from services.core.state import HazardState, UnitInfo
 
 
@@ -30,7 +30,7 @@ class Advanced:
     state: HazardState
     notices: list[PlannedNotice] = field(default_factory=list)
     next_at: datetime | None = None
-    outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # (key, outcome, reason)
+    outcomes: list[tuple[str, Outcome, str]] = field(default_factory=list)  # key, outcome, why
     warnings: list[str] = field(default_factory=list)
 
 
@@ -55,7 +55,7 @@ def advance(
     """Apply `facts` in order and `acks`, then evaluate at `now`; pure."""
     zone = rules.timing.zone
     current = state or HazardState(hazard_id=hazard_id, known=False)
-    outcomes = []
+    outcomes: list[tuple[str, Outcome, str]] = []
     for fact in facts:
         applied = apply(current, fact, zone)
         current = applied.state

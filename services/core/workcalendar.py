@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import chinese_calendar  # type: ignore[import-untyped]  # no stubs or py.typed
+import chinese_calendar  # no stubs or py.typed
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from contracts.notice import NoticeRequested
 from contracts.registry import InvalidEvent, parse_event
+from contracts.topics import Topics
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
 from services.engine.work import Record
@@ -63,20 +64,6 @@ def create_notifier(
     templates = TemplateSet.load(config.folder / "templates")
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def handle(record: Record) -> None:
-        assert parts.deliverer is not None, "notifier used before its lifespan started"
-        try:
-            notice = _notice(record.value)
-        except InvalidEvent as e:
-            log.warning("dead-lettered notice %s@%d: %s", record.topic, record.offset, e.reason)
-            await dead_letter(broker, topics.dlq_notices, record, e.reason)
-            return
-        async with gate:
-            try:
-                await parts.deliverer.deliver(notice)
-            except TemplateError as e:
-                await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
-
     # NACK_ON_ERROR: offsets commit only after every notice of the batch is delivered,
     # deferred or dead-lettered; an infrastructure error redelivers the batch, and the
     # delivery ledger keeps already-sent messages from going out twice.
@@ -89,7 +76,7 @@ def create_notifier(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_notices(message: KafkaMessage) -> None:
-        await _all(handle(r) for r in records_of(message.raw_message))
+        await _all(_handle(parts, r, topics, gate) for r in records_of(message.raw_message))
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -124,8 +111,7 @@ def create_notifier(
     @app.after_startup
     async def start_release() -> None:
         assert parts.deliverer is not None and parts.deferred is not None
-        tasks.append(asyncio.create_task(_release_deferred(parts.deliverer, parts.deferred,
-                                                           clock)))
+        tasks.append(asyncio.create_task(_release_deferred(parts.deliverer, parts.deferred, clock)))
 
     @app.on_shutdown
     async def stop_release() -> None:
@@ -137,6 +123,24 @@ def create_notifier(
 
     parts.app = app
     return parts
+
+
+async def _handle(
+    parts: NotifierParts, record: Record, topics: Topics, gate: asyncio.Semaphore
+) -> None:
+    """Deliver one consumed notice; an unreadable one goes to the dead-letter topic."""
+    assert parts.deliverer is not None, "notifier used before its lifespan started"
+    try:
+        notice = _notice(record.value)
+    except InvalidEvent as e:
+        log.warning("dead-lettered notice %s@%d: %s", record.topic, record.offset, e.reason)
+        await dead_letter(parts.broker, topics.dlq_notices, record, e.reason)
+        return
+    async with gate:
+        try:
+            await parts.deliverer.deliver(notice)
+        except TemplateError as e:
+            await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
 
 
 def _notice(raw: bytes) -> NoticeRequested:

@@ -92,7 +92,10 @@ class Deliverer:
                 return
             last = position == len(notice.channels) - 1
             rendered = self.templates.render(
-                notice.kind, notice.action, {**notice.facts}, self.ack_url(notice),
+                notice.kind,
+                notice.action,
+                {**notice.facts},
+                self.ack_url(notice),
                 families=FAMILIES_OF[channel.family],
             )
             error = await self._on_channel(notice, channel, rendered, last)

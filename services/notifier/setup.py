@@ -74,8 +74,10 @@ def _email(v: dict[str, Any]) -> dict[str, Any]:
 
 _FIELDS: dict[type, Any] = {
     EmailChannel: _email,
-    RobotChannel: lambda v: {"webhook_url": v["webhook_url"]}
-    | ({"secret": v["secret"]} if v["type"] != "wecom" else {}),
+    RobotChannel: lambda v: (
+        {"webhook_url": v["webhook_url"]}
+        | ({"secret": v["secret"]} if v["type"] != "wecom" else {})
+    ),
     AliyunSmsChannel: lambda v: {
         "access_key_id": v["access_key_id"],
         "access_key_secret": v["access_key_secret"],

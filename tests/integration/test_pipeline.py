@@ -1,4 +1,4 @@
-"""The first slice end to end on the real stack: CloudEvent in Kafka → email in a real SMTP server."""
+"""The first slice on the real stack: a CloudEvent in Kafka ends as email in real SMTP."""
 
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ async def test_reported_major_hazard_ends_as_email_to_principal_and_controller(
     engine, notifier = create_engine(settings, clock=clock), create_notifier(settings, clock=clock)
     async with running(engine.app), running(notifier.app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
-        await publish(settings.topics.hazard_events,
-                      reported("H1", at("2026-09-01 09:00"), date(2026, 12, 1)))
+        await publish(
+            settings.topics.hazard_events, reported("H1", at("2026-09-01 09:00"), date(2026, 12, 1))
+        )
         await wait_for(lambda: len(smtp.messages) >= 2, what="two report emails")
     assert recipients(smtp) == {"r1@unit.example": 1, "c1@unit.example": 1}
     subject = subject_of(smtp.messages[0])
@@ -47,8 +48,9 @@ async def test_the_same_event_twice_yields_one_email(
     settings: Settings, clock: FakeClock, smtp: FakeSmtpServer, publish, register_unit
 ) -> None:
     report = reported("H1", at("2026-09-01 09:00"), date(2026, 12, 1))
-    closed = hazard_event("hazard.closed", "H1", at("2026-09-01 09:30"),
-                          closed_at=at("2026-09-01 09:30"))
+    closed = hazard_event(
+        "hazard.closed", "H1", at("2026-09-01 09:30"), closed_at=at("2026-09-01 09:30")
+    )
     engine, notifier = create_engine(settings, clock=clock), create_notifier(settings, clock=clock)
     async with running(engine.app), running(notifier.app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
@@ -56,8 +58,9 @@ async def test_the_same_event_twice_yields_one_email(
         await publish(settings.topics.hazard_events, report)
         # Same key, same partition: once the closure is mailed, both copies were handled.
         await publish(settings.topics.hazard_events, closed)
-        await wait_for(lambda: any("销号" in subject_of(m) for m in smtp.messages),
-                       what="the closure email")
+        await wait_for(
+            lambda: any("销号" in subject_of(m) for m in smtp.messages), what="the closure email"
+        )
         await wait_for(lambda: len(smtp.messages) >= 4, what="closure emails")
     kinds = Counter(("销号" in subject_of(m), m.rcpt_tos[0]) for m in smtp.messages)
     assert kinds == {
@@ -78,8 +81,9 @@ async def test_malformed_messages_are_dead_lettered_and_the_next_event_still_flo
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
         await publish(settings.topics.hazard_events, not_json)
         await publish(settings.topics.hazard_events, invalid)
-        await publish(settings.topics.hazard_events,
-                      reported("H2", at("2026-09-01 09:00"), date(2026, 12, 1)))
+        await publish(
+            settings.topics.hazard_events, reported("H2", at("2026-09-01 09:00"), date(2026, 12, 1))
+        )
         await wait_for(lambda: len(smtp.messages) >= 2, what="emails of the valid event")
     dead = await read_topic(settings.kafka_bootstrap, settings.topics.dlq_events, 2)
     reasons = {d.value: dict(d.headers)[DLQ_HEADER_REASON].decode() for d in dead}
@@ -98,15 +102,16 @@ async def test_a_notifier_restarted_mid_stream_sends_nothing_twice(
     async with running(engine.app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
         for i in range(hazards):
-            await publish(settings.topics.hazard_events,
-                          reported(f"H{i}", at("2026-09-01 09:00"), date(2026, 12, 1)))
+            await publish(
+                settings.topics.hazard_events,
+                reported(f"H{i}", at("2026-09-01 09:00"), date(2026, 12, 1)),
+            )
         async with running(create_notifier(settings, clock=clock).app):
             await wait_for(lambda: len(smtp.messages) >= 5, what="the first emails")
         stopped_at = len(smtp.messages)
         async with running(create_notifier(settings, clock=clock).app):
             await wait_for(lambda: len(smtp.messages) >= 2 * hazards, what="every email")
-            await read_topic(settings.kafka_bootstrap, settings.topics.notice_receipts,
-                             2 * hazards)
+            await read_topic(settings.kafka_bootstrap, settings.topics.notice_receipts, 2 * hazards)
     ids = Counter(m.message["Message-ID"] for m in smtp.messages)
     assert len(ids) == 2 * hazards
     assert set(ids.values()) == {1}, f"sent twice: {[k for k, v in ids.items() if v > 1]}"

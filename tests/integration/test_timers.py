@@ -25,8 +25,12 @@ def notices(records: list) -> Counter[tuple[str, int, str, str | None]]:
     counted: Counter[tuple[str, int, str, str | None]] = Counter()
     for record in records:
         data = json.loads(record.value)["data"]
-        key = (data["notice_id"], data["occurrence"], data["recipient"]["person_id"],
-               data["action"])
+        key = (
+            data["notice_id"],
+            data["occurrence"],
+            data["recipient"]["person_id"],
+            data["action"],
+        )
         counted[key] += 1
     return counted
 
@@ -34,8 +38,10 @@ def notices(records: list) -> Counter[tuple[str, int, str, str | None]]:
 async def publish_hazards(publish, register_unit, settings: Settings, deadline: date) -> None:
     await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
     for i in range(HAZARDS):
-        await publish(settings.topics.hazard_events,
-                      reported(f"H{i}", at("2026-09-01 09:00"), deadline, responsible=("S1",)))
+        await publish(
+            settings.topics.hazard_events,
+            reported(f"H{i}", at("2026-09-01 09:00"), deadline, responsible=("S1",)),
+        )
 
 
 async def test_engine_restarted_with_pending_timers_fires_each_once(
@@ -45,14 +51,14 @@ async def test_engine_restarted_with_pending_timers_fires_each_once(
     async with running(create_engine(settings, clock=clock).app):
         await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
         # 2 report notices per hazard, then every hazard waits on its d3 reminder timer.
-        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
-                         2 * HAZARDS)
+        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2 * HAZARDS)
         await wait_for(lambda: _pending(timers, HAZARDS), what="a timer per hazard")
     clock.set(at("2026-09-02 09:00"))  # the d3 reminders are due while no engine runs
     async with running(create_engine(settings, clock=clock).app):
         expected = 2 * HAZARDS + HAZARDS
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
-                                   expected)
+        records = await read_topic(
+            settings.kafka_bootstrap, settings.topics.notice_requested, expected
+        )
     counted = notices(records)
     reminders = {k: v for k, v in counted.items() if ":d3:" in k[0]}
     assert len(reminders) == HAZARDS
@@ -67,17 +73,18 @@ async def test_two_engine_replicas_send_each_notice_once(
         for _ in range(2):
             await replicas.enter_async_context(running(create_engine(settings, clock=clock).app))
         await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
-        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
-                         2 * HAZARDS)
+        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2 * HAZARDS)
         await wait_for(lambda: _pending(TimerStore(redis), HAZARDS), what="timers")
         for day in ("2026-09-02 09:00", "2026-09-04 09:00", "2026-09-06 00:00"):
             clock.set(at(day) + timedelta(seconds=1))
-            await wait_for(lambda: _settled(TimerStore(redis), clock, settings),
-                           what=f"fires at {day}")
+            await wait_for(
+                lambda: _settled(TimerStore(redis), clock, settings), what=f"fires at {day}"
+            )
         # reports 2 + d3 1 + d1 2 (S1, principal R1) + letter 3 (S1, R1, department) per hazard
         expected = HAZARDS * (2 + 1 + 2 + 3)
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
-                                   expected)
+        records = await read_topic(
+            settings.kafka_bootstrap, settings.topics.notice_requested, expected
+        )
     counted = notices(records)
     assert len(counted) == expected
     assert set(counted.values()) == {1}, "a notice was published by both replicas"
@@ -90,21 +97,28 @@ async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_
     old_due, new_due = at("2026-09-02 09:00"), at("2026-10-23 09:00")  # d1 old, d7 new
     async with running(create_engine(settings, clock=clock).app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
-        await publish(settings.topics.hazard_events,
-                      reported("H1", at("2026-09-01 09:00"), date(2026, 9, 3),
-                               responsible=("S1",)))
+        await publish(
+            settings.topics.hazard_events,
+            reported("H1", at("2026-09-01 09:00"), date(2026, 9, 3), responsible=("S1",)),
+        )
         await wait_for(lambda: _next_due_is(timers, old_due), what="the d1 timer")
-        await publish(settings.topics.hazard_events,
-                      hazard_event("hazard.updated", "H1", at("2026-09-01 18:00"),
-                                   deadline=date(2026, 10, 30), reason="延期"))
+        await publish(
+            settings.topics.hazard_events,
+            hazard_event(
+                "hazard.updated",
+                "H1",
+                at("2026-09-01 18:00"),
+                deadline=date(2026, 10, 30),
+                reason="延期",
+            ),
+        )
         await wait_for(lambda: _next_due_is(timers, new_due), what="the re-planned timer")
         # A replica that claimed the old timer before the update and died: its lease ends
         # and the old due time is back in the set.
         await timers.schedule("hazard:H1", old_due)
         clock.set(at("2026-09-02 10:00"))
         await wait_for(lambda: _next_due_is(timers, new_due), what="the stale timer to fire")
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested,
-                                   2)
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
     kinds = Counter(json.loads(r.value)["data"]["kind"] for r in records)
     assert kinds == {"report": 2}  # neither the old d1 reminder nor anything else
 

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.workcalendar import WorkCalendar
 from services.core.periods import (
     Period,
     PeriodKind,
@@ -17,6 +16,7 @@ from services.core.periods import (
     next_weekly_at,
     period_containing,
 )
+from services.core.workcalendar import WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -45,8 +45,9 @@ UNIT = unit_upserted("U1", at("2026-01-05 08:00"))
 
 
 def test_major_hazard_report_goes_at_once_to_principal_and_controller(rules: Rules) -> None:
-    rows = run(rules, [UNIT, reported("H1", at("2026-09-01 23:30"), date(2026, 12, 1))],
-               "2026-09-02 00:00")
+    rows = run(
+        rules, [UNIT, reported("H1", at("2026-09-01 23:30"), date(2026, 12, 1))], "2026-09-02 00:00"
+    )
     reports = [(r["recipient"], r["role"], r["channel"]) for r in rows if r["kind"] == "report"]
     assert reports == [("R1", "principal", "email"), ("C1", "controller", "email")]
     assert rows[0]["at"].startswith("2026-09-01T23:30")
@@ -68,7 +69,9 @@ def test_reminders_before_the_hazard_was_known_are_skipped(rules: Rules) -> None
     hazard = reported("H1", at("2026-11-27 10:00"), date(2026, 12, 1), responsible=("S1",))
     rows = run(rules, [UNIT, hazard], "2026-12-01 12:00")
     assert [r["at"][:10] for r in rows if r["kind"] == "reminder"] == [
-        "2026-11-28", "2026-11-30", "2026-11-30"
+        "2026-11-28",
+        "2026-11-30",
+        "2026-11-30",
     ]
 
 
@@ -116,8 +119,12 @@ def test_overdue_ladder_in_working_days(rules: Rules, deadline: date, expected: 
 
 
 def ack(notice_id: str, person: str, time: str) -> dict:
-    return event("notice.acknowledged", notice_id, at(time),
-                 {"notice_id": notice_id, "person_id": person, "acknowledged_at": at(time).isoformat()})
+    return event(
+        "notice.acknowledged",
+        notice_id,
+        at(time),
+        {"notice_id": notice_id, "person_id": person, "acknowledged_at": at(time).isoformat()},
+    )
 
 
 LETTER = "hazard:H1:major-overdue:letter:20260930T155959Z"
@@ -126,53 +133,91 @@ LETTER = "hazard:H1:major-overdue:letter:20260930T155959Z"
 def test_escalations_repeat_daily_three_times_to_those_who_did_not_acknowledge(
     rules: Rules,
 ) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
-              ack(LETTER, "R1", "2026-10-01 12:00")]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
+        ack(LETTER, "R1", "2026-10-01 12:00"),
+    ]
     rows = run(rules, events, "2026-10-09 00:00")
     letters = [(r["occurrence"], r["recipient"]) for r in rows if r["notice_id"] == LETTER]
     assert letters == [
-        (0, "S1"), (0, "R1"), (0, "emergency-duty"),
-        (1, "S1"), (1, "R1"), (1, "emergency-duty"),  # 10-01 09:00, before R1's ack at 12:00
-        (2, "S1"), (2, "emergency-duty"),
-        (3, "S1"), (3, "emergency-duty"),
+        (0, "S1"),
+        (0, "R1"),
+        (0, "emergency-duty"),
+        (1, "S1"),
+        (1, "R1"),
+        (1, "emergency-duty"),  # 10-01 09:00, before R1's ack at 12:00
+        (2, "S1"),
+        (2, "emergency-duty"),
+        (3, "S1"),
+        (3, "emergency-duty"),
     ]
 
 
 def test_acknowledging_never_stops_the_deadline_clock(rules: Rules) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
-              ack(LETTER, "R1", "2026-10-01 00:10")]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
+        ack(LETTER, "R1", "2026-10-01 00:10"),
+    ]
     rows = run(rules, events, "2026-10-11 00:00")
     assert [a for _, a, _ in firsts(rows, "escalation")] == ["letter", "circular"]
     assert any(r["recipient"] == "R1" and r["action"] == "circular" for r in rows)
 
 
 def test_deadline_extension_replans_and_the_old_timer_sends_nothing(rules: Rules) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
-              hazard_event("hazard.updated", "H1", at("2026-09-29 18:00"),
-                           deadline=date(2026, 10, 30), reason="延期整改")]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
+        hazard_event(
+            "hazard.updated",
+            "H1",
+            at("2026-09-29 18:00"),
+            deadline=date(2026, 10, 30),
+            reason="延期整改",
+        ),
+    ]
     rows = run(rules, events, "2026-10-31 00:00")
     assert firsts(rows, "escalation") == [("2026-10-30T23:59", "letter", "letter")]
     reminder_days = sorted({r["at"][:10] for r in rows if r["kind"] == "reminder"})
-    assert reminder_days == ["2026-09-23", "2026-09-27", "2026-09-29", "2026-10-23",
-                             "2026-10-27", "2026-10-29"]
+    assert reminder_days == [
+        "2026-09-23",
+        "2026-09-27",
+        "2026-09-29",
+        "2026-10-23",
+        "2026-10-27",
+        "2026-10-29",
+    ]
 
 
 def test_close_before_deadline_sends_closure_and_cancels_everything(rules: Rules) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
-              hazard_event("hazard.rectified", "H1", at("2026-09-10 10:00"),
-                           rectified_at=at("2026-09-10 09:00")),
-              hazard_event("hazard.closed", "H1", at("2026-09-11 15:00"),
-                           closed_at=at("2026-09-11 15:00"))]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
+        hazard_event(
+            "hazard.rectified", "H1", at("2026-09-10 10:00"), rectified_at=at("2026-09-10 09:00")
+        ),
+        hazard_event(
+            "hazard.closed", "H1", at("2026-09-11 15:00"), closed_at=at("2026-09-11 15:00")
+        ),
+    ]
     rows = run(rules, events, "2026-12-31 00:00")
     assert [r["kind"] for r in rows if r["at"] > "2026-09-02"] == ["closure"] * 3
-    assert {r["recipient"] for r in rows if r["kind"] == "closure"} == {"S1", "R1",
-                                                                         "emergency-duty"}
+    assert {r["recipient"] for r in rows if r["kind"] == "closure"} == {
+        "S1",
+        "R1",
+        "emergency-duty",
+    }
 
 
 def test_verification_after_rectified_escalates_at_7_working_days(rules: Rules) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
-              hazard_event("hazard.rectified", "H1", at("2026-09-14 10:00"),
-                           rectified_at=at("2026-09-14 10:00"))]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
+        hazard_event(
+            "hazard.rectified", "H1", at("2026-09-14 10:00"), rectified_at=at("2026-09-14 10:00")
+        ),
+    ]
     rows = run(rules, events, "2026-12-31 00:00")
     verification = [(r["at"][:16], r["recipient"]) for r in rows if r["kind"] == "verification"]
     assert verification == [
@@ -197,11 +242,14 @@ def test_general_hazard_reminder_then_one_letter_to_the_department(rules: Rules)
 def test_listed_supervision_weekly_until_closed_and_authority_in_escalations(
     rules: Rules,
 ) -> None:
-    events = [UNIT, reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
-              hazard_event("hazard.supervision_listed", "H1", at("2026-09-02 10:00"),
-                           authority="county"),
-              hazard_event("hazard.closed", "H1", at("2026-10-12 10:00"),
-                           closed_at=at("2026-10-12 10:00"))]
+    events = [
+        UNIT,
+        reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30)),
+        hazard_event("hazard.supervision_listed", "H1", at("2026-09-02 10:00"), authority="county"),
+        hazard_event(
+            "hazard.closed", "H1", at("2026-10-12 10:00"), closed_at=at("2026-10-12 10:00")
+        ),
+    ]
     rows = run(rules, events, "2026-12-31 00:00")
     weeks = sorted({r["at"][:10] for r in rows if r["kind"] == "supervision"})
     assert weeks == ["2026-09-09", "2026-09-16", "2026-09-23", "2026-09-30", "2026-10-07"]
@@ -213,8 +261,9 @@ def test_late_progress_cannot_reopen_a_closed_hazard_and_duplicates_change_nothi
     rules: Rules,
 ) -> None:
     report = reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30))
-    closed = hazard_event("hazard.closed", "H1", at("2026-09-05 10:00"),
-                          closed_at=at("2026-09-05 10:00"))
+    closed = hazard_event(
+        "hazard.closed", "H1", at("2026-09-05 10:00"), closed_at=at("2026-09-05 10:00")
+    )
     late = hazard_event("hazard.progress", "H1", at("2026-09-04 10:00"), percent=50)
     rows = run(rules, [UNIT, report, report, closed, late, closed], "2026-12-31 00:00")
     # R1 is both principal and responsible: one closure to R1, one to the department.
@@ -222,16 +271,25 @@ def test_late_progress_cannot_reopen_a_closed_hazard_and_duplicates_change_nothi
 
 
 def test_unknown_industry_goes_to_the_committee_office(rules: Rules) -> None:
-    events = [reported("H1", at("2026-11-02 10:00"), date(2026, 11, 20), level="general",
-                       industry="space_mining", unit_id="U9")]
+    events = [
+        reported(
+            "H1",
+            at("2026-11-02 10:00"),
+            date(2026, 11, 20),
+            level="general",
+            industry="space_mining",
+            unit_id="U9",
+        )
+    ]
     rows = run(rules, events, "2027-01-01 00:00")
     letter = [r for r in rows if r["action"] == "letter"]
     assert [(r["recipient"], r["role"]) for r in letter] == [("aqb-duty", "committee_office")]
 
 
 def test_events_before_the_report_wait_for_it(rules: Rules) -> None:
-    early_close = hazard_event("hazard.closed", "H1", at("2026-09-05 10:00"),
-                               closed_at=at("2026-09-05 10:00"))
+    early_close = hazard_event(
+        "hazard.closed", "H1", at("2026-09-05 10:00"), closed_at=at("2026-09-05 10:00")
+    )
     report = reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30))
     rows = run(rules, [UNIT, early_close, report], "2026-12-31 00:00")
     assert [r["kind"] for r in rows] == ["report", "report", "closure", "closure"]
