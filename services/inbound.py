@@ -37,10 +37,13 @@ def route(event: Event) -> Routed:
     if event.type == "unit.upserted":
         return Routed(f"unit:{event.subject}", unit=unit_info(data, event))
     if event.type == "notice.acknowledged":
+        ack = Ack(data.notice_id, data.person_id)
         hazard_id = hazard_of_notice(data.notice_id)
-        if hazard_id is None:
-            raise InvalidEvent(f"data.notice_id: '{data.notice_id}' is not a duban notice id")
-        return Routed(f"hazard:{hazard_id}", ack=Ack(data.notice_id, data.person_id))
+        if hazard_id is not None:
+            return Routed(f"hazard:{hazard_id}", ack=ack)
+        if data.notice_id.split(":", 1)[0] in {"duty", "digest"}:
+            return Routed(f"notice:{data.notice_id}", ack=ack)  # they never repeat: noted only
+        raise InvalidEvent(f"data.notice_id: '{data.notice_id}' is not a duban notice id")
     if event.type == "duty.fulfilled":
         fact = Fact(event.type, event.time, event_key(event), data.model_dump(mode="json"))
         return Routed(f"duty:{event.subject}", duty=fact)

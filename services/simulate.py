@@ -11,6 +11,15 @@ from typing import Any
 
 from contracts.registry import Event, InvalidEvent, parse_event
 from services.core.advance import advance
+from services.core.digest import DigestState, missed_duties, run_digest
+from services.core.duties import DutyState
+from services.core.duty_timeline import (
+    advance_duty,
+    department_duties,
+    duty_member,
+    duty_subject,
+    unit_duties,
+)
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.state import HazardState, UnitInfo
 from services.inbound import Routed, route
@@ -20,12 +29,22 @@ DEFAULT_TAIL = timedelta(days=90)
 
 @dataclass
 class World:
-    """The simulated stores: hazard states, units, and one timer per hazard."""
+    """The simulated stores: states, units, and one timer per member (as in Redis)."""
 
     hazards: dict[str, HazardState] = field(default_factory=dict)
     units: dict[str, UnitInfo] = field(default_factory=dict)
+    duties: dict[str, DutyState] = field(default_factory=dict)  # by timer member
+    digests: dict[str, DigestState] = field(default_factory=dict)
     timers: list[tuple[datetime, str]] = field(default_factory=list)
     due: dict[str, datetime] = field(default_factory=dict)
+
+    def schedule(self, member: str, at: datetime | None) -> None:
+        """Set or clear a member's timer (a re-planned timer leaves a stale heap entry)."""
+        if at is None:
+            self.due.pop(member, None)
+            return
+        self.due[member] = at
+        heapq.heappush(self.timers, (at, member))
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,8 @@ def simulate(
     last_time: datetime | None = None
     for event in events:
         last_time = event.time if last_time is None else max(last_time, event.time)
+        if clock is None:
+            _bootstrap(world, rules, event.time)
         # A late event (behind the clock) is applied when reached: at the current clock.
         now = event.time if clock is None else max(clock, event.time)
         yield from _fire_until(world, rules, now)
@@ -66,29 +87,88 @@ def simulate(
     yield from _fire_until(world, rules, until or last_time + DEFAULT_TAIL)
 
 
+def _bootstrap(world: World, rules: Rules, start: datetime) -> None:
+    """Department duties and digests run from the simulation's start."""
+    for dept_id, duty in department_duties(rules):
+        member = duty_member(duty.id, dept_id)
+        world.duties[member] = DutyState(subject_id=dept_id, duty=duty.id, owed_since=start)
+        world.schedule(member, start)
+    for digest in rules.duties.digests:
+        world.digests[digest.id] = DigestState(digest=digest.id, since=start)
+        world.schedule(f"digest:{digest.id}", start)
+
+
 def _fire_until(world: World, rules: Rules, until: datetime) -> Iterator[PlannedNotice]:
     while world.timers and world.timers[0][0] <= until:
-        due_at, hazard_id = heapq.heappop(world.timers)
-        if world.due.get(hazard_id) != due_at:
+        due_at, member = heapq.heappop(world.timers)
+        if world.due.get(member) != due_at:
             continue  # re-planned since: a stale timer fires nothing
-        del world.due[hazard_id]
-        yield from _advance(world, hazard_id, rules, due_at, routed=None)
+        del world.due[member]
+        kind, _, rest = member.partition(":")
+        if kind == "hazard":
+            yield from _advance(world, rest, rules, due_at, routed=None)
+        elif kind == "duty":
+            yield from _advance_duty(world, member, rules, due_at)
+        else:
+            yield from _run_digest(world, rest, rules, due_at)
 
 
 def _apply(world: World, routed: Routed, rules: Rules, now: datetime) -> Iterator[PlannedNotice]:
     kind, _, entity_id = routed.entity.partition(":")
     if kind == "unit" and routed.unit is not None:
-        known = world.units.get(entity_id)
-        if (
-            known is None
-            or known.as_of is None
-            or routed.unit.as_of is None
-            or (routed.unit.as_of >= known.as_of)
-        ):
-            world.units[entity_id] = routed.unit
-        return
-    if kind == "hazard":
+        yield from _upsert_unit(world, routed.unit, rules, now)
+    elif kind == "hazard":
         yield from _advance(world, entity_id, rules, now, routed)
+    elif kind == "duty" and routed.duty is not None:
+        member = duty_member(str(routed.duty.data["duty"]), entity_id)
+        when = datetime.fromisoformat(str(routed.duty.data["fulfilled_at"]))
+        yield from _advance_duty(world, member, rules, now, fulfilled_at=when)
+
+
+def _upsert_unit(
+    world: World, unit: UnitInfo, rules: Rules, now: datetime
+) -> Iterator[PlannedNotice]:
+    known = world.units.get(unit.unit_id)
+    if known and known.as_of and unit.as_of and unit.as_of < known.as_of:
+        return
+    world.units[unit.unit_id] = unit
+    for duty in unit_duties(unit, rules):
+        member = duty_member(duty.id, unit.unit_id)
+        if member not in world.duties:
+            world.duties[member] = DutyState(
+                subject_id=unit.unit_id, duty=duty.id, owed_since=unit.as_of or now
+            )
+        yield from _advance_duty(world, member, rules, now)
+
+
+def _advance_duty(
+    world: World, member: str, rules: Rules, now: datetime, fulfilled_at: datetime | None = None
+) -> Iterator[PlannedNotice]:
+    state = world.duties.get(member)
+    duty = next((d for d in rules.duties.duties if state and d.id == state.duty), None)
+    if state is None or duty is None:
+        return  # a fulfilment of a duty no policy defines, or of an unknown unit
+    unit = world.units.get(state.subject_id)
+    result = advance_duty(
+        state, duty, duty_subject(state.subject_id, unit), unit, rules, now, fulfilled_at
+    )
+    world.duties[member] = result.state
+    world.schedule(member, result.next_at)
+    yield from result.notices
+
+
+def _run_digest(
+    world: World, digest_id: str, rules: Rules, now: datetime
+) -> Iterator[PlannedNotice]:
+    digest = next(d for d in rules.duties.digests if d.id == digest_id)
+    state = world.digests[digest_id]
+    names = {u.unit_id: u.name or u.unit_id for u in world.units.values()}
+    missed = missed_duties(world.duties.values(), names)
+    run = run_digest(digest, state, list(world.hazards.values()), missed, rules, now)
+    if run.period_key is not None:
+        world.digests[digest_id] = state.model_copy(update={"sent": [*state.sent, run.period_key]})
+    world.schedule(f"digest:{digest_id}", run.next_at)
+    yield from run.notices
 
 
 def _advance(
@@ -100,11 +180,7 @@ def _advance(
     acks = [routed.ack] if routed and routed.ack else []
     result = advance(state, hazard_id, facts, acks, world.units.get(unit_id or ""), rules, now)
     world.hazards[hazard_id] = result.state
-    if result.next_at is not None:
-        world.due[hazard_id] = result.next_at
-        heapq.heappush(world.timers, (result.next_at, hazard_id))
-    else:
-        world.due.pop(hazard_id, None)
+    world.schedule(f"hazard:{hazard_id}", result.next_at)
     yield from result.notices
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from services.config.channels import ChannelsFile
 from services.config.positions import ConfigError, Located, Problem, load
 from services.core.directory import Directory, DirectoryIndex
+from services.core.duties import DutiesFile
 from services.core.evaluate import Rules
 from services.core.policy import Policy
 from services.core.routing import family_of
@@ -31,6 +32,7 @@ class Config:
     directory: Directory
     channels: ChannelsFile
     calendar: CalendarOverrides
+    duties: DutiesFile
 
     def rules(self) -> Rules:
         """The compiled form the core decides with."""
@@ -39,7 +41,11 @@ class Config:
         day_at = _clock(self.policy.day_steps_at) if self.policy.day_steps_at else None
         timing = Timing(self.policy, WorkCalendar.from_overrides(overrides), zone, day_at)
         return Rules(
-            timing, DirectoryIndex(self.directory), self.channels.routing, self.channels.types()
+            timing,
+            DirectoryIndex(self.directory),
+            self.channels.routing,
+            self.channels.types(),
+            self.duties,
         )
 
 
@@ -50,11 +56,12 @@ def load_config(folder: Path) -> Config:
     directory = _model(folder, "directory.yaml", Directory, problems)
     channels = _model(folder, "channels.yaml", ChannelsFile, problems)
     calendar = _model(folder, "calendar.yaml", CalendarOverrides, problems, optional=True)
+    duties = _model(folder, "duties.yaml", DutiesFile, problems, optional=True)
     if policy and directory and channels:
         problems += _cross_checks(folder, policy, directory, channels)
-    if problems or not (policy and directory and channels and calendar):
+    if problems or not (policy and directory and channels and calendar and duties):
         raise ConfigError(problems)
-    return Config(folder, policy, directory, channels, calendar)
+    return Config(folder, policy, directory, channels, calendar, duties)
 
 
 def _model(

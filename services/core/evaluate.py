@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.core.directory import DirectoryIndex
-from services.core.policy import Action, NoticeKind
-from services.core.recipients import Recipient, department_of, resolve
+from services.core.duties import DutiesFile
+from services.core.policy import Action, NoticeKind, Role
+from services.core.recipients import Recipient, Subject, department_of, resolve, subject_of
 from services.core.routing import PlannedChannel, Routing, channel_order, exempt, family_of
 from services.core.routing import quiet_until as quiet_end
 from services.core.state import HazardState, UnitInfo
@@ -23,6 +25,7 @@ class Rules:
     index: DirectoryIndex
     routing: Routing
     channel_types: dict[str, str]  # configured channel name → channel type
+    duties: DutiesFile = field(default_factory=DutiesFile)
 
 
 @dataclass(frozen=True)
@@ -107,38 +110,76 @@ def _add_notices(
     roles = list(occ.step.to)
     if state.listed_by and occ.rule.add_authority_when_listed and occ.rule.kind == "escalation":
         roles.append("authority")
-    resolution = resolve(roles, state, unit, rules.index)
-    result.warnings += resolution.warnings
     notice_id = occ.notice_id(state.hazard_id)
-    acked = set(state.acks.get(notice_id, ()))
-    at = max(occ.due_at, now)
-    facts = hazard_facts(state, unit, rules, at)
+    # A repeat goes only to those who have not acknowledged the notice.
+    acked = frozenset(state.acks.get(notice_id, ())) if occ.repeat else frozenset()
+    address(
+        result.notices,
+        result.warnings,
+        notice_id=notice_id,
+        occurrence=occ.repeat,
+        kind=occ.rule.kind,
+        action=occ.step.action,
+        subject=subject_of(state),
+        unit=unit,
+        roles=roles,
+        due_at=occ.due_at,
+        now=now,
+        level=state.level,
+        rules=rules,
+        facts=hazard_facts(state, unit, rules, max(occ.due_at, now)),
+        skip=acked,
+    )
+
+
+def address(
+    notices: list[PlannedNotice],
+    warnings: list[str],
+    *,
+    notice_id: str,
+    occurrence: int,
+    kind: NoticeKind,
+    action: Action | None,
+    subject: Subject,
+    unit: UnitInfo | None,
+    roles: Sequence[Role],
+    due_at: datetime,
+    now: datetime,
+    level: str | None,
+    rules: Rules,
+    facts: dict[str, Any],
+    skip: frozenset[str] = frozenset(),
+) -> None:
+    """Resolve `roles` to people and append one planned notice per reachable person."""
+    resolution = resolve(roles, subject, unit, rules.index)
+    warnings += resolution.warnings
+    at = max(due_at, now)
     for recipient in resolution.recipients:
-        if occ.repeat and recipient.person.id in acked:
+        if recipient.person.id in skip:
             continue
-        channels = plan_channels(recipient, occ.rule.kind, state.level, at, rules)
+        channels = plan_channels(recipient, kind, level, at, rules)
         if not channels:
-            result.warnings.append(
+            warnings.append(
                 f"notice {notice_id}: person '{recipient.person.id}' has no usable channel"
             )
             continue
-        result.notices.append(
+        personal = {
+            "recipient_name": recipient.person.name or recipient.person.id,
+            "recipient_role": recipient.role,
+            "occurrence": occurrence,
+        }
+        notices.append(
             PlannedNotice(
                 notice_id=notice_id,
-                occurrence=occ.repeat,
-                kind=occ.rule.kind,
-                action=occ.step.action,
-                subject=state.hazard_id,
-                due_at=occ.due_at,
+                occurrence=occurrence,
+                kind=kind,
+                action=action,
+                subject=subject.id,
+                due_at=due_at,
                 at=at,
                 recipient=recipient,
                 channels=channels,
-                facts={
-                    **facts,
-                    "recipient_name": recipient.person.name or recipient.person.id,
-                    "recipient_role": recipient.role,
-                    "occurrence": occ.repeat,
-                },
+                facts={**facts, **personal},
             )
         )
 
@@ -163,7 +204,7 @@ def hazard_facts(
     state: HazardState, unit: UnitInfo | None, rules: Rules, at: datetime
 ) -> dict[str, Any]:
     """Template variables describing the hazard at `at` (JSON values only)."""
-    department = department_of(state, rules.index)
+    department = department_of(subject_of(state), rules.index)
     ref = state.unit
     zone = rules.timing.zone
     days = None

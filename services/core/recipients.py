@@ -1,4 +1,4 @@
-"""Roles along the responsibility chain, resolved to people for one hazard."""
+"""Roles along the responsibility chain, resolved to people for one hazard, unit or department."""
 
 from __future__ import annotations
 
@@ -21,6 +21,31 @@ class Recipient:
     role: str
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What recipient resolution needs to know of a hazard, a unit or a department."""
+
+    id: str
+    industry: str = ""
+    region: str = ""
+    supervising_department: str | None = None
+    responsible: tuple[str, ...] = ()
+    listed_by: str | None = None
+
+
+def subject_of(hazard: HazardState) -> Subject:
+    """The resolution view of a hazard."""
+    unit = hazard.unit
+    return Subject(
+        id=hazard.hazard_id,
+        industry=unit.industry if unit else "",
+        region=unit.region if unit else "",
+        supervising_department=hazard.supervising_department,
+        responsible=hazard.responsible,
+        listed_by=hazard.listed_by,
+    )
+
+
 @dataclass
 class Resolution:
     """Recipients of one notice, and what ops should be told about gaps in the directory."""
@@ -29,24 +54,23 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
 
 
-def department_of(hazard: HazardState, index: DirectoryIndex) -> Department | None:
-    """The hazard's supervising department, explicit or by industry (三管三必须)."""
-    industry = hazard.unit.industry if hazard.unit else ""
-    return index.department_for(hazard.supervising_department, industry)
+def department_of(subject: Subject, index: DirectoryIndex) -> Department | None:
+    """The supervising department, explicit or by industry (三管三必须)."""
+    return index.department_for(subject.supervising_department, subject.industry)
 
 
 def resolve(
-    roles: Iterable[Role], hazard: HazardState, unit: UnitInfo | None, index: DirectoryIndex
+    roles: Iterable[Role], subject: Subject, unit: UnitInfo | None, index: DirectoryIndex
 ) -> Resolution:
     """People for `roles`; a role resolving to nobody falls back to the committee office."""
     result = Resolution()
     seen: set[str] = set()
-    region = hazard.unit.region if hazard.unit else ""
+    region = subject.region
     for role in roles:
-        people = _people_for(role, hazard, unit, index, result.warnings)
+        people = _people_for(role, subject, unit, index, result.warnings)
         if not people:
             result.warnings.append(
-                f"hazard {hazard.hazard_id}: role '{role}' resolves to nobody; "
+                f"{subject.id}: role '{role}' resolves to nobody; "
                 "sent to the committee office instead"
             )
             people = _known(index.committee_office(region), unit, index, result.warnings)
@@ -60,12 +84,12 @@ def resolve(
 
 def _people_for(
     role: Role,
-    hazard: HazardState,
+    subject: Subject,
     unit: UnitInfo | None,
     index: DirectoryIndex,
     warnings: list[str],
 ) -> list[Person]:
-    people = _direct(role, hazard, unit, index, warnings)
+    people = _direct(role, subject, unit, index, warnings)
     if role in _UNIT_SIDE and unit is not None:
         people += list(unit.five_package)
     return people
@@ -73,23 +97,25 @@ def _people_for(
 
 def _direct(
     role: Role,
-    hazard: HazardState,
+    subject: Subject,
     unit: UnitInfo | None,
     index: DirectoryIndex,
     warnings: list[str],
 ) -> list[Person]:
-    region = hazard.unit.region if hazard.unit else ""
-    department = department_of(hazard, index)
+    region = subject.region
+    department = department_of(subject, index)
     if role == "responsible":
-        return _known(hazard.responsible, unit, index, warnings)
+        return _known(subject.responsible, unit, index, warnings)
     if role in {"principal", "controller", "safety_officer"}:
         contact = getattr(unit, role) if unit else None
         return [contact] if contact else []
     if role == "five_package":
         return list(unit.five_package) if unit else []
     if role == "department":
-        ids = department.duty_officers or (department.head,) if department else ()
-        return _known([i for i in ids if i], unit, index, warnings)
+        if department is None:
+            return []
+        officers = department.duty_officers or tuple(filter(None, [department.head]))
+        return _known(officers, unit, index, warnings)
     if role == "department_head":
         return _known(
             [department.head] if department and department.head else [], unit, index, warnings
@@ -99,7 +125,7 @@ def _direct(
     if role == "leader":
         return _known(index.leaders(region, department), unit, index, warnings)
     if role == "authority":
-        authority = hazard.listed_by
+        authority = subject.listed_by
         ids = index.directory.authorities.get(authority, ()) if authority else ()
         return _known(ids, unit, index, warnings)
     raise ValueError(f"unknown role {role}")
