@@ -10,6 +10,9 @@ from pathlib import Path
 from contracts.topics import Topics
 
 
+_OFF = frozenset({"off", "0", "false", "no"})
+
+
 def all_topics(topics: Topics) -> list[str]:
     """Every topic duban uses."""
     return [getattr(topics, f.name) for f in fields(topics)]
@@ -32,6 +35,7 @@ class Settings:
     ack_http_port: int = 8086
     ack_base_url: str = "http://127.0.0.1:8086"
     service_name: str = "duban"
+    rate_limits: bool = True  # channels' shared send-rate limits; off only for benchmarks
 
     @classmethod
     def from_env(cls, config_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,4 +54,5 @@ class Settings:
             notifier_group=e.get("DUBAN_NOTIFIER_GROUP", cls.notifier_group),
             ack_http_port=int(e.get("DUBAN_ACK_HTTP_PORT", cls.ack_http_port)),
             ack_base_url=e.get("DUBAN_ACK_BASE_URL", cls.ack_base_url),
+            rate_limits=e.get("DUBAN_RATE_LIMITS", "on").strip().lower() not in _OFF,
         )

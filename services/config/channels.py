@@ -141,6 +141,22 @@ Channel = Annotated[
 ]
 
 
+# The robots' documented send limits, applied when channels.yaml does not set them:
+# WeCom and DingTalk group robots 20 messages/minute; Feishu custom bots 100/minute, 5/second.
+DEFAULT_RATES: dict[str, tuple[int | None, int | None]] = {
+    "wecom": (20, None),
+    "dingtalk": (20, None),
+    "feishu": (100, 5),
+}
+
+
+def rate_limits(channel: ChannelBase) -> tuple[int | None, int | None]:
+    """(per minute, per second) for a channel: its own settings, else its type's defaults."""
+    kind = getattr(channel, "type", "")
+    minute, second = DEFAULT_RATES.get(kind, (None, None))
+    return (channel.rate_per_minute or minute, channel.rate_per_second or second)
+
+
 class ChannelsFile(Strict):
     """The whole of channels.yaml."""
 

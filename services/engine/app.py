@@ -81,6 +81,8 @@ def create_engine(
     # Timers publish through the broker, so they start only once it is connected.
     @app.after_startup
     async def start_timers() -> None:
+        assert parts.engine is not None
+        await parts.engine.duties.bootstrap()
         if run_timers and parts.timer_loop is not None:
             tasks.append(asyncio.create_task(parts.timer_loop.run()))
 

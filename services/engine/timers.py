@@ -51,8 +51,11 @@ class TimerLoop:
         hazards = {
             c.member.partition(":")[2]: [] for c in claimed if c.member.startswith("hazard:")
         }
+        others = [c.member for c in claimed if not c.member.startswith("hazard:")]
         if hazards:
             await self.engine.advance_hazards(dict(hazards))
+        if others:
+            await self.engine.duties.fire(others)
         self.fired += len(claimed)
         return len(claimed)
 

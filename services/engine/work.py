@@ -20,6 +20,7 @@ from services.clock import Clock
 from services.core.advance import Advanced, advance
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.state import HazardState, UnitInfo
+from services.engine.duties import DutyWork
 from services.inbound import Routed, route
 from services.store.entities import EntityStore, Stored, Write, hazard_key, unit_key
 
@@ -66,6 +67,7 @@ class Engine:
         self.store = store
         self.sink = sink
         self.clock = clock
+        self.duties = DutyWork(rules, store, sink.notices, clock)
         self._warned: set[str] = set()
 
     async def handle(self, records: Sequence[Record]) -> BatchReport:
@@ -87,9 +89,14 @@ class Engine:
                 await self.sink.dead_letter(record, e.reason)
                 continue
             by_entity[routed.entity].append(routed)
-        await self._units(by_entity)
+        await self.duties.units_registered(await self._units(by_entity))
         hazards = {k.partition(":")[2]: v for k, v in by_entity.items() if k.startswith("hazard:")}
         await self.advance_hazards(hazards, report)
+        await self.duties.fulfilled(
+            [(k.partition(":")[2], r.duty) for k, v in by_entity.items() for r in v if r.duty]
+        )
+        for key in (k for k in by_entity if k.startswith("notice:")):
+            log.info("acknowledgement of %s noted; duty and digest notices do not repeat", key)
         return report
 
     async def advance_hazards(
@@ -158,23 +165,26 @@ class Engine:
             for info in (UnitInfo.model_validate_json(d.json) for d in docs if d.json)
         }
 
-    async def _units(self, by_entity: dict[str, list[Routed]]) -> None:
+    async def _units(self, by_entity: dict[str, list[Routed]]) -> list[UnitInfo]:
         """Keep each unit's newest registry data (stale upserts never overwrite newer ones)."""
         latest = {
             k.partition(":")[2]: max((r.unit for r in v if r.unit), key=_as_of)
             for k, v in by_entity.items()
             if k.startswith("unit:")
         }
+        registered: list[UnitInfo] = []
         for _ in range(MAX_ATTEMPTS):
             if not latest:
-                return
+                return registered
             stored = await self.store.read([unit_key(u) for u in latest])
-            writes = [
-                Write(s.key, s.version, info.model_dump_json())
+            fresh = [
+                (s, info)
                 for s, info in zip(stored, latest.values(), strict=True)
                 if _newer(info, s)
             ]
+            writes = [Write(s.key, s.version, info.model_dump_json()) for s, info in fresh]
             conflicts = set(await self.store.commit(writes))
+            registered += [info for i, (_, info) in enumerate(fresh) if i not in conflicts]
             keys = {writes[i].key for i in conflicts}
             latest = {u: i for u, i in latest.items() if unit_key(u) in keys}
         raise RuntimeError("unit documents still conflicting")
