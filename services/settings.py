@@ -9,7 +9,6 @@ from pathlib import Path
 
 from contracts.topics import Topics
 
-
 _OFF = frozenset({"off", "0", "false", "no"})
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,11 @@ from services.notifier.deferred import DeferredStore
 from services.notifier.deliver import Deliverer
 from services.notifier.ledger import DeliveryLedger
 from services.notifier.outcomes import KafkaOutcomes
+from services.notifier.ratelimit import RateLimiter, windows_of
 from services.notifier.render import TemplateError, TemplateSet
 from services.notifier.retry import RetryPolicy
 from services.notifier.setup import build_channels, sms_templates
+from services.notifier.smscheck import sms_template_problems
 from services.settings import Settings, all_topics
 
 log = logging.getLogger("duban.notifier")
@@ -85,16 +88,18 @@ def create_notifier(
         deferred = DeferredStore(redis)
         built = channels if channels is not None else build_channels(config, os.environ)
         parts.channels = built
-        owner = f"{socket.gethostname()}:{os.getpid()}"
+        for problem in sms_template_problems(config, templates):
+            log.warning("%s", problem)
         parts.deliverer = Deliverer(
             channels=built,
             templates=templates,
-            ledger=DeliveryLedger(redis, owner),
+            ledger=DeliveryLedger(redis, _owner()),
             outcomes=KafkaOutcomes(broker, topics, deferred, clock),
             clock=clock,
             retry=retry or RetryPolicy(),
             sms_templates=sms_templates(config),
             ack_url=AckLinks.from_env(settings, clock).url_for,
+            limiter=_limiter(settings, config, redis),
         )
         parts.deferred = deferred
         try:
@@ -141,6 +146,19 @@ async def _handle(
             await parts.deliverer.deliver(notice)
         except TemplateError as e:
             await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
+
+
+def _owner() -> str:
+    """This replica's name in delivery leases: unique even for two replicas in one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _limiter(settings: Settings, config: Config, redis: Redis) -> RateLimiter | None:
+    """The channels' shared send-rate limits, unless switched off (DUBAN_RATE_LIMITS=off)."""
+    if not settings.rate_limits:
+        log.warning("send-rate limits are off (DUBAN_RATE_LIMITS): robots may refuse bursts")
+        return None
+    return RateLimiter(redis, windows_of(config.channels))
 
 
 def _notice(raw: bytes) -> NoticeRequested:

@@ -1,19 +1,21 @@
 """Delivering one notice.requested: render, then try each planned channel in order.
 
 Stages per channel, one signature each (after Alertmanager's notify pipeline): skip a
-channel that is off, defer out of quiet hours, claim the delivery key, send with
-retries, record "sent" only after the provider accepted, and emit a receipt for every
-outcome. A permanent failure or exhausted retries fall back to the next channel; when
-none is left the notice goes to the notices dead-letter topic.
+channel that is off, defer out of quiet hours, claim the delivery key, wait for the
+channel's shared send-rate limit, send with retries, record "sent" only after the
+provider accepted, and emit a receipt for every outcome. A permanent failure or
+exhausted retries (attempts or deadline) fall back to the next channel; when none is
+left the notice goes to the notices dead-letter topic with every channel's reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -64,6 +66,13 @@ class Outcomes(Protocol):
         """No channel could deliver the notice."""
 
 
+class SlotTaker(Protocol):
+    """Shared send-rate limits (services.notifier.ratelimit.RateLimiter)."""
+
+    async def acquire(self, channel: str, budget_s: float) -> float:
+        """Wait for a send slot on `channel`, at most `budget_s`; DeliveryError if none."""
+
+
 @dataclass
 class Deliverer:
     """Delivers notices through the configured channels."""
@@ -76,13 +85,20 @@ class Deliverer:
     retry: RetryPolicy
     sms_templates: Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]]
     ack_url: Callable[[NoticeRequested], str | None]
-    sleep: Callable[[float], object] = asyncio.sleep
+    limiter: SlotTaker | None = None  # None: no send-rate limits (benchmarks)
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     unit_random: Callable[[], float] = random.random
+    monotonic: Callable[[], float] = time.monotonic
 
     async def deliver(self, notice: NoticeRequested) -> None:
         """Deliver one notice to its recipient on the first channel that works."""
+        plans = notice.channels
+        # A redelivered notice may have gone out on a later channel after an earlier one
+        # failed: trying the earlier one again would tell the person twice.
+        if await self.ledger.any_sent([notice.delivery_key(p.channel) for p in plans]):
+            return
         reasons = []
-        for position, plan in enumerate(notice.channels):
+        for position, plan in enumerate(plans):
             channel = self.channels.get(plan.channel)
             if channel is None:
                 reasons.append(f"{plan.channel}: channel is off (not configured)")
@@ -90,61 +106,85 @@ class Deliverer:
             if plan.not_before is not None and plan.not_before > self.clock.now():
                 await self.outcomes.deferred(notice, plan.not_before)
                 return
-            last = position == len(notice.channels) - 1
-            rendered = self.templates.render(
-                notice.kind,
-                notice.action,
-                {**notice.facts},
-                self.ack_url(notice),
-                families=FAMILIES_OF[channel.family],
-            )
-            error = await self._on_channel(notice, channel, rendered, last)
+            final = not any(p.channel in self.channels for p in plans[position + 1 :])
+            error = await self._on_channel(notice, channel, final)
             if error is None:
                 return
             reasons.append(f"{plan.channel}: {error}")
         await self.outcomes.dead_letter(notice, "; ".join(reasons) or "no channel planned")
 
     async def _on_channel(
-        self, notice: NoticeRequested, channel: Channel, rendered: Rendered, last: bool
+        self, notice: NoticeRequested, channel: Channel, final: bool
     ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
         if not await self._claim(key):
             return None  # delivered before (redelivery, restart, another replica)
-        attempts, started = 0, time.monotonic()
+        try:
+            rendered = self._render(notice, channel)
+            attempts, outcome = await self._attempts(notice, channel, rendered, key)
+        except BaseException:
+            # Cancelled or crashed mid-send: free the delivery so a restart takes it at once
+            # (the provider may have it already: receivers de-duplicate on the delivery key).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.ledger.release(key))
+            raise
+        if isinstance(outcome, SendResult):
+            await self.ledger.mark_sent(key, outcome.provider_message_id or "")
+            await self.outcomes.delivered(notice, channel.name, attempts, outcome)
+            return None
+        await self.ledger.release(key)
+        log.warning(
+            "delivery %s failed on %s after %d attempt(s): %s",
+            redact(key),
+            channel.name,
+            attempts,
+            outcome,
+        )
+        await self.outcomes.failed(notice, channel.name, attempts, outcome, final=final)
+        return outcome
+
+    def _render(self, notice: NoticeRequested, channel: Channel) -> Rendered:
+        return self.templates.render(
+            notice.kind,
+            notice.action,
+            {**notice.facts},
+            self.ack_url(notice),
+            families=FAMILIES_OF[channel.family],
+        )
+
+    async def _attempts(
+        self, notice: NoticeRequested, channel: Channel, rendered: Rendered, key: str
+    ) -> tuple[int, SendResult | DeliveryError]:
+        """Send with retries (backoff, jitter, deadline); the result or the last error."""
+        attempts, started = 0, self.monotonic()
         while True:
             attempts += 1
             try:
                 message = build_message(notice, channel, rendered, key, self.sms_templates)
-                result = await channel.send(message)
+                await self._slot(channel.name, started)
+                return attempts, await channel.send(message)
             except DeliveryError as e:
                 delay = self.retry.delay_s(attempts, self.unit_random(), e.retry_after_s)
-                elapsed = time.monotonic() - started
-                if e.retryable and self.retry.allows(attempts, elapsed, delay):
-                    await self.sleep(delay)
-                    continue
-                await self.ledger.release(key)
-                log.warning(
-                    "delivery %s failed on %s after %d attempt(s): %s",
-                    redact(key),
-                    channel.name,
-                    attempts,
-                    e,
-                )
-                await self.outcomes.failed(notice, channel.name, attempts, e, final=last)
-                return e
-            await self.ledger.mark_sent(key, result.provider_message_id or "")
-            await self.outcomes.delivered(notice, channel.name, attempts, result)
-            return None
+                elapsed = self.monotonic() - started
+                if not (e.retryable and self.retry.allows(attempts, elapsed, delay)):
+                    return attempts, e
+                await self.sleep(delay)
+
+    async def _slot(self, channel: str, started: float) -> None:
+        """Wait for the channel's shared send-rate limit, within the retry deadline."""
+        if self.limiter is not None:
+            budget = self.retry.deadline_s - (self.monotonic() - started)
+            await self.limiter.acquire(channel, max(0.0, budget))
 
     async def _claim(self, key: str) -> bool:
         """True when this replica now owns the delivery; False when it was already sent."""
-        deadline = time.monotonic() + LEASE_S + 5
+        deadline = self.monotonic() + LEASE_S + 5
         while True:
             claim = await self.ledger.claim(key, LEASE_S)
             if claim == "claimed":
                 return True
             if claim == "sent":
                 return False
-            if time.monotonic() > deadline:
+            if self.monotonic() > deadline:
                 raise RuntimeError(f"delivery {redact(key)} stuck in another replica's lease")
             await self.sleep(BUSY_POLL_S)  # another replica is sending it right now

@@ -8,6 +8,7 @@ for it; a lease left by a crashed replica expires and the delivery is taken over
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -66,7 +67,18 @@ class DeliveryLedger:
         """Give up our lease (the send failed and was not delivered)."""
         await self._release(keys=[PREFIX + key], args=[self.owner])
 
+    async def any_sent(self, keys: Sequence[str]) -> bool:
+        """Whether any of these deliveries was recorded as sent."""
+        if not keys:
+            return False
+        values = await self.redis.mget([PREFIX + k for k in keys])
+        return any(_text(v).startswith("sent") for v in values if v is not None)
+
     async def state(self, key: str) -> str | None:
         """The raw ledger value (for tests and `duban dlq`)."""
         value = await self.redis.get(PREFIX + key)
-        return value.decode() if isinstance(value, bytes) else value
+        return None if value is None else _text(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -76,10 +76,8 @@ def wait_for_all(
     windows: Sequence[Window], sent_at_ms: Sequence[Sequence[int]], now_ms: int
 ) -> int:
     """Milliseconds until every window has room (the longest of their waits)."""
-    return max(
-        (wait_ms(times, now_ms, w.window_ms, w.limit) for w, times in zip(windows, sent_at_ms)),
-        default=0,
-    )
+    pairs = zip(windows, sent_at_ms, strict=True)
+    return max((wait_ms(times, now_ms, w.window_ms, w.limit) for w, times in pairs), default=0)
 
 
 def windows_of(channels: ChannelsFile) -> dict[str, tuple[Window, ...]]:

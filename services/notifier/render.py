@@ -685,6 +685,10 @@ class TemplateSet:
         """Family → file name used for ``kind``/``action``; raises TemplateMissing."""
         return dict(self._variant(kind, action).files)
 
+    def sms_param_names(self, kind: str, action: str | None) -> tuple[str, ...]:
+        """Names of the SMS parameters ``kind``/``action`` renders; raises TemplateMissing."""
+        return self._variant(kind, action).sms.names
+
     def _variant(self, kind: str, action: str | None) -> _Variant:
         key = (kind, action)
         variant = self._variants.get(key)

@@ -223,3 +223,26 @@ def percentile(values: Sequence[float], p: float) -> float:
 def rounded(value: float | None, digits: int = 1) -> float | None:
     """A figure rounded for the JSON, None kept."""
     return None if value is None else round(value, digits)
+
+
+PROFILE_DIR = REPO_ROOT / ".bench"
+
+
+@asynccontextmanager
+async def profiled(name: str, enabled: bool) -> AsyncIterator[None]:
+    """cProfile the block into .bench/<name>.prof when enabled (`run.py --profile`)."""
+    if not enabled:
+        yield
+        return
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        PROFILE_DIR.mkdir(exist_ok=True)
+        profile.dump_stats(PROFILE_DIR / f"{name}.prof")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(20)
