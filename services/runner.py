@@ -14,6 +14,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from services.logs import setup_logging
+from services.metrics import serve_metrics
 from services.settings import Settings
 
 log = logging.getLogger("duban")
@@ -65,6 +66,8 @@ async def serve(names: list[str], settings: Settings) -> None:
             await stack.enter_async_context(running(create_notifier(settings).app))
         if "ack" in names:
             await stack.enter_async_context(running_ack(settings))
+        metrics = await serve_metrics(settings.metrics_port)
+        stack.push_async_callback(metrics.cleanup)
         log.info("duban %s running; Ctrl+C stops", ", ".join(names))
         await stop.wait()
         log.info("stopping")

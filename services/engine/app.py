@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from services.clock import Clock, SystemClock
 from services.config.load import load_config
 from services.core.evaluate import Rules
+from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
 from services.kafka import KafkaSink, ensure_topics, records_of
@@ -44,6 +45,7 @@ def create_engine(
 ) -> EngineParts:
     """Build the engine app; clients open in its lifespan, nothing at import time."""
     rules = rules or load_config(settings.config_dir).rules()
+    register_gauges(rules)
     clock = clock or SystemClock()
     broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-engine", logger=log)
     parts = EngineParts(broker, FastStream(broker, logger=log))

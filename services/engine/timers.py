@@ -8,6 +8,7 @@ import logging
 
 from services.clock import Clock
 from services.engine.work import Engine
+from services.metrics import METRICS
 from services.settings import Settings
 from services.store.timers import TimerStore
 
@@ -57,6 +58,7 @@ class TimerLoop:
         if others:
             await self.engine.duties.fire(others)
         self.fired += len(claimed)
+        METRICS.inc("duban_timers_fired_total", len(claimed), help="Timers claimed and fired.")
         return len(claimed)
 
     async def _pause(self, seconds: float) -> None:

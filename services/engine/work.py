@@ -21,6 +21,7 @@ from services.core.advance import Advanced, advance
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.state import HazardState, UnitInfo
 from services.engine.duties import DutyWork
+from services.engine.observe import observe
 from services.inbound import Routed, route
 from services.store.entities import EntityStore, Stored, Write, hazard_key, unit_key
 
@@ -97,6 +98,7 @@ class Engine:
         )
         for key in (k for k in by_entity if k.startswith("notice:")):
             log.info("acknowledgement of %s noted; duty and digest notices do not repeat", key)
+        observe(report, self.rules)
         return report
 
     async def advance_hazards(
