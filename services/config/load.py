@@ -76,37 +76,49 @@ def _model(
     except ConfigError as e:
         problems += e.problems
     except ValidationError as e:
-        problems += [_problem(located, err) for err in e.errors()]
+        problems += [p for err in e.errors() for p in _problems(located, err)]
     return None
 
 
-def _problem(located: Located, error: Any) -> Problem:
-    loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
-    key = ".".join(str(part) for part in loc)
+def _problems(located: Located, error: Any) -> list[Problem]:
+    """One problem per error; a validator's "@key.path: message" lines each name their key."""
+    loc = _clean_loc(located, error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
+    if not message.startswith("@"):
+        return [_problem(located, loc, error["type"], message)]
+    found = []
+    for line in message.splitlines():
+        path, _, text = line.removeprefix("@").partition(": ")
+        parts = tuple(int(p) if p.isdigit() else p for p in path.split("."))
+        found.append(_problem(located, (*loc, *parts), "value_error", text))
+    return found
+
+
+def _problem(located: Located, loc: tuple[Any, ...], kind: str, message: str) -> Problem:
+    key = ".".join(str(part) for part in loc)
+    if kind == "extra_forbidden":
         message = "unknown key (check the spelling; see the README of the config folder)"
-    elif error["type"] == "missing":
+    elif kind == "missing":
         message = "required key is missing"
     return Problem(located.file, located.line_of(loc), key, message)
 
 
-def _is_union_tag(part: object) -> bool:
-    # pydantic names the chosen union member in the location ("email", "function-after[...]").
-    return isinstance(part, str) and (
-        "[" in part
-        or part
-        in {
-            "email",
-            "wecom",
-            "dingtalk",
-            "feishu",
-            "aliyun_sms",
-            "tencent_sms",
-            "sms_gateway",
-            "webhook",
-        }
-    )
+def _clean_loc(located: Located, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The error's key path without pydantic's union tags ("email", "function-after[…]")."""
+    loc: tuple[Any, ...] = ()
+    for part in raw:
+        candidate = (*loc, part)
+        if isinstance(part, str) and "[" in part:
+            continue
+        if part in _UNION_TAGS and candidate not in located.lines:
+            continue
+        loc = candidate
+    return loc
+
+
+_UNION_TAGS = frozenset(
+    {"email", "wecom", "dingtalk", "feishu", "aliyun_sms", "tencent_sms", "sms_gateway", "webhook"}
+)
 
 
 def _cross_checks(

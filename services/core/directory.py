@@ -66,39 +66,47 @@ class Directory(Strict):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Directory:
+        # Each problem starts with "@<key path>: " so the loader can point at its line.
         known = {p.id for p in self.people}
         problems = [
-            f"{where} names unknown person '{pid}'"
+            f"@{where}: names unknown person '{pid}'"
             for where, pid in self._person_references()
             if pid not in known
         ]
         problems += [
-            f"authority '{a}' is not one of {', '.join(AUTHORITIES)}"
+            f"@authorities.{a}: '{a}' is not one of {', '.join(AUTHORITIES)}"
             for a in self.authorities
             if a not in AUTHORITIES
         ]
         claimed: dict[str, str] = {}
-        for dept in self.departments:
+        for i, dept in enumerate(self.departments):
             for industry in dept.industries:
                 if industry in claimed:
                     problems.append(
-                        f"industry '{industry}' is led by both '{claimed[industry]}' "
-                        f"and '{dept.id}'"
+                        f"@departments.{i}.industries: industry '{industry}' is led by both "
+                        f"'{claimed[industry]}' and '{dept.id}'"
                     )
                 claimed[industry] = dept.id
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     def _person_references(self) -> list[tuple[str, str]]:
-        refs = [("committee_office", p) for p in self.committee_office]
-        refs += [("leaders", p) for p in self.leaders]
-        refs += [(f"authorities.{a}", p) for a, ids in self.authorities.items() for p in ids]
-        for dept in self.departments:
-            named = [dept.head, dept.leader, *dept.duty_officers]
-            refs += [(f"department '{dept.id}'", p) for p in named if p]
+        refs = [(f"committee_office.{i}", p) for i, p in enumerate(self.committee_office)]
+        refs += [(f"leaders.{i}", p) for i, p in enumerate(self.leaders)]
+        refs += [
+            (f"authorities.{a}.{i}", p)
+            for a, ids in self.authorities.items()
+            for i, p in enumerate(ids)
+        ]
+        for d, dept in enumerate(self.departments):
+            named = [("head", dept.head), ("leader", dept.leader)]
+            named += [(f"duty_officers.{i}", p) for i, p in enumerate(dept.duty_officers)]
+            refs += [(f"departments.{d}.{key}", p) for key, p in named if p]
         for rid, region in self.regions.items():
-            refs += [(f"region '{rid}'", p) for p in (*region.committee_office, *region.leaders)]
+            for key in ("committee_office", "leaders"):
+                ids = getattr(region, key)
+                refs += [(f"regions.{rid}.{key}.{i}", p) for i, p in enumerate(ids)]
         return refs
 
 
