@@ -27,7 +27,6 @@ from services.core.evaluate import PlannedNotice, Rules
 from services.core.reducer import Fact
 from services.core.state import HazardState, UnitInfo
 from services.store.entities import PREFIX, EntityStore, Stored, Write, unit_key
-from services.store.scan import scan_documents
 
 log = logging.getLogger("duban.duties")
 MAX_ATTEMPTS = 8
@@ -193,8 +192,7 @@ class DutyWork:
         }
 
     async def _all(self, model: type[M], kind: str) -> list[M]:
-        docs = await scan_documents(self.store.redis, f"{PREFIX}:{kind}:*")
-        return [model.model_validate_json(d) for d in docs]
+        return [model.model_validate_json(d) for d in await self.store.scan(kind)]
 
 
 def _duty_state(doc: Stored, duty: Duty, subject_id: str, since: datetime) -> DutyState:
