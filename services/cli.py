@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from services.channeltest import notify_app
 from services.config.positions import ConfigError
+from services.dlq import dlq_app
 
 app = typer.Typer(
     help="督办 duban: keeps every reported work-safety hazard moving to close-out.",
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check the YAML configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(notify_app, name="notify")
 
 ConfigDir = Annotated[
     Path, typer.Option("--config", help="Config folder (policies.yaml, directory.yaml, …).")

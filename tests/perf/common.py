@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,7 +25,7 @@ from contracts.topics import Topics
 from services.kafka import PARTITIONS, ensure_topics
 from services.settings import Settings, all_topics
 from tests.perf.events import Produced
-from tests.stack import LocalStack
+from tests.stack import STACK_DIR, LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO_ROOT / "deploy" / "config" / "example"
@@ -246,3 +247,32 @@ async def profiled(name: str, enabled: bool) -> AsyncIterator[None]:
         PROFILE_DIR.mkdir(exist_ok=True)
         profile.dump_stats(PROFILE_DIR / f"{name}.prof")
         pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+
+
+def stack_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by the local stack's Kafka and Redis processes."""
+    used = {}
+    for name in ("kafka", "redis"):
+        try:
+            pid = int((STACK_DIR / name / f"{name}.pid").read_text().strip())
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        used[name] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+class CpuMeter:
+    """Cores used by this process and by Kafka and Redis over a stretch of wall time."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.own = time.process_time()
+        self.stack = stack_cpu_s()
+
+    def cores(self) -> dict[str, float]:
+        """Average cores busy since construction, per process (2 cores on the bench box)."""
+        wall = time.perf_counter() - self.wall
+        used = {"this_process": time.process_time() - self.own}
+        used |= {k: v - self.stack[k] for k, v in stack_cpu_s().items() if k in self.stack}
+        return {k: round(v / wall, 2) for k, v in used.items()}

@@ -75,7 +75,7 @@ async def test_a_redelivered_batch_changes_nothing(rules: Rules) -> None:
 
 
 async def test_a_lost_race_is_retried_against_the_newer_state(rules: Rules) -> None:
-    eng, store, sink, _ = engine(rules)
+    eng, store, _, _ = engine(rules)
     store.conflict_next.append("duban:hazard:H1")
     report = await eng.handle([record(reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30)))])
     # The winner of the race applied the same event: the retry sees it as a duplicate.

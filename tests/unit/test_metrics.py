@@ -23,7 +23,7 @@ def test_prometheus_text_has_counters_with_labels_and_gauges() -> None:
     metrics.inc("duban_events_total", 1, outcome="stale")
     metrics.gauge("duban_pending", lambda: 7.0, help="Pending.")
     text = metrics.render()
-    assert '# TYPE duban_events_total counter' in text
+    assert "# TYPE duban_events_total counter" in text
     assert 'duban_events_total{outcome="applied"} 3' in text
     assert 'duban_events_total{outcome="stale"} 1' in text
     assert "# HELP duban_pending Pending.\n# TYPE duban_pending gauge\nduban_pending 7" in text

@@ -50,8 +50,11 @@ def test_major_hazard_report_goes_at_once_to_principal_and_controller(rules: Rul
         rules, [UNIT, reported("H1", at("2026-09-01 23:30"), date(2026, 12, 1))], "2026-09-02 00:00"
     )
     reports = [(r["recipient"], r["role"], r["channel"]) for r in rows if r["kind"] == "report"]
-    assert reports == [("R1", "principal", "email"), ("C1", "controller", "email")]
+    # Unit-side roles are routed SMS first (channels.yaml); a major report is exempt from
+    # the SMS quiet hours, so it goes at 23:30, not at 07:00.
+    assert reports == [("R1", "principal", "aliyun_sms"), ("C1", "controller", "aliyun_sms")]
     assert rows[0]["at"].startswith("2026-09-01T23:30")
+    assert rows[0]["deliver_at"].startswith("2026-09-01T23:30")
 
 
 def test_reminders_7_3_1_days_before_with_principal_added_at_1_day(rules: Rules) -> None:
