@@ -21,6 +21,7 @@ class Routed:
     ack: Ack | None = None
     unit: UnitInfo | None = None
     duty: Fact | None = None
+    origin: object = None  # the consumed record, for dead-lettering what the core rejects
 
 
 def event_key(event: Event) -> str:

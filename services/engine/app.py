@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.clock import Clock, SystemClock
 from services.config.load import load_config
@@ -25,6 +27,8 @@ from services.store.entities import EntityStore
 from services.store.timers import TimerStore
 
 log = logging.getLogger("duban.engine")
+INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError)
+INFRASTRUCTURE_BACKOFF_S = 2.0
 
 
 @dataclass
@@ -64,7 +68,13 @@ def create_engine(
     )
     async def on_events(message: KafkaMessage) -> None:
         assert parts.engine is not None, "engine used before its lifespan started"
-        await parts.engine.handle(records_of(message.raw_message))
+        try:
+            await parts.engine.handle(records_of(message.raw_message))
+        except INFRASTRUCTURE_ERRORS:
+            # Redis or Kafka is down: back off before the batch is redelivered (nack).
+            log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
+            await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
+            raise
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

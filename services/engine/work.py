@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from contracts.registry import InvalidEvent, parse_event
@@ -27,6 +28,7 @@ from services.store.entities import EntityStore, Stored, Write, hazard_key, unit
 
 log = logging.getLogger("duban.engine")
 MAX_ATTEMPTS = 8
+POISON_RETRY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Engine:
         by_entity: dict[str, list[Routed]] = defaultdict(list)
         for record in records:
             try:
-                routed = route(parse_event(record.value))
+                routed = replace(route(parse_event(record.value)), origin=record)
             except InvalidEvent as e:
                 report.rejected += 1
                 log.warning(
@@ -123,25 +125,49 @@ class Engine:
         states = [_hazard(s) for s in stored]
         units = await self._unit_docs(states, pending)
         now = self.clock.now()
-        results: list[Advanced] = []
-        for hazard_id, state in zip(ids, states, strict=True):
+        done: list[tuple[str, Stored, Advanced]] = []
+        for hazard_id, doc, state in zip(ids, stored, states, strict=True):
             items = pending[hazard_id]
-            facts = [r.fact for r in items if r.fact]
-            acks = [r.ack for r in items if r.ack]
             unit = units.get(_unit_id(state, items) or "")
-            results.append(advance(state, hazard_id, facts, acks, unit, self.rules, now))
-        notices = [n for r in results for n in r.notices]
+            try:
+                result = advance(
+                    state,
+                    hazard_id,
+                    [r.fact for r in items if r.fact],
+                    [r.ack for r in items if r.ack],
+                    unit,
+                    self.rules,
+                    now,
+                )
+            except Exception as e:  # a core bug or an input it cannot take: never a crash loop
+                await self._poisoned(hazard_id, doc, items, e, now)
+                continue
+            done.append((hazard_id, doc, result))
+        notices = [n for _, _, r in done for n in r.notices]
         if notices:
             await self.sink.notices(notices)
         writes = [
-            Write(s.key, s.version, r.state.model_dump_json(), f"hazard:{h}", r.next_at)
-            for h, s, r in zip(ids, stored, results, strict=True)
+            Write(doc.key, doc.version, r.state.model_dump_json(), f"hazard:{h}", r.next_at)
+            for h, doc, r in done
         ]
         conflicts = set(await self.store.commit(writes))
-        for i, result in enumerate(results):
+        for i, (_, _, result) in enumerate(done):
             if i not in conflicts:
                 self._account(result, report)
-        return [ids[i] for i in sorted(conflicts)]
+        return [done[i][0] for i in sorted(conflicts)]
+
+    async def _poisoned(
+        self, hazard_id: str, doc: Stored, items: list[Routed], error: Exception, now: datetime
+    ) -> None:
+        """Dead-letter the events the core failed on; a failing timer retries hourly."""
+        reason = f"engine could not process hazard {hazard_id}: {type(error).__name__}: {error}"
+        log.exception("%s", reason)
+        for item in items:
+            if isinstance(item.origin, Record):
+                await self.sink.dead_letter(item.origin, reason)
+        if doc.json is not None and not items:
+            retry = Write(doc.key, doc.version, doc.json, f"hazard:{hazard_id}", now + POISON_RETRY)
+            await self.store.commit([retry])
 
     def _account(self, result: Advanced, report: BatchReport) -> None:
         report.notices += len(result.notices)

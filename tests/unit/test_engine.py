@@ -113,3 +113,29 @@ async def test_the_subscriber_hands_raw_batches_to_the_engine_in_memory(rules: R
         await broker.publish(b"not json", "hazard.events", key=b"x")
     assert [(n.kind, n.recipient.role) for n in sink.published] == [("report", "committee_office")]
     assert [reason[:8] for _, reason in sink.dead] == ["not JSON"]
+
+
+async def test_an_event_the_core_fails_on_is_dead_lettered_not_retried_forever(
+    rules: Rules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.engine.work as work
+
+    real = work.advance
+
+    def fragile(state, hazard_id, *args, **kwargs):
+        if hazard_id == "H1":
+            raise ValueError("cannot plan this one")
+        return real(state, hazard_id, *args, **kwargs)
+
+    monkeypatch.setattr(work, "advance", fragile)
+    eng, store, sink, _ = engine(rules)
+    poison = reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30))
+    await eng.handle([record(poison), record(reported("H2", at("2026-09-01 09:00"), None))])
+    assert sink.dead == [
+        (
+            json.dumps(poison).encode(),
+            "engine could not process hazard H1: ValueError: cannot plan this one",
+        )
+    ]
+    assert {n.subject for n in sink.published} == {"H2"}
+    assert "duban:hazard:H1" not in store.docs
