@@ -31,6 +31,7 @@ class Settings:
     timer_batch: int = 500
     timer_lease_s: float = 30.0
     timer_idle_poll_s: float = 0.2
+    catch_up_timeout_s: float = 60.0
     ack_http_port: int = 8086
     metrics_port: int = 9310
     ack_base_url: str = "http://127.0.0.1:8086"

@@ -21,7 +21,7 @@ from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
-from services.kafka import KafkaSink, ensure_topics, records_of
+from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of
 from services.settings import Settings, all_topics
 from services.store.entities import EntityStore
 from services.store.timers import TimerStore
@@ -96,7 +96,11 @@ def create_engine(
         assert parts.engine is not None
         await parts.engine.duties.bootstrap()
         if run_timers and parts.timer_loop is not None:
-            tasks.append(asyncio.create_task(parts.timer_loop.run()))
+            tasks.append(asyncio.create_task(parts.timer_loop.run(caught_up)))
+
+    async def caught_up() -> bool:
+        lag = await consumer_lag(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
+        return lag == 0
 
     @app.on_shutdown
     async def stop_timers() -> None:

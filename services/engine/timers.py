@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from services.clock import Clock
 from services.engine.work import Engine
@@ -14,6 +15,7 @@ from services.store.timers import TimerStore
 
 log = logging.getLogger("duban.timers")
 ERROR_BACKOFF_S = 2.0
+CATCH_UP_POLL_S = 0.5
 
 
 class TimerLoop:
@@ -31,8 +33,10 @@ class TimerLoop:
         """Ask the loop to finish after the current batch."""
         self._stop.set()
 
-    async def run(self) -> None:
-        """Claim and fire until stopped."""
+    async def run(self, caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Claim and fire until stopped; first let the consumer catch up on the backlog."""
+        if caught_up is not None:
+            await self._catch_up(caught_up)
         while not self._stop.is_set():
             try:
                 fired = await self.fire_once()
@@ -60,6 +64,22 @@ class TimerLoop:
         self.fired += len(claimed)
         METRICS.inc("duban_timers_fired_total", len(claimed), help="Timers claimed and fired.")
         return len(claimed)
+
+    async def _catch_up(self, caught_up: Callable[[], Awaitable[bool]]) -> None:
+        """Wait (bounded) until inbound events that arrived while down are applied, so a
+        deadline extension sitting in Kafka re-plans its timer before the old one fires."""
+        deadline = asyncio.get_running_loop().time() + self.settings.catch_up_timeout_s
+        while not self._stop.is_set() and asyncio.get_running_loop().time() < deadline:
+            try:
+                if await caught_up():
+                    return
+            except Exception:
+                log.exception("could not read the consumer lag; checking again")
+            await self._pause(CATCH_UP_POLL_S)
+        log.warning(
+            "timers start before the consumer caught up (%.0f s passed)",
+            self.settings.catch_up_timeout_s,
+        )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

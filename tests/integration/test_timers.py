@@ -141,3 +141,35 @@ async def _settled(timers: TimerStore, clock: FakeClock, settings: Settings) -> 
     """Every due timer fired: none is due, and none is merely leased (lease = now + lease_s)."""
     due = min((due for _, due in await _hazard_timers(timers)), default=None)
     return due is None or due > clock.now() + timedelta(seconds=settings.timer_lease_s)
+
+
+async def test_a_restarted_engine_applies_the_backlog_before_firing_timers(
+    settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
+) -> None:
+    async with running(create_engine(settings, clock=clock).app):
+        await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
+        await publish(
+            settings.topics.hazard_events,
+            reported("H1", at("2026-09-01 09:00"), date(2026, 9, 3), responsible=("S1",)),
+        )
+        await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
+    # While no engine runs, the d1 reminder for 09-03 falls due and the deadline is extended.
+    clock.set(at("2026-09-02 10:00"))
+    await publish(
+        settings.topics.hazard_events,
+        hazard_event(
+            "hazard.updated",
+            "H1",
+            at("2026-09-02 08:00"),
+            deadline=date(2026, 10, 30),
+            reason="延期",
+        ),
+    )
+    async with running(create_engine(settings, clock=clock).app):
+        await wait_for(
+            lambda: _next_due_is(TimerStore(redis), at("2026-10-23 09:00")),
+            what="the re-planned timer",
+        )
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
+    kinds = Counter(json.loads(r.value)["data"]["kind"] for r in records)
+    assert kinds == {"report": 2}  # the old deadline's reminder never went out
