@@ -127,11 +127,12 @@ async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        await consumer.topics()  # loads metadata; partitions_for_topic reads only the cache
+        described = await admin.describe_topics(list(topics))
         partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            TopicPartition(d["topic"], p["partition"])
+            for d in described
+            if d["error_code"] == 0
+            for p in d["partitions"]
         ]
         ends = await consumer.end_offsets(partitions) if partitions else {}
         starts = await consumer.beginning_offsets(partitions) if partitions else {}

@@ -72,14 +72,16 @@ class TimerLoop:
         while not self._stop.is_set() and asyncio.get_running_loop().time() < deadline:
             try:
                 if await caught_up():
+                    log.info("consumer caught up; timers start")
                     return
             except Exception:
                 log.exception("could not read the consumer lag; checking again")
             await self._pause(CATCH_UP_POLL_S)
-        log.warning(
-            "timers start before the consumer caught up (%.0f s passed)",
-            self.settings.catch_up_timeout_s,
-        )
+        if not self._stop.is_set():
+            log.warning(
+                "timers start before the consumer caught up (%.0f s passed)",
+                self.settings.catch_up_timeout_s,
+            )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

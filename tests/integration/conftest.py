@@ -132,7 +132,7 @@ async def wait_for(
         await asyncio.sleep(0.05)  # polling interval, not synchronisation
 
 
-async def read_topic(bootstrap: str, topic: str, at_least: int, timeout_s: float = 30) -> list[Any]:
+async def read_topic(bootstrap: str, topic: str, at_least: int, timeout_s: float = 60) -> list[Any]:
     """Every record on `topic` from the start, once at least `at_least` have arrived."""
     consumer = AIOKafkaConsumer(
         topic,

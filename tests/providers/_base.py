@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -71,7 +71,24 @@ def free_socket() -> socket.socket:
     return sock
 
 
-class FakeHttpProvider:
+class Serving:
+    """``async with`` for a fake server: started on entry, stopped on exit."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class FakeHttpProvider(Serving):
     """Base class; subclasses implement ``routes``, ``verify``, ``success`` and
     ``failure``."""
 
@@ -129,13 +146,6 @@ class FakeHttpProvider:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     # -- request handling ---------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -186,4 +196,52 @@ class FakeHttpProvider:
             status=status,
             text=f"<html><body><h1>{status}</h1>upstream error</body></html>",
             content_type="text/html",
+        )
+
+
+class FakeErrcodeRobot(FakeHttpProvider):
+    """A chat robot answering HTTP 200 ``{"errcode": ..., "errmsg": ...}`` (DingTalk,
+    WeCom); subclasses set ``default_failure_code`` and implement ``answer``."""
+
+    default_failure_code: ClassVar[int]
+    """The code ``fail_next()`` answers when given none: the robot's rate limit."""
+
+    def answer(self, code: int, text: str | None = None) -> web.Response:
+        raise NotImplementedError
+
+    def success(self, record: dict[str, Any]) -> web.StreamResponse:
+        return self.answer(0)
+
+    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
+        # A non-200 status comes from the load balancer, before the robot answers.
+        if failure.status is not None and failure.status != 200:
+            return self.http_error(failure.status)
+        code = failure.code if failure.code is not None else self.default_failure_code
+        return self.answer(int(code), failure.message)
+
+
+class FakeJsonEndpoint(FakeHttpProvider):
+    """A plain JSON endpoint at ``path`` (SMS gateway, webhook receiver) answering
+    errors as HTTP status + ``{"error": reason}``."""
+
+    path: ClassVar[str]
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}{self.path}"
+
+    def routes(self) -> list[tuple[str, str]]:
+        return [("POST", self.path)]
+
+    @staticmethod
+    def _bad(reason: str, status: int = 400) -> Rejected:
+        return Rejected(json_response({"error": reason}, status=status), reason)
+
+    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
+        status = failure.status or 503
+        headers = {}
+        if "retry_after" in failure.extra:
+            headers["Retry-After"] = str(failure.extra["retry_after"])
+        return web.json_response(
+            {"error": failure.message or f"failure {status}"}, status=status, headers=headers
         )

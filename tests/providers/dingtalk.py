@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._base import FakeErrcodeRobot, Rejected, json_response
 from ._crypto import rfc2104_hmac
 
 PATH = "/robot/send"
@@ -56,7 +56,10 @@ def _content_of(data: dict[str, Any]) -> str | None:
     return None
 
 
-class FakeDingTalk(FakeHttpProvider):
+class FakeDingTalk(FakeErrcodeRobot):
+    default_failure_code = 130101
+    answer = staticmethod(_answer)
+
     def __init__(
         self,
         *,
@@ -126,11 +129,3 @@ class FakeDingTalk(FakeHttpProvider):
             raise Rejected(_answer(310000, "keywords not in content"), "no keyword")
         data["_mentioned"] = [m for m in mobiles if f"@{m}" in content]
         return data
-
-    def success(self, record: dict[str, Any]) -> web.StreamResponse:
-        return _answer(0)
-
-    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
-        if failure.status is not None and failure.status != 200:
-            return self.http_error(failure.status)
-        return _answer(int(failure.code if failure.code is not None else 130101), failure.message)

@@ -4,18 +4,20 @@ Use from any ``conftest.py``::
 
     from tests.providers.fixtures import *  # noqa: F403
 
-Every HTTP fake is function-scoped (fresh recordings and failure queues per test);
-the self-signed certificate is made once per session.
+Every fake is function-scoped (fresh recordings and failure queues per test); the
+self-signed certificate is made once per session.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 
+from ._base import Serving
 from .aliyun_sms import FakeAliyunSms
 from .dingtalk import FakeDingTalk
 from .feishu import FakeFeishu
@@ -28,47 +30,32 @@ from .wecom import FakeWeCom
 
 SMTP_USERS = {"notifier@example.com": "smtp-test-password"}
 
-
-@pytest_asyncio.fixture
-async def fake_wecom() -> AsyncIterator[FakeWeCom]:
-    async with FakeWeCom() as fake:
-        yield fake
+FakeT = TypeVar("FakeT", bound=Serving)
 
 
-@pytest_asyncio.fixture
-async def fake_dingtalk() -> AsyncIterator[FakeDingTalk]:
-    async with FakeDingTalk() as fake:
-        yield fake
+def _serving(fake: Callable[..., FakeT], doc: str, **kwargs: Any) -> Any:
+    """A fixture running ``fake(**kwargs)`` for one test; pytest names it after the
+    module attribute it is assigned to."""
+
+    async def fixture() -> AsyncIterator[FakeT]:
+        async with fake(**kwargs) as server:
+            yield server
+
+    fixture.__doc__ = doc
+    return pytest_asyncio.fixture(fixture)
 
 
-@pytest_asyncio.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    async with FakeFeishu() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture
-async def fake_aliyun_sms() -> AsyncIterator[FakeAliyunSms]:
-    async with FakeAliyunSms() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture
-async def fake_tencent_sms() -> AsyncIterator[FakeTencentSms]:
-    async with FakeTencentSms() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture
-async def fake_sms_gateway() -> AsyncIterator[FakeSmsGateway]:
-    async with FakeSmsGateway() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture
-async def fake_webhook_receiver() -> AsyncIterator[FakeWebhookReceiver]:
-    async with FakeWebhookReceiver() as fake:
-        yield fake
+fake_wecom = _serving(FakeWeCom, "Fake WeCom robot.")
+fake_dingtalk = _serving(FakeDingTalk, "Fake DingTalk robot (signing secret set).")
+fake_feishu = _serving(FakeFeishu, "Fake Feishu bot (signing secret set).")
+fake_aliyun_sms = _serving(FakeAliyunSms, "Fake Aliyun SendSms.")
+fake_tencent_sms = _serving(FakeTencentSms, "Fake Tencent Cloud SendSms.")
+fake_sms_gateway = _serving(FakeSmsGateway, "Fake generic SMS gateway.")
+fake_webhook_receiver = _serving(FakeWebhookReceiver, "Fake receiver of duban's webhook.")
+fake_smtp = _serving(FakeSmtpServer, "Plain SMTP, no AUTH.")
+fake_smtp_auth = _serving(
+    FakeSmtpServer, "Plain SMTP with AUTH required (users: SMTP_USERS).", users=SMTP_USERS
+)
 
 
 @pytest.fixture(scope="session")
@@ -78,20 +65,6 @@ def smtp_cert(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
         return make_self_signed_cert(directory)
     except TlsUnavailable as e:
         pytest.skip(f"no TLS certificate for the SMTP fakes: {e}")
-
-
-@pytest_asyncio.fixture
-async def fake_smtp() -> AsyncIterator[FakeSmtpServer]:
-    """Plain SMTP, no AUTH."""
-    async with FakeSmtpServer() as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def fake_smtp_auth() -> AsyncIterator[FakeSmtpServer]:
-    """Plain SMTP with AUTH required (users: SMTP_USERS)."""
-    async with FakeSmtpServer(users=SMTP_USERS) as server:
-        yield server
 
 
 @pytest_asyncio.fixture

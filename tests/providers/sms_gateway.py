@@ -17,28 +17,19 @@ from typing import Any
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._base import FakeJsonEndpoint, Rejected, json_response
 
 PATH = "/sms/send"
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 
 
-class FakeSmsGateway(FakeHttpProvider):
+class FakeSmsGateway(FakeJsonEndpoint):
+    path = PATH
+
     def __init__(self, *, token: str = "gateway-test-token", **kw: Any) -> None:
         super().__init__(**kw)
         self.token = token
         self.ids: dict[str, str] = {}
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}{PATH}"
-
-    def routes(self) -> list[tuple[str, str]]:
-        return [("POST", PATH)]
-
-    @staticmethod
-    def _bad(reason: str, status: int = 400) -> Rejected:
-        return Rejected(json_response({"error": reason}, status=status), reason)
 
     async def verify(self, request: web.Request, body: bytes) -> dict[str, Any]:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -71,12 +62,3 @@ class FakeSmsGateway(FakeHttpProvider):
         msg_id = f"gw-{len(self.ids) + 1}"
         self.ids[record["request_id"]] = msg_id
         return json_response({"id": msg_id, "status": "queued"})
-
-    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
-        status = failure.status or 503
-        headers = {}
-        if "retry_after" in failure.extra:
-            headers["Retry-After"] = str(failure.extra["retry_after"])
-        return web.json_response(
-            {"error": failure.message or f"failure {status}"}, status=status, headers=headers
-        )

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from ._base import Serving
 from .tls import CertFiles, server_context
 
 Stage = Literal["mail", "rcpt", "data"]
@@ -114,7 +115,7 @@ class _Handler:
         return f"250 2.0.0 Ok: queued as FAKE{len(self.owner.messages):04d}"
 
 
-class FakeSmtpServer:
+class FakeSmtpServer(Serving):
     def __init__(
         self,
         *,
@@ -201,10 +202,3 @@ class FakeSmtpServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()

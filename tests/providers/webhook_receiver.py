@@ -15,27 +15,18 @@ from typing import Any
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._base import FakeJsonEndpoint
 from ._crypto import rfc2104_hmac
 
 PATH = "/hook"
 
 
-class FakeWebhookReceiver(FakeHttpProvider):
+class FakeWebhookReceiver(FakeJsonEndpoint):
+    path = PATH
+
     def __init__(self, *, secret: str = "webhook-test-secret", **kw: Any) -> None:
         super().__init__(**kw)
         self.secret = secret
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}{PATH}"
-
-    def routes(self) -> list[tuple[str, str]]:
-        return [("POST", PATH)]
-
-    @staticmethod
-    def _bad(reason: str, status: int) -> Rejected:
-        return Rejected(json_response({"error": reason}, status=status), reason)
 
     async def verify(self, request: web.Request, body: bytes) -> dict[str, Any]:
         h = request.headers
@@ -61,12 +52,3 @@ class FakeWebhookReceiver(FakeHttpProvider):
 
     def success(self, record: dict[str, Any]) -> web.StreamResponse:
         return web.json_response({"ok": True}, headers={"X-Request-Id": str(uuid.uuid4())})
-
-    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
-        status = failure.status or 503
-        headers = {}
-        if "retry_after" in failure.extra:
-            headers["Retry-After"] = str(failure.extra["retry_after"])
-        return web.json_response(
-            {"error": failure.message or f"failure {status}"}, status=status, headers=headers
-        )

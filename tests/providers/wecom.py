@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._base import FakeErrcodeRobot, Rejected, json_response
 
 PATH = "/cgi-bin/webhook/send"
 _LIMITS = {"text": 2048, "markdown": 4096}
@@ -42,7 +42,10 @@ def _answer(code: int, text: str | None = None) -> web.Response:
     return json_response({"errcode": code, "errmsg": "ok" if code == 0 else _errmsg(code, text)})
 
 
-class FakeWeCom(FakeHttpProvider):
+class FakeWeCom(FakeErrcodeRobot):
+    default_failure_code = 45009
+    answer = staticmethod(_answer)
+
     def __init__(self, *, key: str = "wecom-test-key", **kw: Any) -> None:
         super().__init__(**kw)
         self.key = key
@@ -85,11 +88,3 @@ class FakeWeCom(FakeHttpProvider):
             ):
                 raise self._reject(40058, f"{list_field} is not a list of strings")
         return data
-
-    def success(self, record: dict[str, Any]) -> web.StreamResponse:
-        return _answer(0)
-
-    def failure(self, failure: InjectedFailure) -> web.StreamResponse:
-        if failure.status is not None and failure.status != 200:
-            return self.http_error(failure.status)
-        return _answer(int(failure.code if failure.code is not None else 45009), failure.message)

@@ -4,8 +4,9 @@ One :class:`HttpPoster` per adapter: it either uses an ``httpx.AsyncClient`` pas
 (shared, not closed by the adapter) or owns one.  Every request carries the adapter's
 own timeout, so a shared client with a different default does not change it.
 
-Transport failures become :class:`DeliveryError`; HTTP status handling is left to the
-adapter because several providers answer errors with HTTP 200 and a code in the body.
+Transport failures become :class:`DeliveryError`.  How an answer is judged stays with
+each adapter, because several providers answer errors with HTTP 200 and a code in the
+body; the helpers below are the pieces those judgements share.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import httpx
 
-from .base import DeliveryError
+from .base import DeliveryError, Family, SendResult
 from .masking import redact
 
 USER_AGENT = "duban-notifier/0.1"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 class HttpPoster:
@@ -54,34 +56,77 @@ class HttpPoster:
             return await self._client.post(
                 url, content=content, headers=all_headers, timeout=self.timeout
             )
-        except httpx.TimeoutException as e:
-            raise DeliveryError(
-                f"timed out after {self.timeout.read:g}s ({type(e).__name__})",
-                retryable=True,
-                channel=self.channel,
-            ) from e
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
-            raise DeliveryError(
-                f"bad endpoint configuration ({type(e).__name__})",
-                retryable=False,
-                channel=self.channel,
-            ) from e
-        except httpx.TransportError as e:
-            raise DeliveryError(
-                f"connection failed ({type(e).__name__}: {redact(str(e), limit=120)})",
-                retryable=True,
-                channel=self.channel,
-            ) from e
-        except httpx.HTTPError as e:  # e.g. DecodingError while reading the body
-            raise DeliveryError(
-                f"HTTP error ({type(e).__name__})",
-                retryable=True,
-                channel=self.channel,
-            ) from e
+        except (httpx.HTTPError, httpx.InvalidURL) as e:  # InvalidURL is no HTTPError
+            reason, retryable = self._describe(e)
+            raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
+
+    async def post_json(
+        self,
+        url: str,
+        payload: object,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST ``payload`` as UTF-8 JSON (non-ASCII kept as is), like :meth:`post`."""
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
+        return await self.post(url, content=body, headers=all_headers)
+
+    def _describe(self, e: Exception) -> tuple[str, bool]:
+        """(reason, retryable) for a failed request; a bad endpoint is permanent."""
+        name = type(e).__name__
+        # Order matters: TimeoutException and UnsupportedProtocol are TransportErrors.
+        if isinstance(e, httpx.TimeoutException):
+            return f"timed out after {self.timeout.read:g}s ({name})", True
+        if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return f"bad endpoint configuration ({name})", False
+        if isinstance(e, httpx.TransportError):
+            return f"connection failed ({name}: {redact(str(e), limit=120)})", True
+        return f"HTTP error ({name})", True  # e.g. DecodingError while reading the body
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+class _HasTimeout(Protocol):
+    @property
+    def timeout_s(self) -> float: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=_HasTimeout)
+
+
+class HttpOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`HttpChannel`, for adapters that add their own."""
+
+    client: httpx.AsyncClient | None
+    name: str | None
+    clock: Callable[[], float]
+
+
+class HttpChannel(Generic[SettingsT]):
+    """What every HTTP adapter holds: name, settings, clock and its :class:`HttpPoster`."""
+
+    family: Family
+    default_name: ClassVar[str]
+    """``name`` when none is given: the adapter's kind."""
+
+    def __init__(
+        self,
+        settings: SettingsT,
+        *,
+        client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = self.default_name if name is None else name
+        self.settings = settings
+        self._clock = clock
+        self._http = HttpPoster(channel=self.name, timeout_s=settings.timeout_s, client=client)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | None:
@@ -138,6 +183,75 @@ def http_status_error(
         retryable=retryable,
         provider_code=f"HTTP {status}",
         retry_after_s=retry_after_seconds(response) if retryable else None,
+        channel=channel,
+    )
+
+
+def raise_unless_2xx(response: httpx.Response, *, channel: str) -> None:
+    """Raise the HTTP status error (with a piece of the body) for a non-2xx answer."""
+    if not 200 <= response.status_code < 300:
+        raise http_status_error(response, channel=channel, detail=body_snippet(response))
+
+
+def unexpected_answer(response: httpx.Response, *, channel: str) -> DeliveryError:
+    """The error for an answer without the provider's code: its HTTP status if not 200,
+    else retryable (a proxy or an outage page may stand where the provider should)."""
+    if response.status_code != 200:
+        return http_status_error(response, channel=channel, detail=body_snippet(response))
+    return DeliveryError(
+        f"unexpected answer: {body_snippet(response)}",
+        retryable=True,
+        channel=channel,
+    )
+
+
+def provider_error(
+    label: str,
+    code: object,
+    message: str,
+    *,
+    retryable: bool,
+    retry_after_s: float | None,
+    channel: str,
+    request_id: str | None = None,
+) -> DeliveryError:
+    """The error for a provider's own failure code: ``"<label> <code>: <message>"``."""
+    reason = f"{label} {code}: {redact(message, limit=200)}"
+    if request_id is not None:
+        reason += f" (RequestId {request_id})"
+    return DeliveryError(
+        reason,
+        retryable=retryable,
+        provider_code=str(code),
+        retry_after_s=retry_after_s if retryable else None,
+        channel=channel,
+    )
+
+
+def errcode_result(
+    response: httpx.Response,
+    *,
+    channel: str,
+    provider: str,
+    retryable_codes: Collection[int],
+    retry_after_s: Mapping[int, float],
+) -> SendResult:
+    """Judge a robot's HTTP 200 ``{"errcode": 0, "errmsg": ...}`` answer (DingTalk, WeCom);
+    any other errcode raises, retryable if in ``retryable_codes``."""
+    data = json_object(response)
+    if response.status_code != 200 or data is None or "errcode" not in data:
+        raise unexpected_answer(response, channel=channel)
+    errcode = data.get("errcode")
+    errmsg = str(data.get("errmsg", ""))
+    if errcode == 0:
+        return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
+    code = errcode if isinstance(errcode, int) else None
+    raise provider_error(
+        f"{provider} errcode",
+        errcode,
+        errmsg,
+        retryable=code in retryable_codes,
+        retry_after_s=retry_after_s.get(code) if code is not None else None,
         channel=channel,
     )
 

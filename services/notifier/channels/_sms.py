@@ -1,10 +1,10 @@
-"""Checks shared by the SMS adapters (before anything is sent)."""
+"""Pieces shared by the SMS adapters: checks before anything is sent, and the result."""
 
 from __future__ import annotations
 
 import re
 
-from .base import DeliveryError, OutboundMessage
+from .base import DeliveryError, OutboundMessage, SendResult
 from .masking import mask_mobile
 
 _CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9]\d{9})")
@@ -32,3 +32,11 @@ def template_id(message: OutboundMessage, *, channel: str) -> str:
     if not message.sms_template:
         raise DeliveryError("message has no SMS template id", retryable=False, channel=channel)
     return message.sms_template
+
+
+def accepted(code: str, provider_id: object, request_id: str) -> SendResult:
+    """The result of an accepted SMS: the provider's id (if any) and its request id."""
+    return SendResult(
+        provider_message_id=str(provider_id) if provider_id else None,
+        provider_answer=f"Code={code} RequestId={request_id}",
+    )

@@ -26,21 +26,20 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Unpack
 from urllib.parse import quote
 
-import httpx
-
 from ._http import (
-    HttpPoster,
-    body_snippet,
-    http_status_error,
+    HttpChannel,
+    HttpOptions,
     json_object,
+    provider_error,
     retry_after_seconds,
     status_is_retryable,
+    unexpected_answer,
 )
-from ._sms import national_mobile, template_id
-from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import redact
+from ._sms import accepted, national_mobile, template_id
+from .base import Family, OutboundMessage, SendResult
 
 API_VERSION = "2017-05-25"
 OUT_ID_MAX = 256
@@ -119,23 +118,19 @@ class AliyunSmsSettings:
     timeout_s: float = 10.0
 
 
-class AliyunSmsChannel:
+class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
     family: Family = "sms"
+    default_name = "aliyun_sms"
 
     def __init__(
         self,
         settings: AliyunSmsSettings,
         *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "aliyun_sms",
-        clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = lambda: str(uuid.uuid4()),
+        **options: Unpack[HttpOptions],
     ) -> None:
-        self.name = name
-        self.settings = settings
-        self._clock = clock
+        super().__init__(settings, **options)
         self._nonce = nonce
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
 
     def build_params(self, message: OutboundMessage) -> dict[str, str]:
         """All request parameters including ``Signature``."""
@@ -175,36 +170,22 @@ class AliyunSmsChannel:
         )
         data = json_object(response)
         code = data.get("Code") if data is not None else None
-        if not isinstance(code, str) or not code:
-            if response.status_code != 200:
-                raise http_status_error(response, channel=self.name, detail=body_snippet(response))
-            raise DeliveryError(
-                f"unexpected answer: {body_snippet(response)}",
-                retryable=True,
-                channel=self.name,
-            )
-        assert data is not None
+        if data is None or not isinstance(code, str) or not code:
+            raise unexpected_answer(response, channel=self.name)
         request_id = str(data.get("RequestId", ""))
         if code == "OK" and response.status_code == 200:
-            biz_id = data.get("BizId")
-            return SendResult(
-                provider_message_id=str(biz_id) if biz_id else None,
-                provider_answer=f"Code=OK RequestId={request_id}",
-            )
+            return accepted(code, data.get("BizId"), request_id)
         # "SignatureDoesNotMatch" echoes the whole string to sign: keep it out.
         message_text = str(data.get("Message", "")).split("server string to sign")[0]
         retryable = classify_code(code) or (
             code not in _PERMANENT_CODES and status_is_retryable(response.status_code)
         )
-        raise DeliveryError(
-            f"Aliyun SMS {code}: {redact(message_text, limit=200)} (RequestId {request_id})",
+        raise provider_error(
+            "Aliyun SMS",
+            code,
+            message_text,
             retryable=retryable,
-            provider_code=code,
-            retry_after_s=(_RETRY_AFTER_S.get(code) or retry_after_seconds(response))
-            if retryable
-            else None,
+            retry_after_s=_RETRY_AFTER_S.get(code) or retry_after_seconds(response),
             channel=self.name,
+            request_id=request_id,
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

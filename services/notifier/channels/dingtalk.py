@@ -18,18 +18,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from ._http import HttpPoster, body_snippet, http_status_error, json_object
-from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import redact
+from ._http import HttpChannel, errcode_result
+from .base import Family, OutboundMessage, SendResult
 
 _RETRYABLE_CODES = {
     -1,  # 系统繁忙
@@ -66,21 +60,9 @@ def _with_mentions(body: str, mobiles: tuple[str, ...]) -> str:
     return body.rstrip("\n") + "\n\n" + " ".join(f"@{m}" for m in missing)
 
 
-class DingTalkChannel:
+class DingTalkChannel(HttpChannel[DingTalkSettings]):
     family: Family = "chat"
-
-    def __init__(
-        self,
-        settings: DingTalkSettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "dingtalk",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self._clock = clock
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+    default_name = "dingtalk"
 
     def signed_url(self) -> str:
         url = self.settings.webhook_url
@@ -110,33 +92,12 @@ class DingTalkChannel:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
-        response = await self._http.post(
-            self.signed_url(),
-            content=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-        if response.status_code != 200:
-            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
-        data = json_object(response)
-        if data is None or "errcode" not in data:
-            raise DeliveryError(
-                f"unexpected answer: {body_snippet(response)}",
-                retryable=True,
-                channel=self.name,
-            )
-        errcode = data.get("errcode")
-        errmsg = str(data.get("errmsg", ""))
-        if errcode == 0:
-            return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
-        code = errcode if isinstance(errcode, int) else None
-        raise DeliveryError(
-            f"DingTalk errcode {errcode}: {redact(errmsg, limit=200)}",
-            retryable=code in _RETRYABLE_CODES,
-            provider_code=str(errcode),
-            retry_after_s=_RETRY_AFTER_S.get(code) if code is not None else None,
+        body = self.build_body(message)
+        response = await self._http.post_json(self.signed_url(), body)
+        return errcode_result(
+            response,
             channel=self.name,
+            provider="DingTalk",
+            retryable_codes=_RETRYABLE_CODES,
+            retry_after_s=_RETRY_AFTER_S,
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

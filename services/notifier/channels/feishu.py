@@ -21,23 +21,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from ._http import (
-    HttpPoster,
-    body_snippet,
-    http_status_error,
+    HttpChannel,
     json_object,
+    provider_error,
     retry_after_seconds,
+    unexpected_answer,
 )
-from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import redact
+from .base import Family, OutboundMessage, SendResult
 
 _FREQUENCY_CODES = {11232, 9499}
 _RETRYABLE_CODES = {*_FREQUENCY_CODES, 2200}  # 2200: internal error
@@ -73,21 +67,19 @@ def _is_retryable(code: int, msg: str) -> bool:
     return code in _RETRYABLE_CODES
 
 
-class FeishuChannel:
-    family: Family = "chat"
+def _code_and_msg(data: dict[str, Any] | None) -> tuple[object, str]:
+    """The answer's code and message, from either answer format."""
+    if data is not None:
+        if "code" in data:
+            return data.get("code"), str(data.get("msg", ""))
+        if "StatusCode" in data:
+            return data.get("StatusCode"), str(data.get("StatusMessage", ""))
+    return None, ""
 
-    def __init__(
-        self,
-        settings: FeishuSettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "feishu",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self._clock = clock
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+
+class FeishuChannel(HttpChannel[FeishuSettings]):
+    family: Family = "chat"
+    default_name = "feishu"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
         body: dict[str, Any]
@@ -122,42 +114,20 @@ class FeishuChannel:
         return body
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
-        response = await self._http.post(
-            self.settings.webhook_url,
-            content=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-        data = json_object(response)
-        code_value: object = None
-        msg = ""
-        if data is not None:
-            if "code" in data:
-                code_value, msg = data.get("code"), str(data.get("msg", ""))
-            elif "StatusCode" in data:
-                code_value, msg = data.get("StatusCode"), str(data.get("StatusMessage", ""))
-        if not isinstance(code_value, int):
-            if response.status_code != 200:
-                raise http_status_error(response, channel=self.name, detail=body_snippet(response))
-            raise DeliveryError(
-                f"unexpected answer: {body_snippet(response)}",
-                retryable=True,
-                channel=self.name,
-            )
-        if code_value == 0 and response.status_code == 200:
+        response = await self._http.post_json(self.settings.webhook_url, self.build_body(message))
+        code, msg = _code_and_msg(json_object(response))
+        if not isinstance(code, int):
+            raise unexpected_answer(response, channel=self.name)
+        status = response.status_code
+        if code == 0 and status == 200:
             return SendResult(provider_message_id=None, provider_answer=f"code=0 {msg}")
-        retryable = _is_retryable(code_value, msg) or (
-            code_value == 0 and response.status_code >= 500
-        )
-        if response.status_code == 429:
-            retryable = True
-        raise DeliveryError(
-            f"Feishu code {code_value}: {redact(msg, limit=200)}",
+        # A code 0 with a 5xx, or any 429, is the gateway's trouble, not the message's.
+        retryable = _is_retryable(code, msg) or (code == 0 and status >= 500) or status == 429
+        raise provider_error(
+            "Feishu code",
+            code,
+            msg,
             retryable=retryable,
-            provider_code=str(code_value),
-            retry_after_s=retry_after_seconds(response) if retryable else None,
+            retry_after_s=retry_after_seconds(response),
             channel=self.name,
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

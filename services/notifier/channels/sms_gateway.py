@@ -12,12 +12,9 @@ except 408 and 429 (retryable, honouring ``Retry-After``); 5xx is retryable.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-import httpx
-
-from ._http import HttpPoster, body_snippet, http_status_error, json_object
+from ._http import HttpChannel, json_object, raise_unless_2xx
 from ._sms import national_mobile, template_id
 from .base import Family, OutboundMessage, SendResult
 
@@ -29,19 +26,9 @@ class SmsGatewaySettings:
     timeout_s: float = 10.0
 
 
-class SmsGatewayChannel:
+class SmsGatewayChannel(HttpChannel[SmsGatewaySettings]):
     family: Family = "sms"
-
-    def __init__(
-        self,
-        settings: SmsGatewaySettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "sms_gateway",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+    default_name = "sms_gateway"
 
     def build_body(self, message: OutboundMessage) -> dict[str, object]:
         return {
@@ -52,17 +39,12 @@ class SmsGatewayChannel:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
-        response = await self._http.post(
+        response = await self._http.post_json(
             self.settings.url,
-            content=body,
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Authorization": f"Bearer {self.settings.token}",
-            },
+            self.build_body(message),
+            headers={"Authorization": f"Bearer {self.settings.token}"},
         )
-        if not 200 <= response.status_code < 300:
-            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        raise_unless_2xx(response, channel=self.name)
         data = json_object(response) or {}
         message_id = next(
             (str(data[k]) for k in ("id", "message_id", "msg_id") if data.get(k)), None
@@ -71,6 +53,3 @@ class SmsGatewayChannel:
         if message_id:
             answer += f" id={message_id}"
         return SendResult(provider_message_id=message_id, provider_answer=answer)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

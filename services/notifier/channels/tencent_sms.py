@@ -28,21 +28,28 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
-from ._http import HttpPoster, body_snippet, http_status_error, json_object, utf8_truncate
-from ._sms import national_mobile, template_id
+from ._http import (
+    JSON_CONTENT_TYPE,
+    HttpChannel,
+    HttpOptions,
+    json_object,
+    provider_error,
+    unexpected_answer,
+    utf8_truncate,
+)
+from ._sms import accepted, national_mobile, template_id
 from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import redact
 
 SERVICE = "sms"
 API_VERSION = "2021-01-11"
 ACTION = "SendSms"
-CONTENT_TYPE = "application/json; charset=utf-8"
+CONTENT_TYPE = JSON_CONTENT_TYPE
 ALGORITHM = "TC3-HMAC-SHA256"
 SESSION_CONTEXT_MAX = 512  # bytes
 
@@ -143,22 +150,15 @@ class TencentSmsSettings:
     timeout_s: float = 10.0
 
 
-class TencentSmsChannel:
+class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
     family: Family = "sms"
+    default_name = "tencent_sms"
 
-    def __init__(
-        self,
-        settings: TencentSmsSettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "tencent_sms",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self._clock = clock
-        self._host = httpx.URL(settings.endpoint).netloc.decode("ascii")
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+    def __init__(self, settings: TencentSmsSettings, **options: Unpack[HttpOptions]) -> None:
+        # Parse the endpoint first: a bad one fails before an HTTP client is made.
+        host = httpx.URL(settings.endpoint).netloc.decode("ascii")
+        super().__init__(settings, **options)
+        self._host = host
 
     def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
         s = self.settings
@@ -196,13 +196,7 @@ class TencentSmsChannel:
         data = json_object(response)
         resp = data.get("Response") if data is not None else None
         if response.status_code != 200 or not isinstance(resp, dict):
-            if response.status_code != 200:
-                raise http_status_error(response, channel=self.name, detail=body_snippet(response))
-            raise DeliveryError(
-                f"unexpected answer: {body_snippet(response)}",
-                retryable=True,
-                channel=self.name,
-            )
+            raise unexpected_answer(response, channel=self.name)
         request_id = str(resp.get("RequestId", ""))
         error = resp.get("Error")
         if isinstance(error, dict):
@@ -216,24 +210,17 @@ class TencentSmsChannel:
             )
         status: dict[str, Any] = statuses[0]
         if status.get("Code") == "Ok":
-            serial = status.get("SerialNo")
-            return SendResult(
-                provider_message_id=str(serial) if serial else None,
-                provider_answer=f"Code=Ok RequestId={request_id}",
-            )
+            return accepted("Ok", status.get("SerialNo"), request_id)
         raise self._error(status, request_id)
 
     def _error(self, error: Mapping[str, Any], request_id: str) -> DeliveryError:
         code = str(error.get("Code", "")) or "unknown"
-        retryable = classify_code(code)
-        return DeliveryError(
-            f"Tencent SMS {code}: {redact(str(error.get('Message', '')), limit=200)}"
-            f" (RequestId {request_id})",
-            retryable=retryable,
-            provider_code=code,
-            retry_after_s=_RETRY_AFTER_S.get(code) if retryable else None,
+        return provider_error(
+            "Tencent SMS",
+            code,
+            str(error.get("Message", "")),
+            retryable=classify_code(code),
+            retry_after_s=_RETRY_AFTER_S.get(code),
             channel=self.name,
+            request_id=request_id,
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -19,14 +19,12 @@ import hashlib
 import hmac
 import json
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Unpack
 from urllib.parse import quote
 
-import httpx
-
-from ._http import HttpPoster, body_snippet, http_status_error
+from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, raise_unless_2xx
 from .base import Family, OutboundMessage, SendResult
 
 SIGNATURE_HEADER = "X-Duban-Signature"
@@ -89,23 +87,14 @@ def default_payload(message: OutboundMessage) -> dict[str, object]:
     }
 
 
-class WebhookChannel:
+class WebhookChannel(HttpChannel[WebhookSettings]):
     family: Family = "webhook"
+    default_name = "webhook"
 
-    def __init__(
-        self,
-        settings: WebhookSettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "webhook",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, settings: WebhookSettings, **options: Unpack[HttpOptions]) -> None:
         if not settings.secret:
             raise ValueError("webhook secret must not be empty")
-        self.name = name
-        self.settings = settings
-        self._clock = clock
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+        super().__init__(settings, **options)
 
     def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
         payload: Mapping[str, object] = (
@@ -114,7 +103,7 @@ class WebhookChannel:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         ts = int(self._clock())
         headers = {
-            "Content-Type": "application/json; charset=utf-8",
+            "Content-Type": JSON_CONTENT_TYPE,
             TIMESTAMP_HEADER: str(ts),
             DELIVERY_HEADER: _header_safe(message.delivery_key),
             SIGNATURE_HEADER: webhook_signature(self.settings.secret, ts, body),
@@ -124,13 +113,9 @@ class WebhookChannel:
     async def send(self, message: OutboundMessage) -> SendResult:
         body, headers = self.build_request(message)
         response = await self._http.post(self.settings.url, content=body, headers=headers)
-        if not 200 <= response.status_code < 300:
-            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
+        raise_unless_2xx(response, channel=self.name)
         request_id = response.headers.get("X-Request-Id")
         return SendResult(
             provider_message_id=request_id,
             provider_answer=f"HTTP {response.status_code}",
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

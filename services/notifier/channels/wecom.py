@@ -19,15 +19,13 @@ bytes, markdown 4096 bytes, UTF-8) with a trailing "…" rather than being rejec
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from ._http import HttpPoster, body_snippet, http_status_error, json_object, utf8_truncate
-from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import redact
+from ._http import HttpChannel, errcode_result, utf8_truncate
+from .base import Family, OutboundMessage, SendResult
 
 DEFAULT_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 TEXT_MAX_BYTES = 2048
@@ -63,19 +61,9 @@ def with_title(title: str, body: str, *, markdown: bool) -> str:
     return f"**{title}**\n{body}" if markdown else f"{title}\n{body}"
 
 
-class WeComChannel:
+class WeComChannel(HttpChannel[WeComSettings]):
     family: Family = "chat"
-
-    def __init__(
-        self,
-        settings: WeComSettings,
-        *,
-        client: httpx.AsyncClient | None = None,
-        name: str = "wecom",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self._http = HttpPoster(channel=name, timeout_s=settings.timeout_s, client=client)
+    default_name = "wecom"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
         if message.at_mobiles or not message.markdown:
@@ -91,33 +79,11 @@ class WeComChannel:
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = json.dumps(self.build_body(message), ensure_ascii=False).encode("utf-8")
-        response = await self._http.post(
-            self.settings.webhook_url,
-            content=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-        data = json_object(response)
-        if response.status_code != 200:
-            raise http_status_error(response, channel=self.name, detail=body_snippet(response))
-        if data is None or "errcode" not in data:
-            raise DeliveryError(
-                f"unexpected answer: {body_snippet(response)}",
-                retryable=True,
-                channel=self.name,
-            )
-        errcode = data.get("errcode")
-        errmsg = str(data.get("errmsg", ""))
-        if errcode == 0:
-            return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
-        code = errcode if isinstance(errcode, int) else None
-        raise DeliveryError(
-            f"WeCom errcode {errcode}: {redact(errmsg, limit=200)}",
-            retryable=code in _RETRYABLE_CODES,
-            provider_code=str(errcode),
-            retry_after_s=_RETRY_AFTER_S.get(code) if code is not None else None,
+        response = await self._http.post_json(self.settings.webhook_url, self.build_body(message))
+        return errcode_result(
+            response,
             channel=self.name,
+            provider="WeCom",
+            retryable_codes=_RETRYABLE_CODES,
+            retry_after_s=_RETRY_AFTER_S,
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -12,9 +12,13 @@ from services.notifier.channels.aliyun_sms import (
     percent_encode,
     rpc_signature,
 )
-from services.notifier.channels.base import DeliveryError
 from tests.providers import FakeAliyunSms, sample_message
 from tests.providers.messages import HAZARD
+from tests.unit.channels._support import (
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+)
 
 
 def channel(
@@ -40,15 +44,6 @@ def channel(
     if nonce is not None:
         kw["nonce"] = lambda: nonce
     return AliyunSmsChannel(settings, **kw)  # type: ignore[arg-type]
-
-
-async def send_expecting_error(ch: AliyunSmsChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
 
 
 def test_signature_matches_the_documented_example() -> None:
@@ -158,8 +153,7 @@ async def test_unknown_template_and_sign_and_missing_params(fake_aliyun_sms: Fak
 async def test_throttling_is_retryable(
     fake_aliyun_sms: FakeAliyunSms, code: str, retry_after: float | None
 ) -> None:
-    fake_aliyun_sms.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_aliyun_sms))
+    err = await send_with_failure(fake_aliyun_sms, channel(fake_aliyun_sms), code=code)
     assert err.retryable and err.provider_code == code and err.retry_after_s == retry_after
 
 
@@ -178,8 +172,7 @@ async def test_throttling_is_retryable(
     ],
 )
 async def test_permanent_codes(fake_aliyun_sms: FakeAliyunSms, code: str) -> None:
-    fake_aliyun_sms.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_aliyun_sms))
+    err = await send_with_failure(fake_aliyun_sms, channel(fake_aliyun_sms), code=code)
     assert not err.retryable and err.provider_code == code
 
 
@@ -202,14 +195,12 @@ async def test_unsendable_messages_fail_before_any_request(
 
 
 async def test_http_5xx_is_retryable(fake_aliyun_sms: FakeAliyunSms) -> None:
-    fake_aliyun_sms.fail_next(status=503)
-    err = await send_expecting_error(channel(fake_aliyun_sms))
+    err = await send_with_failure(fake_aliyun_sms, channel(fake_aliyun_sms), status=503)
     assert err.retryable and err.provider_code == "HTTP 503"
 
 
 async def test_timeout_is_retryable(fake_aliyun_sms: FakeAliyunSms) -> None:
-    fake_aliyun_sms.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_aliyun_sms, timeout_s=0.2))
+    err = await send_past_timeout(fake_aliyun_sms, channel(fake_aliyun_sms, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason
 
 

@@ -2,39 +2,23 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.dingtalk import DingTalkChannel, DingTalkSettings
 from tests.providers import FakeDingTalk, sample_message
 from tests.providers._crypto import rfc2104_hmac
+from tests.unit.channels._support import (
+    robot_channel,
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+)
 
 
-def channel(
-    fake: FakeDingTalk,
-    *,
-    secret: str | None = None,
-    timeout_s: float = 5.0,
-    clock: float | None = None,
-) -> DingTalkChannel:
-    settings = DingTalkSettings(
-        webhook_url=fake.webhook_url,
-        secret=fake.secret if secret is None else secret,
-        timeout_s=timeout_s,
-    )
-    if clock is None:
-        return DingTalkChannel(settings)
-    return DingTalkChannel(settings, clock=lambda: clock)
-
-
-async def send_expecting_error(ch: DingTalkChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
+def channel(fake: FakeDingTalk, **options: Any) -> DingTalkChannel:
+    return robot_channel(DingTalkChannel, DingTalkSettings, fake, **options)
 
 
 async def test_signed_markdown_with_mentions(fake_dingtalk: FakeDingTalk) -> None:
@@ -126,25 +110,21 @@ async def test_wrong_token_is_permanent(fake_dingtalk: FakeDingTalk) -> None:
 
 @pytest.mark.parametrize("code", [130101, 410100, -1])
 async def test_throttling_is_retryable(fake_dingtalk: FakeDingTalk, code: int) -> None:
-    fake_dingtalk.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_dingtalk))
+    err = await send_with_failure(fake_dingtalk, channel(fake_dingtalk), code=code)
     assert err.retryable and err.provider_code == str(code)
 
 
 @pytest.mark.parametrize("code", [310000, 400101, 400102, 400105, 430102])
 async def test_permanent_codes(fake_dingtalk: FakeDingTalk, code: int) -> None:
-    fake_dingtalk.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_dingtalk))
+    err = await send_with_failure(fake_dingtalk, channel(fake_dingtalk), code=code)
     assert not err.retryable and err.provider_code == str(code)
 
 
 async def test_http_5xx_is_retryable(fake_dingtalk: FakeDingTalk) -> None:
-    fake_dingtalk.fail_next(status=503)
-    err = await send_expecting_error(channel(fake_dingtalk))
+    err = await send_with_failure(fake_dingtalk, channel(fake_dingtalk), status=503)
     assert err.retryable and err.provider_code == "HTTP 503"
 
 
 async def test_timeout_is_retryable(fake_dingtalk: FakeDingTalk) -> None:
-    fake_dingtalk.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_dingtalk, timeout_s=0.2))
+    err = await send_past_timeout(fake_dingtalk, channel(fake_dingtalk, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason

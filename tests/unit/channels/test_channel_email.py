@@ -5,11 +5,11 @@ from email.utils import parseaddr
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.email import EmailChannel, EmailSettings, Security, message_id_for
 from tests.providers import FakeSmtpServer, sample_message
 from tests.providers.fixtures import SMTP_USERS
 from tests.providers.tls import CertFiles
+from tests.unit.channels._support import send_expecting_error
 
 USER, PASSWORD = next(iter(SMTP_USERS.items()))
 
@@ -39,15 +39,6 @@ def channel(
             local_hostname="duban.test",
         )
     )
-
-
-async def send_expecting_error(ch: EmailChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
 
 
 async def test_plain_multipart_chinese(fake_smtp: FakeSmtpServer) -> None:

@@ -1,38 +1,22 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.feishu import FeishuChannel, FeishuSettings
 from tests.providers import FakeFeishu, sample_message
+from tests.unit.channels._support import (
+    robot_channel,
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+)
 
 
-def channel(
-    fake: FakeFeishu,
-    *,
-    secret: str | None = None,
-    timeout_s: float = 5.0,
-    clock: float | None = None,
-) -> FeishuChannel:
-    settings = FeishuSettings(
-        webhook_url=fake.webhook_url,
-        secret=fake.secret if secret is None else secret,
-        timeout_s=timeout_s,
-    )
-    if clock is None:
-        return FeishuChannel(settings)
-    return FeishuChannel(settings, clock=lambda: clock)
-
-
-async def send_expecting_error(ch: FeishuChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
+def channel(fake: FakeFeishu, **options: Any) -> FeishuChannel:
+    return robot_channel(FeishuChannel, FeishuSettings, fake, **options)
 
 
 async def test_signed_card(fake_feishu: FakeFeishu) -> None:
@@ -122,37 +106,33 @@ async def test_unknown_hook_is_permanent(fake_feishu: FakeFeishu) -> None:
 async def test_frequency_limit_is_retryable(
     fake_feishu: FakeFeishu, code: int, message: str | None
 ) -> None:
-    fake_feishu.fail_next(code=code, message=message)
-    err = await send_expecting_error(channel(fake_feishu))
+    err = await send_with_failure(fake_feishu, channel(fake_feishu), code=code, message=message)
     assert err.retryable and err.provider_code == str(code)
 
 
 async def test_bad_request_9499_is_permanent(fake_feishu: FakeFeishu) -> None:
-    fake_feishu.fail_next(code=9499, message="Bad Request", status=400)
-    err = await send_expecting_error(channel(fake_feishu))
+    err = await send_with_failure(
+        fake_feishu, channel(fake_feishu), code=9499, message="Bad Request", status=400
+    )
     assert not err.retryable and err.provider_code == "9499"
 
 
 async def test_http_429_with_code_is_retryable(fake_feishu: FakeFeishu) -> None:
-    fake_feishu.fail_next(code=11232, status=429)
-    err = await send_expecting_error(channel(fake_feishu))
+    err = await send_with_failure(fake_feishu, channel(fake_feishu), code=11232, status=429)
     assert err.retryable
 
 
 @pytest.mark.parametrize("code", [19001, 19002, 19021, 19022, 19024])
 async def test_permanent_codes(fake_feishu: FakeFeishu, code: int) -> None:
-    fake_feishu.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_feishu))
+    err = await send_with_failure(fake_feishu, channel(fake_feishu), code=code)
     assert not err.retryable and err.provider_code == str(code)
 
 
 async def test_http_5xx_is_retryable(fake_feishu: FakeFeishu) -> None:
-    fake_feishu.fail_next(status=500)
-    err = await send_expecting_error(channel(fake_feishu))
+    err = await send_with_failure(fake_feishu, channel(fake_feishu), status=500)
     assert err.retryable and err.provider_code == "HTTP 500"
 
 
 async def test_timeout_is_retryable(fake_feishu: FakeFeishu) -> None:
-    fake_feishu.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_feishu, timeout_s=0.2))
+    err = await send_past_timeout(fake_feishu, channel(fake_feishu, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.sms_gateway import SmsGatewayChannel, SmsGatewaySettings
 from tests.providers import FakeSmsGateway, sample_message
+from tests.unit.channels._support import (
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+)
 
 
 def channel(
@@ -13,15 +17,6 @@ def channel(
     return SmsGatewayChannel(
         SmsGatewaySettings(url=fake.url, token=token or fake.token, timeout_s=timeout_s)
     )
-
-
-async def send_expecting_error(ch: SmsGatewayChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
 
 
 async def test_send_and_idempotent_replay(fake_sms_gateway: FakeSmsGateway) -> None:
@@ -52,23 +47,27 @@ async def test_retryable_statuses(
     fake_sms_gateway: FakeSmsGateway, status: int, retry_after: float | None
 ) -> None:
     extra = {"retry_after": 7} if retry_after else {}
-    fake_sms_gateway.fail_next(status=status, **extra)
-    err = await send_expecting_error(channel(fake_sms_gateway))
+    err = await send_with_failure(
+        fake_sms_gateway, channel(fake_sms_gateway), status=status, **extra
+    )
     assert err.retryable and err.provider_code == f"HTTP {status}"
     assert err.retry_after_s == retry_after
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 422])
 async def test_other_4xx_are_permanent(fake_sms_gateway: FakeSmsGateway, status: int) -> None:
-    fake_sms_gateway.fail_next(status=status, message="mobile 13800138000 blocked")
-    err = await send_expecting_error(channel(fake_sms_gateway))
+    err = await send_with_failure(
+        fake_sms_gateway,
+        channel(fake_sms_gateway),
+        status=status,
+        message="mobile 13800138000 blocked",
+    )
     assert not err.retryable and err.provider_code == f"HTTP {status}"
     assert "13800138000" not in str(err) and "138****8000" in str(err)
 
 
 async def test_timeout_is_retryable(fake_sms_gateway: FakeSmsGateway) -> None:
-    fake_sms_gateway.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_sms_gateway, timeout_s=0.2))
+    err = await send_past_timeout(fake_sms_gateway, channel(fake_sms_gateway, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason
 
 

@@ -15,6 +15,7 @@ from services.notifier.channels.tencent_sms import (
 )
 from tests.providers import FakeTencentSms, sample_message
 from tests.providers.messages import HAZARD
+from tests.unit.channels._support import expect_error, with_clock
 
 
 def channel(
@@ -33,9 +34,7 @@ def channel(
         endpoint=fake.endpoint,
         timeout_s=timeout_s,
     )
-    if clock is None:
-        return TencentSmsChannel(settings)
-    return TencentSmsChannel(settings, clock=lambda: clock)
+    return with_clock(TencentSmsChannel, settings, clock)
 
 
 def message(**overrides: object):  # type: ignore[no-untyped-def]
@@ -43,12 +42,7 @@ def message(**overrides: object):  # type: ignore[no-untyped-def]
 
 
 async def send_expecting_error(ch: TencentSmsChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
+    return await expect_error(ch, message(**overrides))
 
 
 def test_signature_matches_the_documented_example() -> None:

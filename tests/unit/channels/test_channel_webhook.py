@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.webhook import (
     WebhookChannel,
     WebhookSettings,
@@ -14,6 +13,12 @@ from services.notifier.channels.webhook import (
 )
 from tests.providers import FakeWebhookReceiver, sample_message
 from tests.providers._crypto import rfc2104_hmac
+from tests.unit.channels._support import (
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+    with_clock,
+)
 
 PAYLOAD = {"notice_id": "N20240601-0007", "level": "重大隐患", "overdue_days": 3, "tags": ["电气"]}
 
@@ -26,18 +31,7 @@ def channel(
     clock: float | None = None,
 ) -> WebhookChannel:
     settings = WebhookSettings(url=fake.url, secret=secret or fake.secret, timeout_s=timeout_s)
-    if clock is None:
-        return WebhookChannel(settings)
-    return WebhookChannel(settings, clock=lambda: clock)
-
-
-async def send_expecting_error(ch: WebhookChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
+    return with_clock(WebhookChannel, settings, clock)
 
 
 async def test_signed_payload(fake_webhook_receiver: FakeWebhookReceiver) -> None:
@@ -89,15 +83,16 @@ async def test_stale_clock_is_refused(fake_webhook_receiver: FakeWebhookReceiver
 async def test_status_classification(
     fake_webhook_receiver: FakeWebhookReceiver, status: int, retryable: bool
 ) -> None:
-    fake_webhook_receiver.fail_next(status=status, retry_after=3)
-    err = await send_expecting_error(channel(fake_webhook_receiver))
+    err = await send_with_failure(
+        fake_webhook_receiver, channel(fake_webhook_receiver), status=status, retry_after=3
+    )
     assert err.retryable is retryable and err.provider_code == f"HTTP {status}"
     assert err.retry_after_s == (3.0 if retryable else None)
 
 
 async def test_timeout_is_retryable(fake_webhook_receiver: FakeWebhookReceiver) -> None:
-    fake_webhook_receiver.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_webhook_receiver, timeout_s=0.2))
+    ch = channel(fake_webhook_receiver, timeout_s=0.2)
+    err = await send_past_timeout(fake_webhook_receiver, ch)
     assert err.retryable and "timed out" in err.reason
 
 

@@ -2,23 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.wecom import WeComChannel, WeComSettings
 from tests.providers import FakeWeCom, sample_message
 from tests.providers.messages import HAZARD
+from tests.unit.channels._support import (
+    send_expecting_error,
+    send_past_timeout,
+    send_with_failure,
+)
 
 
 def channel(url: str, timeout_s: float = 5.0) -> WeComChannel:
     return WeComChannel(WeComSettings(webhook_url=url, timeout_s=timeout_s))
-
-
-async def send_expecting_error(ch: WeComChannel, **overrides: object) -> DeliveryError:
-    try:
-        with pytest.raises(DeliveryError) as info:
-            await ch.send(sample_message(**overrides))
-    finally:
-        await ch.aclose()
-    return info.value
 
 
 async def test_markdown_message(fake_wecom: FakeWeCom) -> None:
@@ -62,34 +57,29 @@ async def test_invalid_key_is_permanent_and_key_not_leaked(fake_wecom: FakeWeCom
 
 
 async def test_frequency_limit_is_retryable(fake_wecom: FakeWeCom) -> None:
-    fake_wecom.fail_next(code=45009)
-    err = await send_expecting_error(channel(fake_wecom.webhook_url))
+    err = await send_with_failure(fake_wecom, channel(fake_wecom.webhook_url), code=45009)
     assert err.retryable and err.provider_code == "45009" and err.retry_after_s == 60
 
 
 @pytest.mark.parametrize("code", [-1, 45033])
 async def test_busy_codes_are_retryable(fake_wecom: FakeWeCom, code: int) -> None:
-    fake_wecom.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_wecom.webhook_url))
+    err = await send_with_failure(fake_wecom, channel(fake_wecom.webhook_url), code=code)
     assert err.retryable and err.provider_code == str(code)
 
 
 @pytest.mark.parametrize("code", [93000, 40008, 44004, 45002, 40058])
 async def test_other_codes_are_permanent(fake_wecom: FakeWeCom, code: int) -> None:
-    fake_wecom.fail_next(code=code)
-    err = await send_expecting_error(channel(fake_wecom.webhook_url))
+    err = await send_with_failure(fake_wecom, channel(fake_wecom.webhook_url), code=code)
     assert not err.retryable and err.provider_code == str(code)
 
 
 async def test_http_5xx_is_retryable(fake_wecom: FakeWeCom) -> None:
-    fake_wecom.fail_next(status=502)
-    err = await send_expecting_error(channel(fake_wecom.webhook_url))
+    err = await send_with_failure(fake_wecom, channel(fake_wecom.webhook_url), status=502)
     assert err.retryable and err.provider_code == "HTTP 502"
 
 
 async def test_timeout_is_retryable(fake_wecom: FakeWeCom) -> None:
-    fake_wecom.delay_next(seconds=30)
-    err = await send_expecting_error(channel(fake_wecom.webhook_url, timeout_s=0.2))
+    err = await send_past_timeout(fake_wecom, channel(fake_wecom.webhook_url, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason
 
 
