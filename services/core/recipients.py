@@ -68,6 +68,16 @@ def resolve(
     region = subject.region
     for role in roles:
         people = _people_for(role, subject, unit, index, result.warnings)
+        if (
+            not people
+            and role in {"department", "department_head"}
+            and subject.industry
+            and (department_of(subject, index) is None)
+        ):
+            result.warnings.append(
+                f"{subject.id}: industry '{subject.industry}' has no supervising department "
+                "in directory.yaml; the committee office handles it"
+            )
         if not people:
             result.warnings.append(
                 f"{subject.id}: role '{role}' resolves to nobody; "

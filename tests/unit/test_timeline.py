@@ -297,3 +297,23 @@ def test_events_before_the_report_wait_for_it(rules: Rules) -> None:
     report = reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30))
     rows = run(rules, [UNIT, early_close, report], "2026-12-31 00:00")
     assert [r["kind"] for r in rows] == ["report", "report", "closure", "closure"]
+
+
+def test_an_unknown_industry_warns_ops(rules: Rules) -> None:
+    from services.core.advance import advance
+    from services.inbound import route
+
+    report = reported(
+        "H1",
+        at("2026-11-02 10:00"),
+        date(2026, 11, 3),
+        level="general",
+        industry="space_mining",
+        unit_id="U9",
+    )
+    fact = route(parse_event(json.dumps(report).encode())).fact
+    assert fact is not None
+    result = advance(None, "H1", [fact], [], None, rules, at("2026-11-04 10:00"))
+    assert any(
+        "industry 'space_mining' has no supervising department" in w for w in result.warnings
+    )
