@@ -48,8 +48,10 @@ class Metrics:
 METRICS = Metrics()
 
 
-async def serve_metrics(port: int, metrics: Metrics = METRICS) -> web.AppRunner:
-    """Serve /metrics and /healthz on 127.0.0.1:`port`."""
+async def serve_metrics(
+    port: int, host: str = "127.0.0.1", metrics: Metrics = METRICS
+) -> web.AppRunner:
+    """Serve /metrics and /healthz on `host`:`port`."""
 
     async def scrape(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")
@@ -59,8 +61,8 @@ async def serve_metrics(port: int, metrics: Metrics = METRICS) -> web.AppRunner:
     app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    log.info("metrics on http://127.0.0.1:%d/metrics", port)
+    await web.TCPSite(runner, host, port).start()
+    log.info("metrics on http://%s:%d/metrics", host, port)
     return runner
 
 

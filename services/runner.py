@@ -34,14 +34,15 @@ async def running(app: FastStream) -> AsyncIterator[FastStream]:
 
 @contextlib.asynccontextmanager
 async def running_ack(settings: Settings) -> AsyncIterator[web.AppRunner]:
-    """Serve the acknowledgement endpoint on 127.0.0.1 (put a reverse proxy in front)."""
+    """Serve the acknowledgement endpoint (127.0.0.1 unless DUBAN_HTTP_HOST; put a reverse
+    proxy with TLS in front of it)."""
     broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-ack")
     from services.ack.app import create_ack_app
 
     await broker.start()
     runner = web.AppRunner(create_ack_app(settings, broker))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", settings.ack_http_port)
+    site = web.TCPSite(runner, settings.http_host, settings.ack_http_port)
     await site.start()
     try:
         yield runner
@@ -66,7 +67,7 @@ async def serve(names: list[str], settings: Settings) -> None:
             await stack.enter_async_context(running(create_notifier(settings).app))
         if "ack" in names:
             await stack.enter_async_context(running_ack(settings))
-        metrics = await serve_metrics(settings.metrics_port)
+        metrics = await serve_metrics(settings.metrics_port, settings.http_host)
         stack.push_async_callback(metrics.cleanup)
         log.info("duban %s running; Ctrl+C stops", ", ".join(names))
         await stop.wait()

@@ -33,6 +33,7 @@ class Settings:
     timer_idle_poll_s: float = 0.2
     catch_up_timeout_s: float = 60.0
     ack_http_port: int = 8086
+    http_host: str = "127.0.0.1"
     metrics_port: int = 9310
     ack_base_url: str = "http://127.0.0.1:8086"
     service_name: str = "duban"
@@ -54,6 +55,7 @@ class Settings:
             engine_group=e.get("DUBAN_ENGINE_GROUP", cls.engine_group),
             notifier_group=e.get("DUBAN_NOTIFIER_GROUP", cls.notifier_group),
             ack_http_port=int(e.get("DUBAN_ACK_HTTP_PORT", cls.ack_http_port)),
+            http_host=e.get("DUBAN_HTTP_HOST", cls.http_host),
             metrics_port=int(e.get("DUBAN_METRICS_PORT", cls.metrics_port)),
             ack_base_url=e.get("DUBAN_ACK_BASE_URL", cls.ack_base_url),
             rate_limits=e.get("DUBAN_RATE_LIMITS", "on").strip().lower() not in _OFF,
