@@ -9,7 +9,8 @@ import sys
 
 from services.notifier.channels.masking import redact
 
-_SECRET_NAMES = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY)", re.IGNORECASE)
+# Robot webhook URLs carry the robot's key in their query string.
+_SECRET_NAMES = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY|WEBHOOK_URL)", re.IGNORECASE)
 # Values shorter than this are too likely to occur in ordinary text to be masked by value.
 _MIN_SECRET_LEN = 6
 

@@ -80,5 +80,9 @@ def create_ack_app(
     service = AckService(broker, key, settings.topics.notice_acks, clock or SystemClock())
     app = web.Application()
     app.router.add_get("/ack", service.handle)
-    app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
+    app.router.add_get("/healthz", _healthz)
     return app
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")

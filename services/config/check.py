@@ -18,6 +18,8 @@ def check_folder(folder: Path, today: datetime | None = None) -> tuple[list[Prob
     except ConfigError as e:
         return e.problems, []
     problems = _template_problems(folder)
+    if not problems:
+        problems += _sms_problems(config)
     year = (today or datetime.now(UTC)).year
     warnings = calendar_warnings(config, range(year, year + 2))
     warnings += channel_warnings(config)
@@ -41,6 +43,17 @@ def channel_warnings(config: Config) -> list[str]:
                 + ", ".join(sorted(set(missing)))
             )
     return warnings
+
+
+def _sms_problems(config: Config) -> list[Problem]:
+    from services.notifier.render import TemplateSet
+    from services.notifier.smscheck import sms_template_problems
+
+    templates = TemplateSet.load(config.folder / "templates")
+    return [
+        Problem("channels.yaml", None, "", text)
+        for text in sms_template_problems(config, templates)
+    ]
 
 
 def _template_problems(folder: Path) -> list[Problem]:

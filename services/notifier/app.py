@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from contracts.notice import NoticeRequested
 from contracts.registry import InvalidEvent, parse_event
@@ -84,7 +84,7 @@ def create_notifier(
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
-        redis = Redis.from_url(settings.redis_url)
+        redis = _redis(settings.redis_url)
         deferred = DeferredStore(redis)
         built = channels if channels is not None else build_channels(config, os.environ)
         parts.channels = built
@@ -146,6 +146,13 @@ async def _handle(
             await parts.deliverer.deliver(notice)
         except TemplateError as e:
             await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
+
+
+def _redis(url: str) -> Redis:
+    """A client whose pool waits for a free connection rather than failing when all
+    CONCURRENCY deliveries talk to Redis at once (redis-py's default pool holds 100)."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=CONCURRENCY + 64, timeout=30)
+    return Redis.from_pool(pool)
 
 
 def _owner() -> str:

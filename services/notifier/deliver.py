@@ -30,7 +30,10 @@ from services.notifier.render import Rendered, TemplateSet
 from services.notifier.retry import RetryPolicy
 
 log = logging.getLogger("duban.notifier")
-LEASE_S = 300.0
+# A delivery's lease is short and renewed while its sends run, so the deliveries of a
+# replica that died are taken over within LEASE_S rather than after the longest send.
+LEASE_S = 30.0
+RENEW_EVERY_S = LEASE_S / 3
 # What each channel family reads from a rendering (rendering everything costs ~4x more).
 FAMILIES_OF = {
     "email": ("subject", "text", "html"),
@@ -119,6 +122,7 @@ class Deliverer:
         key = notice.delivery_key(channel.name)
         if not await self._claim(key):
             return None  # delivered before (redelivery, restart, another replica)
+        renewal = asyncio.create_task(self._keep_lease(key))
         try:
             rendered = self._render(notice, channel)
             attempts, outcome = await self._attempts(notice, channel, rendered, key)
@@ -128,6 +132,8 @@ class Deliverer:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.ledger.release(key))
             raise
+        finally:
+            renewal.cancel()
         if isinstance(outcome, SendResult):
             await self.ledger.mark_sent(key, outcome.provider_message_id or "")
             await self.outcomes.delivered(notice, channel.name, attempts, outcome)
@@ -175,6 +181,19 @@ class Deliverer:
         if self.limiter is not None:
             budget = self.retry.deadline_s - (self.monotonic() - started)
             await self.limiter.acquire(channel, max(0.0, budget))
+
+    async def _keep_lease(self, key: str) -> None:
+        """Renew our lease on `key` until cancelled (real time: leases expire in real time)."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                claim = await self.ledger.claim(key, LEASE_S)
+            except Exception:
+                log.warning("renewing the lease on delivery %s failed; will retry", redact(key))
+                continue
+            if claim != "claimed":
+                log.error("lease on delivery %s was lost while sending", redact(key))
+                return
 
     async def _claim(self, key: str) -> bool:
         """True when this replica now owns the delivery; False when it was already sent."""

@@ -91,8 +91,12 @@ async def test_a_notifier_killed_mid_batch_and_restarted_sends_nothing_twice(
 
     async with running(create_notifier(settings, clock=clock).app):
         await wait_for(lambda: len(smtp.messages) >= TOTAL, timeout_s=90, what="every email")
+        await wait_for(lambda: _sent(redis, TOTAL), what="every email recorded as sent")
     ids = Counter(m.message["Message-ID"] for m in smtp.messages)
     assert len(ids) == TOTAL
     assert set(ids.values()) == {1}, f"sent twice: {[k for k, v in ids.items() if v > 1]}"
     assert in_flight > 0 and handed_over < TOTAL  # killed in the middle, with sends in flight
-    assert (await ledger_counts(redis))["sent"] == TOTAL
+
+
+async def _sent(redis: Redis, total: int) -> bool:
+    return (await ledger_counts(redis))["sent"] == total

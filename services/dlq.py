@@ -1,0 +1,117 @@
+"""`duban dlq`: list dead letters and replay them once the cause is fixed.
+
+* `notices` (duban.dlq.notices): notice.requested events no channel could deliver.
+  Replaying publishes them to notice.requested again; the delivery ledger makes sure
+  nothing already delivered goes out twice, so replaying twice is harmless.
+* `events` (duban.dlq.events): inbound messages that failed validation, as the
+  publisher sent them. Replaying publishes the same bytes to their original topic
+  (header duban-original-topic), only if they now pass validation, i.e. when the
+  cause was on duban's side (fixed by an upgrade or a config change). When the
+  publisher sent bad data the publisher must send corrected events; replaying the
+  same bytes would only dead-letter them again, so those are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from services.deadletters import DeadLetter
+    from services.settings import Settings
+
+dlq_app = typer.Typer(help="List and replay dead letters.", no_args_is_help=True)
+
+
+class Which(StrEnum):
+    """Which dead-letter topic."""
+
+    events = "events"
+    notices = "notices"
+
+
+TopicOption = Annotated[
+    Which, typer.Option("--topic", help="events (inbound, invalid) or notices (undeliverable).")
+]
+
+
+@dlq_app.command("list")
+def list_letters(
+    topic: TopicOption = Which.notices,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Show at most N, oldest first.")
+    ] = 50,
+) -> None:
+    """Print dead letters oldest first: position, time, reason, summary. Commits nothing."""
+    from services.deadletters import summary
+
+    letters = _read(topic)
+    for letter in letters[:limit]:
+        typer.echo(f"{letter.position}\t{letter.time}\t{summary(letter)}")
+        typer.echo(f"\treason: {letter.reason}")
+    shown = min(limit, len(letters))
+    typer.echo(f"{shown} of {len(letters)} dead letter(s) in {_topic_name(topic)}", err=True)
+
+
+@dlq_app.command("replay")
+def replay(
+    topic: TopicOption = Which.notices,
+    offset: Annotated[
+        str | None, typer.Option("--offset", help="PARTITION:OFFSET (or OFFSET) from `dlq list`.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Publish dead letters again (notices → notice.requested; events → original topic)."""
+    from services.deadletters import DeadLetterError, plan_replay, publish_replays, select
+
+    if (offset is None) == (not all_):
+        typer.echo("give exactly one of --offset or --all", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        chosen = select(_read(topic), offset)
+    except DeadLetterError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    replays, refused = [], 0
+    for letter in chosen:
+        try:
+            replays.append(plan_replay(letter, topic.value, settings.topics))
+        except DeadLetterError as e:
+            refused += 1
+            typer.echo(f"{letter.position}\tnot replayed: {e}", err=True)
+    asyncio.run(publish_replays(settings.kafka_bootstrap, replays))
+    for item in replays:
+        typer.echo(f"{item.letter.position}\treplayed to {item.topic}")
+    typer.echo(f"{len(replays)} replayed, {refused} refused", err=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _read(topic: Which) -> list[DeadLetter]:
+    from aiokafka.errors import KafkaError
+
+    from services.deadletters import DeadLetterError, read_dead_letters
+
+    settings = _settings()
+    try:
+        return asyncio.run(read_dead_letters(settings.kafka_bootstrap, _topic_name(topic)))
+    except (DeadLetterError, KafkaError, OSError) as e:
+        typer.echo(f"error: cannot read dead letters: {e}", err=True)
+        raise typer.Exit(1) from e
+
+
+def _topic_name(topic: Which) -> str:
+    topics = _settings().topics
+    return topics.dlq_events if topic is Which.events else topics.dlq_notices
+
+
+def _settings() -> Settings:
+    from services.settings import Settings
+
+    # Only Kafka and topic names are used; they come from DUBAN_* like the services'.
+    return Settings.from_env(Path("."))

@@ -1,0 +1,83 @@
+"""Acknowledgement tokens: only a genuine, unaltered, unexpired token yields its claim."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from services.ack.token import AckClaim, InvalidToken, sign, verify
+
+SECRET = b"ack-test-secret-0123456789"
+NOW = 1_790_000_000
+CLAIM = AckClaim("H1:major-overdue:letter", "R1", NOW + 3600)
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def refused(token: str, now: int = NOW, secret: bytes = SECRET) -> str:
+    with pytest.raises(InvalidToken) as caught:
+        verify(secret, token, now)
+    return caught.value.reason
+
+
+def test_a_valid_token_yields_its_claim() -> None:
+    token = sign(SECRET, CLAIM)
+    assert verify(SECRET, token, NOW) == CLAIM
+    assert token.isascii() and not set(token) & set("+/=&?# ")  # safe in a URL as is
+
+
+def test_chinese_and_punctuated_ids_survive_the_round_trip() -> None:
+    claim = AckClaim("隐患-7:escalation/letter#2", "张三.P-0042", NOW + 60)
+    assert verify(SECRET, sign(SECRET, claim), NOW) == claim
+
+
+def test_a_token_signed_with_another_secret_is_forged() -> None:
+    forged = sign(b"someone-else's-secret", CLAIM)
+    assert "forged or altered" in refused(forged)
+
+
+def test_a_token_with_another_payload_is_altered() -> None:
+    token = sign(SECRET, CLAIM)
+    other = sign(SECRET, AckClaim(CLAIM.notice_id, "C1", CLAIM.expires_at_s))
+    spliced = other.split(".")[0] + "." + token.split(".")[1]  # someone else's ack, our sig
+    assert "forged or altered" in refused(spliced)
+
+
+def test_a_token_with_a_changed_signature_is_altered() -> None:
+    payload, signature = sign(SECRET, CLAIM).split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert "forged or altered" in refused(f"{payload}.{flipped}")
+
+
+def test_a_later_expiry_cannot_be_written_in() -> None:
+    payload = b64(json.dumps([CLAIM.notice_id, CLAIM.person_id, NOW + 10**9]).encode())
+    signature = sign(SECRET, CLAIM).split(".")[1]
+    assert "forged or altered" in refused(f"{payload}.{signature}")
+
+
+def test_a_token_is_valid_until_its_expiry_and_not_at_it() -> None:
+    token = sign(SECRET, CLAIM)
+    assert verify(SECRET, token, CLAIM.expires_at_s - 1) == CLAIM
+    assert refused(token, now=CLAIM.expires_at_s) == "link expired"
+    assert refused(token, now=CLAIM.expires_at_s + 86400) == "link expired"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", ".", "no-dot-at-all", "abc.", ".abc", "!!!.???", "a.b.c", "é.é"],
+)
+def test_malformed_tokens_are_refused(token: str) -> None:
+    assert refused(token) == "malformed token"
+
+
+def test_a_signed_token_with_the_wrong_shape_is_malformed() -> None:
+    for body in ([CLAIM.notice_id, CLAIM.person_id], ["n", "p", "tomorrow"], {"n": 1}):
+        payload = b64(json.dumps(body).encode())
+        mac = hmac.new(SECRET, payload.encode(), hashlib.sha256).digest()
+        assert refused(f"{payload}.{b64(mac)}") == "malformed token"
