@@ -8,12 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from services.clock import Clock, SystemClock
 from services.config.load import load_config
@@ -21,14 +19,13 @@ from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
+from services.errors import INFRASTRUCTURE_BACKOFF_S, INFRASTRUCTURE_ERRORS
 from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of
 from services.settings import Settings, all_topics
 from services.store.entities import EntityStore
 from services.store.timers import TimerStore
 
 log = logging.getLogger("duban.engine")
-INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError)
-INFRASTRUCTURE_BACKOFF_S = 2.0
 
 
 @dataclass

@@ -22,6 +22,7 @@ from contracts.topics import Topics
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
 from services.engine.work import Record
+from services.errors import INFRASTRUCTURE_BACKOFF_S, INFRASTRUCTURE_ERRORS
 from services.kafka import dead_letter, ensure_topics, records_of
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
@@ -79,7 +80,12 @@ def create_notifier(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_notices(message: KafkaMessage) -> None:
-        await _all(_handle(parts, r, topics, gate) for r in records_of(message.raw_message))
+        try:
+            await _all(_handle(parts, r, topics, gate) for r in records_of(message.raw_message))
+        except INFRASTRUCTURE_ERRORS:
+            log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
+            await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
+            raise
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -146,6 +152,12 @@ async def _handle(
             await parts.deliverer.deliver(notice)
         except TemplateError as e:
             await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
+        except INFRASTRUCTURE_ERRORS:
+            raise  # Redis or Kafka down: the batch is redelivered
+        except Exception as e:  # a bug on this notice: dead-letter it, never a crash loop
+            log.exception("notice %s could not be delivered", notice.notice_id)
+            reason = f"notifier error: {type(e).__name__}: {e}"
+            await parts.deliverer.outcomes.dead_letter(notice, reason)
 
 
 def _redis(url: str) -> Redis:

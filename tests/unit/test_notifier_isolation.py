@@ -1,0 +1,52 @@
+"""A notice the notifier fails on is dead-lettered; Redis or Kafka trouble is retried."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from contracts.topics import Topics
+from services.engine.work import Record
+from services.notifier.app import NotifierParts, _handle
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "notice.requested.json"
+
+
+class Failing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.dead: list[tuple[str, str]] = []
+        self.outcomes = SimpleNamespace(dead_letter=self._dead_letter)
+
+    async def deliver(self, notice) -> None:
+        raise self.error
+
+    async def _dead_letter(self, notice, reason: str) -> None:
+        self.dead.append((notice.notice_id, reason))
+
+
+def parts_with(deliverer: Failing) -> NotifierParts:
+    broker = KafkaBroker()
+    return NotifierParts(broker, FastStream(broker), deliverer=deliverer)  # type: ignore[arg-type]
+
+
+async def test_a_bug_on_one_notice_dead_letters_it() -> None:
+    deliverer = Failing(KeyError("recipient_name"))
+    record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
+    await _handle(parts_with(deliverer), record, Topics(), asyncio.Semaphore(1))
+    assert len(deliverer.dead) == 1
+    assert deliverer.dead[0][1] == "notifier error: KeyError: 'recipient_name'"
+
+
+async def test_redis_trouble_is_raised_for_redelivery_not_dead_lettered() -> None:
+    deliverer = Failing(RedisConnectionError("down"))
+    record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
+    with pytest.raises(RedisConnectionError):
+        await _handle(parts_with(deliverer), record, Topics(), asyncio.Semaphore(1))
+    assert deliverer.dead == []
