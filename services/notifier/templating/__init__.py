@@ -1,0 +1,1 @@
+"""The parts of the notice renderer; import them from :mod:`services.notifier.render`."""

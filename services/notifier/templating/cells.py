@@ -1,0 +1,51 @@
+"""The ``cells`` filter: a digest table row as ``(label, text)`` pairs, one per column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import tzinfo
+
+from services.notifier.templating import labels
+from services.notifier.templating.dates import cn_date, cn_datetime
+
+
+def _formatters(tz: tzinfo) -> dict[str, Callable[[object], str]]:
+    """Column formats by name; ``""`` shows the value as it is."""
+    return {
+        "": lambda v: "" if v is None else str(v),
+        "date": lambda v: cn_date(v, tz),
+        "datetime": lambda v: cn_datetime(v, tz),
+        "level": labels.level_label,
+        "industry": labels.industry_label,
+        "duty": labels.duty_label,
+        "authority": labels.authority_label,
+        "action": labels.action_label,
+        "role": labels.role_label,
+        "period": labels.period_label,
+        "percent": labels.percent_label,
+        "days": lambda v: "" if v is None else f"{v}天",
+    }
+
+
+def make_cells(tz: tzinfo) -> Callable[[object, object], list[tuple[str, str]]]:
+    """The ``cells`` filter, showing dates in ``tz``."""
+    formats = _formatters(tz)
+
+    def cells(item: object, columns: object) -> list[tuple[str, str]]:
+        """``(label, text)`` for each column ``[label, key, format]`` of a table row.
+
+        ``format`` may be left out; ``key`` may list fallbacks: ``"subject_name|subject_id"``."""
+        if not isinstance(item, Mapping) or not isinstance(columns, Sequence):
+            raise TypeError("cells: expects a mapping row and a list of columns")
+        found = []
+        for column in columns:
+            label, key, how = [*column, ""][:3]
+            if how not in formats:
+                raise ValueError(f"unknown column format {how!r}; known: {', '.join(formats)}")
+            value = next(
+                (item[k] for k in str(key).split("|") if item.get(k) not in (None, "")), None
+            )
+            found.append((str(label), formats[how](value) or "—"))
+        return found
+
+    return cells

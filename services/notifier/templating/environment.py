@@ -1,0 +1,116 @@
+"""The sandboxed Jinja environment the templates compile in, with duban's filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Final
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.environment import TemplateModule
+from jinja2.runtime import Context, LoopContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from services.notifier.templating import labels
+from services.notifier.templating.cells import make_cells
+from services.notifier.templating.dates import cn_date, cn_datetime, cn_end_date
+from services.notifier.templating.errors import TemplateError, syntax_error
+from services.notifier.templating.text import lines, md_escape, md_url, paragraphs
+
+#: Context key of the per-render cache of ``load(...)`` modules.
+RENDER_CACHE: Final = "_render_cache"
+_PLAIN_TYPES: Final = (TemplateModule, LoopContext)
+
+
+def _filters(tz: tzinfo) -> dict[str, Callable[..., Any]]:
+    return {
+        "cn_datetime": lambda v: cn_datetime(v, tz),
+        "cn_date": lambda v: cn_date(v, tz),
+        "cn_end_date": lambda v: cn_end_date(v, tz),
+        "cn_num": labels.cn_num,
+        "level_label": labels.level_label,
+        "authority_label": labels.authority_label,
+        "action_label": labels.action_label,
+        "duty_label": labels.duty_label,
+        "role_label": labels.role_label,
+        "industry_label": labels.industry_label,
+        "period_label": labels.period_label,
+        "percent_label": labels.percent_label,
+        "md_escape": md_escape,
+        "md_url": md_url,
+        "paragraphs": paragraphs,
+        "lines": lines,
+        "cells": make_cells(tz),
+    }
+
+
+def _finalize(value: object) -> object:
+    """``{{ x }}`` with x = none prints nothing (not "None")."""
+    return "" if value is None else value
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a fast path for template modules (``load(...)``) and
+    ``loop``: they only expose template values and loop counters, so the generic
+    attribute checks (costly on the hot path) reduce to refusing ``_private`` names."""
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if type(obj) in _PLAIN_TYPES:
+            return not attr.startswith("_")
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
+@pass_context
+def _load(context: Context, name: str) -> TemplateModule:
+    """``{% set b = load("x.body.j2") %}``: the variables ``x.body.j2`` sets, evaluated with
+    the notice's facts once per render and shared by the subject, text, HTML and markdown
+    templates (like ``{% import "x.body.j2" as b with context %}``, without the repeats)."""
+    cache = context.get(RENDER_CACHE)
+    module = cache.get(name) if isinstance(cache, dict) else None
+    if module is None:
+        template = context.environment.get_template(name)
+        module = template.make_module(context.get_all(), shared=True)
+        if isinstance(cache, dict):
+            cache[name] = module
+    return module
+
+
+def make_env(directory: Path, tz: tzinfo) -> ImmutableSandboxedEnvironment:
+    """The sandbox loading templates from ``directory``; ``*.html.j2`` autoescape."""
+    env = _Sandbox(
+        loader=FileSystemLoader(str(directory), encoding="utf-8"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "html.j2", "htm.j2"),
+            disabled_extensions=(),
+            default_for_string=False,
+            default=False,
+        ),
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        # Compiled once at load and kept: the folder changes only with a redeploy.
+        auto_reload=False,
+        cache_size=-1,
+    )
+    env.filters.update(_filters(tz))
+    env.globals["load"] = _load
+    return env
+
+
+def compile_template(env: ImmutableSandboxedEnvironment, name: str) -> Template:
+    """Compile the file ``name``; a TemplateError names it and the problem."""
+    try:
+        return env.get_template(name)
+    except TemplateSyntaxError as exc:
+        raise syntax_error(exc) from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{name}: not UTF-8 text ({exc.reason})", template=name) from exc

@@ -1,0 +1,124 @@
+"""Built-in sample facts (a Chinese hazard, duty and digest) to try templates with."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any, Final
+
+HOSTILE_TEXT: Final = (
+    "{{ 7*7 }}{% for x in y %}<script>alert(1)</script></table>"
+    "[点此确认](http://evil.example/)<@all>@所有人**粗**_斜_`代码`# 标题"
+)
+
+_SAMPLE_HAZARD: Final[dict[str, object]] = {
+    "hazard_id": "HZ-2026-0042",
+    "title": "危化品仓库可燃气体报警装置失效",
+    "level": "major",
+    "unit_id": "U-0007",
+    "unit_name": "白土镇宏达化工有限公司",
+    "industry": "hazardous_chemicals",
+    "region": "白土镇",
+    "deadline": "2026-12-01T18:00:00+08:00",
+    "department": "县应急管理局",
+    "authority": "county",
+    "days_left": None,
+    "days_overdue": None,
+    "status": "rectifying",
+    "percent": 60,
+    "recipient_name": "张建国",
+    "recipient_role": "principal",
+    "occurrence": 0,
+}
+_HAZARD_BY_KIND: Final[dict[str, dict[str, object]]] = {
+    "report": {"status": "reported", "percent": None},
+    "reminder": {"days_left": 3, "recipient_role": "responsible"},
+    "escalation": {"days_overdue": 5, "recipient_role": "department", "occurrence": 1},
+    "verification": {"status": "rectified", "percent": 100, "recipient_role": "department"},
+    "supervision": {"recipient_role": "principal"},
+    "closure": {"status": "closed", "percent": 100},
+}
+_SAMPLE_DUTY: Final[dict[str, object]] = {
+    "duty": "principal_inspection",
+    "subject_id": "U-0007",
+    "subject_name": "白土镇宏达化工有限公司",
+    "period_key": "2026-Q4",
+    "period_end": "2027-01-01T00:00:00+08:00",
+    "recipient_name": "张建国",
+    "recipient_role": "principal",
+}
+_SAMPLE_DIGEST: Final[dict[str, object]] = {
+    "period": "weekly",
+    "period_key": "2026-W48",
+    "period_start": "2026-11-23T00:00:00+08:00",
+    "period_end": "2026-11-30T00:00:00+08:00",
+    "recipient_name": "李明",
+    "recipient_role": "committee_office",
+    "totals": {"open": 12, "overdue": 3, "closed": 5, "reported": 4},
+    "by_region": [
+        {"region": "白土镇", "open": 7, "overdue": 2, "closed": 3, "reported": 2},
+        {"region": "青阳镇", "open": 5, "overdue": 1, "closed": 2, "reported": 2},
+    ],
+    "by_industry": [
+        {"industry": "hazardous_chemicals", "open": 6, "overdue": 2, "closed": 1, "reported": 2},
+        {"industry": "construction", "open": 6, "overdue": 1, "closed": 4, "reported": 2},
+    ],
+    "longest_overdue": [
+        {
+            "hazard_id": "HZ-2026-0007",
+            "title": "尾矿库排洪设施淤堵",
+            "unit_name": "栾川某矿业有限公司",
+            "region": "白土镇",
+            "industry": "tailings_pond",
+            "deadline": "2026-10-31",
+            "days_overdue": 29,
+        }
+    ],
+    "duties_missed": [
+        {
+            "subject_id": "U-0011",
+            "subject_name": "青阳镇某建筑公司",
+            "duty": "evacuation_drill",
+            "period_key": "2026-H2",
+        }
+    ],
+}
+
+
+def sample_facts(
+    kind: str, action: str | None = None, *, empty: bool = False, hostile: bool = False
+) -> dict[str, object]:
+    """Built-in sample facts for ``kind`` (a Chinese sample hazard, duty or digest).
+
+    ``empty``: a digest with all zeros and empty lists. ``hostile``: every free text
+    (titles, names, departments) replaced by markup that must stay inert."""
+    if kind == "digest":
+        facts = _sample_digest(empty)
+    elif kind == "duty":
+        facts = deepcopy(_SAMPLE_DUTY)
+    else:
+        facts = {**_SAMPLE_HAZARD, **_HAZARD_BY_KIND.get(kind, {})}
+        if action and kind == "escalation" and action != "letter":
+            facts["days_overdue"] = {"circular": 8, "interview": 12, "exposure": 21}.get(action, 5)
+    return _hostile(facts) if hostile else facts
+
+
+def _sample_digest(empty: bool) -> dict[str, object]:
+    facts = deepcopy(_SAMPLE_DIGEST)
+    if empty:
+        facts["totals"] = {"open": 0, "overdue": 0, "closed": 0, "reported": 0}
+        for key in ("by_region", "by_industry", "longest_overdue", "duties_missed"):
+            facts[key] = []
+    return facts
+
+
+_FREE_TEXT: Final = frozenset(
+    {"title", "unit_name", "department", "region", "recipient_name", "subject_name"}
+)
+
+
+def _hostile(value: object, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _hostile(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v, key) for v in value]
+    return HOSTILE_TEXT if key in _FREE_TEXT else value

@@ -1,0 +1,246 @@
+"""TemplateSet: a folder's templates compiled once, rendered per notice in every family."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from jinja2 import Template, TemplateSyntaxError
+from jinja2 import UndefinedError as _JinjaUndefinedError
+from jinja2.exceptions import SecurityError
+
+from services.notifier.templating.catalog import (
+    DEFAULT_TZ,
+    FAMILIES,
+    Rendered,
+    expected_files,
+    known_families,
+)
+from services.notifier.templating.environment import RENDER_CACHE, compile_template, make_env
+from services.notifier.templating.errors import (
+    VIA,
+    TemplateError,
+    TemplateMissing,
+    syntax_error,
+    undefined_name,
+)
+from services.notifier.templating.sms import SmsParams, load_sms, sms_value
+from services.notifier.templating.text import one_line, tidy
+
+#: Facts a notice may leave out; templates then see ``none`` (or 0) instead of failing.
+_OPTIONAL_FACTS: Final[dict[str, object]] = {
+    "unit_name": None,
+    "industry": None,
+    "region": None,
+    "deadline": None,
+    "department": None,
+    "authority": None,
+    "days_left": None,
+    "days_overdue": None,
+    "status": None,
+    "percent": None,
+    "recipient_name": None,
+    "recipient_role": None,
+    "occurrence": 0,
+    "subject_name": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """The resolved templates of one (kind, action)."""
+
+    files: dict[str, str]
+    subject: Template
+    text: Template
+    html: Template
+    markdown: Template
+    sms: SmsParams
+
+
+class TemplateSet:
+    """The compiled templates of one folder. Build with :meth:`load`; thread-safe to render."""
+
+    def __init__(
+        self,
+        directory: Path,
+        templates: Mapping[str, Template],
+        sms: Mapping[str, SmsParams],
+        origins: Mapping[str, str],
+        broken: frozenset[str] = frozenset(),
+    ) -> None:
+        self.directory = directory
+        self._broken = broken
+        self._templates = dict(templates)
+        self._sms = dict(sms)
+        self._origins = dict(origins)
+        self._files = frozenset(self._templates) | frozenset(self._sms)
+        self._variants: dict[tuple[str, str | None], _Variant] = {}
+
+    # -- loading
+
+    @classmethod
+    def load(cls, directory: Path, *, tz: str = DEFAULT_TZ) -> TemplateSet:
+        """Compile every ``*.j2`` and ``*.sms.yaml`` file in ``directory``.
+
+        Raises :class:`TemplateError` naming the file and line of the first problem."""
+        return cls._load(Path(directory), tz, problems=None)
+
+    @classmethod
+    def _load(cls, directory: Path, tz: str, problems: list[str] | None) -> TemplateSet:
+        """Like :meth:`load`; with ``problems``, a file that fails is noted there instead."""
+        if not directory.is_dir():
+            raise TemplateError(f"{directory}: template folder not found", template=str(directory))
+        env = make_env(directory, ZoneInfo(tz))
+        templates: dict[str, Template] = {}
+        sms: dict[str, SmsParams] = {}
+        origins: dict[str, str] = {}
+        broken: set[str] = set()
+        for path in sorted(p for p in directory.iterdir() if p.is_file()):
+            try:
+                if path.name.endswith(".j2"):
+                    template = compile_template(env, path.name)
+                    templates[path.name] = template
+                    origins[template.filename or path.name] = path.name
+                elif path.name.endswith(FAMILIES["sms"]):
+                    sms[path.name] = load_sms(env, path, origins)
+            except TemplateError as exc:
+                if problems is None:
+                    raise
+                problems.append(str(exc))
+                broken.add(path.name)
+        return cls(directory, templates, sms, origins, frozenset(broken))
+
+    # -- lookup
+
+    def files(self) -> list[str]:
+        """Names of the loaded template files."""
+        return sorted(self._files)
+
+    def variant_files(self, kind: str, action: str | None) -> dict[str, str]:
+        """Family → file name used for ``kind``/``action``; raises TemplateMissing."""
+        return dict(self._variant(kind, action).files)
+
+    def sms_param_names(self, kind: str, action: str | None) -> tuple[str, ...]:
+        """Names of the SMS parameters ``kind``/``action`` renders; raises TemplateMissing."""
+        return self._variant(kind, action).sms.names
+
+    def _variant(self, kind: str, action: str | None) -> _Variant:
+        key = (kind, action)
+        variant = self._variants.get(key)
+        if variant is None:
+            variant = self._resolve(kind, action)
+            self._variants[key] = variant
+        return variant
+
+    def _resolve(self, kind: str, action: str | None) -> _Variant:
+        files: dict[str, str] = {}
+        for family in FAMILIES:
+            expected = expected_files(kind, action, family)
+            found = next((n for n in expected if n in self._files or n in self._broken), None)
+            if found is None:
+                raise TemplateMissing(kind, action, family, expected)
+            if found in self._broken:
+                raise TemplateError(f"{found}: could not be loaded", template=found)
+            files[family] = found
+        return _Variant(
+            files=files,
+            subject=self._templates[files["subject"]],
+            text=self._templates[files["text"]],
+            html=self._templates[files["html"]],
+            markdown=self._templates[files["markdown"]],
+            sms=self._sms[files["sms"]],
+        )
+
+    # -- rendering
+
+    def render(
+        self,
+        kind: str,
+        action: str | None,
+        facts: Mapping[str, object],
+        ack_url: str | None,
+        *,
+        families: Collection[str] | None = None,
+    ) -> Rendered:
+        """Render one notice in every family (or only ``families``; the others stay empty).
+
+        ``families`` is e.g. ``("subject", "markdown")`` for a chat robot. Raises
+        :class:`TemplateMissing` when no file exists for a family and
+        :class:`TemplateError` when a template fails (e.g. an undefined variable)."""
+        variant = self._variant(kind, action)
+        wanted = FAMILIES.keys() if families is None else known_families(families)
+        if ack_url is not None and not ack_url.startswith(("https://", "http://")):
+            raise TemplateError(f"ack_url must be an http(s) URL, got {ack_url[:40]!r}")
+        context: dict[str, Any] = dict(_OPTIONAL_FACTS)
+        context.update(facts)
+        context["kind"] = kind
+        context["action"] = action
+        context["ack_url"] = ack_url
+        context[RENDER_CACHE] = {}
+        subject = one_line(self._run(variant.subject, context, variant.files["subject"]))
+        context["subject"] = subject
+        files = variant.files
+
+        def body(family: str, template: Template) -> str:
+            return self._run(template, context, files[family]) if family in wanted else ""
+
+        return Rendered(
+            subject=subject if "subject" in wanted else "",
+            text=tidy(body("text", variant.text)),
+            html=body("html", variant.html).strip(),
+            markdown=tidy(body("markdown", variant.markdown)),
+            sms_params=self._sms_params(variant.sms, context) if "sms" in wanted else {},
+        )
+
+    def _sms_params(self, sms: SmsParams, context: Mapping[str, Any]) -> dict[str, str]:
+        if sms.template is None:
+            return {}
+        try:
+            module = sms.template.make_module(dict(context))
+        except Exception as exc:
+            raise self._wrap(exc, sms.file) from exc
+        return {name: sms_value(str(getattr(module, f"p{i}"))) for i, name in enumerate(sms.names)}
+
+    def _run(self, template: Template, context: Mapping[str, Any], entry: str) -> str:
+        try:
+            return template.render(context)
+        except TemplateError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc, entry) from exc
+
+    # -- errors
+
+    def _wrap(self, exc: Exception, entry: str) -> TemplateError:
+        """A TemplateError naming the file and line where ``exc`` happened."""
+        if isinstance(exc, TemplateSyntaxError):
+            return syntax_error(exc)
+        where, line = self._locate(exc.__traceback__) or (entry, None)
+        sms = self._sms.get(where)
+        if sms is not None and line is not None:
+            where, line = f"{where}, param '{sms.param_at(line)}'", None
+        at = f"{where}:{line}" if line else where
+        via = "" if where == entry else f"{VIA}{entry})"
+        if isinstance(exc, _JinjaUndefinedError):
+            name = undefined_name(exc.message or str(exc))
+            message = f"{at}: undefined variable '{name}'{via}"
+            return TemplateError(message, template=where, variable=name, line=line)
+        if isinstance(exc, SecurityError):
+            return TemplateError(f"{at}: not allowed in templates: {exc}{via}", template=where)
+        message = f"{at}: {type(exc).__name__}: {exc}{via}"
+        return TemplateError(message, template=where, line=line)
+
+    def _locate(self, tb: TracebackType | None) -> tuple[str, int] | None:
+        """The innermost template frame of a traceback: (file name, template line)."""
+        found = None
+        while tb is not None:
+            name = self._origins.get(tb.tb_frame.f_code.co_filename)
+            if name is not None:
+                found = (name, tb.tb_lineno)
+            tb = tb.tb_next
+        return found
