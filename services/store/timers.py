@@ -9,6 +9,7 @@ it again — harmless, because firing re-evaluates current state and effects are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +58,14 @@ class TimerStore:
     async def schedule(self, member: str, due_at: datetime) -> None:
         """Set (or move) a member's timer."""
         await self.redis.zadd(self.key, {member: to_ms(due_at)})
+
+    async def schedule_many(self, due: Mapping[str, datetime], chunk: int = 10_000) -> None:
+        """Set (or move) many timers: one ZADD per `chunk` members, pipelined."""
+        items = [(member, to_ms(at)) for member, at in due.items()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(items), chunk):
+                pipe.zadd(self.key, dict(items[start : start + chunk]))
+            await pipe.execute()
 
     async def cancel(self, member: str) -> None:
         """Remove a member's timer."""
