@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 CONFIG ?= deploy/config/example
 UV_VERSION := 0.13.9
 
-# Local stack addresses (deploy/local/stack.sh); override in the environment if needed.
-export DUBAN_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
-export DUBAN_REDIS_URL ?= redis://127.0.0.1:6390/0
-export DUBAN_SMTP_HOST ?= 127.0.0.1
-export DUBAN_SMTP_PORT ?= 1025
-export DUBAN_SMTP_FROM ?= duban@localhost
-export DUBAN_SMTP_TLS ?= none
+# `make run` talks to the local stack (deploy/local/stack.sh); override in the environment.
+# Only `run` gets these: tests set up their own addresses.
+run: export DUBAN_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
+run: export DUBAN_REDIS_URL ?= redis://127.0.0.1:6390/0
+run: export DUBAN_SMTP_HOST ?= 127.0.0.1
+run: export DUBAN_SMTP_PORT ?= 1025
+run: export DUBAN_SMTP_FROM ?= duban@localhost
+run: export DUBAN_SMTP_TLS ?= none
 
 .PHONY: setup run test test-unit test-integration lint format typecheck bench stack-up \
         stack-down schemas check simulate clean

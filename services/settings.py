@@ -28,6 +28,7 @@ class Settings:
     engine_group: str = "duban-engine"
     notifier_group: str = "duban-notifier"
     batch_max: int = 500
+    topic_partitions: int = 6
     timer_batch: int = 500
     timer_lease_s: float = 30.0
     timer_idle_poll_s: float = 0.2
@@ -57,6 +58,7 @@ class Settings:
             ack_http_port=int(e.get("DUBAN_ACK_HTTP_PORT", cls.ack_http_port)),
             http_host=e.get("DUBAN_HTTP_HOST", cls.http_host),
             metrics_port=int(e.get("DUBAN_METRICS_PORT", cls.metrics_port)),
+            topic_partitions=int(e.get("DUBAN_TOPIC_PARTITIONS", cls.topic_partitions)),
             ack_base_url=e.get("DUBAN_ACK_BASE_URL", cls.ack_base_url),
             rate_limits=e.get("DUBAN_RATE_LIMITS", "on").strip().lower() not in _OFF,
         )

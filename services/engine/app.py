@@ -75,7 +75,7 @@ def create_engine(
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
+        await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
         redis = Redis.from_url(settings.redis_url)
         parts.engine = Engine(rules, EntityStore(redis), KafkaSink(broker, topics), clock)
         parts.timer_loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)

@@ -89,7 +89,7 @@ def create_notifier(
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap, all_topics(topics))
+        await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
         redis = _redis(settings.redis_url)
         deferred = DeferredStore(redis)
         built = channels if channels is not None else build_channels(config, os.environ)

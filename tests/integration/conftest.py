@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from contracts.topics import Topics
@@ -50,10 +51,12 @@ async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def settings(stack: StackInfo, redis: Redis) -> Settings:
+async def settings(stack: StackInfo, redis: Redis) -> AsyncIterator[Settings]:
+    """Per-test topics (2 partitions, deleted afterwards: a broker holding thousands of
+    partitions from earlier runs starts slowly) and consumer groups."""
     tag = uuid.uuid4().hex[:8]
     topics = Topics(**{f.name: f"{getattr(Topics(), f.name)}.{tag}" for f in fields(Topics)})
-    return Settings(
+    yield Settings(
         config_dir=EXAMPLE,
         kafka_bootstrap=stack.kafka_bootstrap,
         redis_url=_db_url(stack.redis_url, TEST_REDIS_DB),
@@ -61,7 +64,21 @@ def settings(stack: StackInfo, redis: Redis) -> Settings:
         engine_group=f"engine-{tag}",
         notifier_group=f"notifier-{tag}",
         timer_idle_poll_s=0.05,
+        topic_partitions=2,
     )
+    await _delete_topics(stack.kafka_bootstrap, [getattr(topics, f.name) for f in fields(topics)])
+
+
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
