@@ -15,6 +15,7 @@ from services.core.workcalendar import WorkCalendar
 # A periodic step (e.g. weekly supervision) is expanded at most this far; a year of weeks.
 MAX_PERIODIC = 60
 _DAY_UNITS = frozenset({"day", "working_day", "week"})
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,7 @@ class Occurrence:
     anchor_at: datetime
     due_at: datetime
     repeat: int
-
-    @property
-    def stamp(self) -> str:
-        """The anchor moment, compact UTC: re-anchoring (a new deadline) makes new notices."""
-        return self.anchor_at.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
+    stamp: str  # the anchor, compact UTC: re-anchoring (a new deadline) makes new notices
 
     @property
     def sent_key(self) -> str:
@@ -102,14 +99,21 @@ def occurrences(state: HazardState, timing: Timing, until: datetime) -> Iterator
         if anchored is None:
             continue
         anchor_at, known_since = anchored
+        stamp = anchor_stamp(anchor_at)
         for step in rule.steps:
-            yield from _step_occurrences(rule, step, anchor_at, known_since, timing, until)
+            yield from _step_occurrences(rule, step, anchor_at, stamp, known_since, timing, until)
+
+
+def anchor_stamp(anchor_at: datetime) -> str:
+    """An anchor moment as compact UTC text, part of notice ids."""
+    return anchor_at.astimezone(_UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _step_occurrences(
     rule: Rule,
     step: Step,
     anchor_at: datetime,
+    stamp: str,
     known_since: datetime,
     timing: Timing,
     until: datetime,
@@ -123,13 +127,13 @@ def _step_occurrences(
         bases = list(_periods(step, first, timing, until))
     repeat = step.repeat or rule.repeat
     for label, base in bases:
-        yield Occurrence(rule, step, label, anchor_at, base, 0)
+        yield Occurrence(rule, step, label, anchor_at, base, 0, stamp)
         if repeat is None:
             continue
         due = base
         for n in range(1, repeat.times + 1):
             due = shift(due, repeat.every, timing)
-            yield Occurrence(rule, step, label, anchor_at, due, n)
+            yield Occurrence(rule, step, label, anchor_at, due, n, stamp)
             if due > until:
                 break
 
