@@ -180,7 +180,8 @@ def _advance(
     acks = [routed.ack] if routed and routed.ack else []
     result = advance(state, hazard_id, facts, acks, world.units.get(unit_id or ""), rules, now)
     world.hazards[hazard_id] = result.state
-    world.schedule(f"hazard:{hazard_id}", result.next_at)
+    if result.replanned:
+        world.schedule(f"hazard:{hazard_id}", result.next_at)
     yield from result.notices
 
 

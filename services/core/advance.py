@@ -12,7 +12,7 @@ from datetime import datetime
 
 from services.core.evaluate import PlannedNotice, Rules, acknowledge, evaluate, mark_decided
 from services.core.reducer import Fact, Outcome, apply
-from services.core.state import HazardState, UnitInfo
+from services.core.state import OPEN_STATUSES, HazardState, UnitInfo
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Advanced:
     next_at: datetime | None = None
     outcomes: list[tuple[str, Outcome, str]] = field(default_factory=list)  # key, outcome, why
     warnings: list[str] = field(default_factory=list)
+    replanned: bool = True  # False: the timeline is as before, the pending timer stands
 
 
 def hazard_of_notice(notice_id: str) -> str | None:
@@ -41,6 +42,26 @@ def hazard_of_notice(notice_id: str) -> str | None:
     if scope != "hazard" or len(parts) != 4 or not all(parts):
         return None
     return parts[0]
+
+
+def plan_key(state: HazardState) -> tuple[object, ...]:
+    """Everything the timeline depends on; equal keys mean an unchanged timeline."""
+    unit = state.unit
+    phase = "open" if state.status in OPEN_STATUSES else state.status
+    return (
+        state.known,
+        state.level,
+        phase,
+        state.deadline,
+        state.deadline_set_at,
+        state.rectified_at,
+        state.closed_at,
+        state.listed_by,
+        state.listed_at,
+        state.found_by,
+        unit.industry if unit else None,
+        unit.region if unit else None,
+    )
 
 
 def advance(
@@ -62,6 +83,10 @@ def advance(
         outcomes.append((fact.key, applied.outcome, applied.reason))
     for ack in acks:
         current = acknowledge(current, ack.notice_id, ack.person_id)
+    if state is not None and (facts or acks) and plan_key(state) == plan_key(current):
+        # Progress notes, titles, acks: nothing that moves a step. The pending timer
+        # already stands at the next due step, so there is nothing to decide now.
+        return Advanced(current, outcomes=outcomes, replanned=False)
     evaluation = evaluate(current, unit, rules, now)
     current = mark_decided(current, evaluation)
     return Advanced(current, evaluation.notices, evaluation.next_at, outcomes, evaluation.warnings)

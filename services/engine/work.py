@@ -170,7 +170,13 @@ class Engine:
         if notices:
             await self.sink.notices(notices)
         writes = [
-            Write(doc.key, doc.version, r.state.model_dump_json(), f"hazard:{h}", r.next_at)
+            Write(
+                doc.key,
+                doc.version,
+                r.state.model_dump_json(),
+                f"hazard:{h}" if r.replanned else None,
+                r.next_at,
+            )
             for h, doc, r in done
         ]
         conflicts = set(await self.store.commit(writes))

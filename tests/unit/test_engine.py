@@ -139,3 +139,27 @@ async def test_an_event_the_core_fails_on_is_dead_lettered_not_retried_forever(
     ]
     assert {n.subject for n in sink.published} == {"H2"}
     assert "duban:hazard:H1" not in store.docs
+
+
+async def test_progress_notes_leave_the_timeline_and_its_timer_alone(rules: Rules) -> None:
+    eng, store, sink, _ = engine(rules)
+    await eng.handle([record(reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30)))])
+    due, published = store.timers["hazard:H1"], len(sink.published)
+    store.timers["hazard:H1"] = due  # as claimed and leased, say: a progress must not move it
+    await eng.handle(
+        [record(hazard_event("hazard.progress", "H1", at("2026-09-01 09:30"), percent=30))]
+    )
+    state = json.loads(store.docs["duban:hazard:H1"][1])
+    assert (state["percent"], state["status"]) == (30, "rectifying")
+    assert store.timers["hazard:H1"] == due and len(sink.published) == published
+    # A new deadline does move it.
+    await eng.handle(
+        [
+            record(
+                hazard_event(
+                    "hazard.updated", "H1", at("2026-09-01 10:00"), deadline=date(2026, 12, 1)
+                )
+            )
+        ]
+    )
+    assert store.timers["hazard:H1"] == at("2026-11-24 09:00")
