@@ -19,7 +19,7 @@ from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
-from services.errors import INFRASTRUCTURE_BACKOFF_S, INFRASTRUCTURE_ERRORS
+from services.errors import redelivered_after_backoff
 from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of
 from services.settings import Settings, all_topics
 from services.store.entities import EntityStore
@@ -65,13 +65,8 @@ def create_engine(
     )
     async def on_events(message: KafkaMessage) -> None:
         assert parts.engine is not None, "engine used before its lifespan started"
-        try:
+        async with redelivered_after_backoff(log):
             await parts.engine.handle(records_of(message.raw_message))
-        except INFRASTRUCTURE_ERRORS:
-            # Redis or Kafka is down: back off before the batch is redelivered (nack).
-            log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
-            await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
-            raise
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

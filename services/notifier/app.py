@@ -22,7 +22,7 @@ from contracts.topics import Topics
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
 from services.engine.work import Record
-from services.errors import INFRASTRUCTURE_BACKOFF_S, INFRASTRUCTURE_ERRORS
+from services.errors import INFRASTRUCTURE_ERRORS, redelivered_after_backoff
 from services.kafka import dead_letter, ensure_topics, records_of
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
@@ -80,12 +80,8 @@ def create_notifier(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_notices(message: KafkaMessage) -> None:
-        try:
+        async with redelivered_after_backoff(log):
             await _all(_handle(parts, r, topics, gate) for r in records_of(message.raw_message))
-        except INFRASTRUCTURE_ERRORS:
-            log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
-            await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
-            raise
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

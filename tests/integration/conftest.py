@@ -29,6 +29,7 @@ from tests.stack import ensure_stack
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
 TEST_REDIS_DB = 1  # `make run` uses database 0; tests never touch it
+POLL_INTERVAL_S = 0.05  # how often wait_for looks again; the timeout bounds the wait
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -146,7 +147,7 @@ async def wait_for(
             return
         if loop.time() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what or condition}")
-        await asyncio.sleep(0.05)  # polling interval, not synchronisation
+        await asyncio.sleep(POLL_INTERVAL_S)
 
 
 async def read_topic(bootstrap: str, topic: str, at_least: int, timeout_s: float = 60) -> list[Any]:
