@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from contracts.topics import Topics
-from services.kafka import PARTITIONS, ensure_topics
+from services.kafka import ensure_topics
 from services.settings import Settings, all_topics
 from tests.perf.events import Produced
 from tests.stack import STACK_DIR, LocalStack
@@ -32,9 +33,18 @@ EXAMPLE_CONFIG = REPO_ROOT / "deploy" / "config" / "example"
 POLL_S = 0.1
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Another system's figure for the same measurement, same machine, same run."""
+
+    name: str
+    value: float | None
+    note: str = ""
+
+
 @dataclass
 class Figure:
-    """One measured figure, its target, and the peer's figure under the same conditions."""
+    """One measured figure, its target, and the peers' figures under the same conditions."""
 
     name: str
     value: float | None
@@ -42,8 +52,7 @@ class Figure:
     how: str
     target: float | None = None
     higher_is_better: bool = True
-    peer: str | None = None
-    peer_value: float | None = None
+    peers: list[Peer] = field(default_factory=list)
     note: str = ""
 
     @property
@@ -55,19 +64,25 @@ class Figure:
             return self.value >= self.target
         return self.value <= self.target
 
-    @property
-    def ratio(self) -> float | None:
-        """duban / peer, or peer / duban where lower is better: >1 means duban is ahead."""
-        if self.value is None or not self.peer_value:
+    def ratio(self, peer: Peer) -> float | None:
+        """duban / peer (for lower-is-better figures, below 1 means duban is ahead)."""
+        if self.value is None or not peer.value:
             return None
-        if self.higher_is_better:
-            return self.value / self.peer_value
-        return self.peer_value / self.value if self.value else None
+        return self.value / peer.value
 
     def as_json(self) -> dict[str, Any]:
         """The figure with its derived fields, for bench-results.json."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return out | {"passed": self.passed, "ratio": self.ratio}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "peers"}
+        out["peers"] = [
+            {"name": p.name, "value": p.value, "note": p.note, "ratio_duban_to_peer": _r(self, p)}
+            for p in self.peers
+        ]
+        return out | {"passed": self.passed}
+
+
+def _r(figure: Figure, peer: Peer) -> float | None:
+    ratio = figure.ratio(peer)
+    return None if ratio is None else round(ratio, 3)
 
 
 @dataclass
@@ -111,7 +126,9 @@ async def fresh_stack(settings: Settings) -> AsyncIterator[Redis]:
     """An empty Redis database and this run's topics; both removed afterwards."""
     redis = Redis.from_url(settings.redis_url)
     await redis.flushdb()
-    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topics))
+    await ensure_topics(
+        settings.kafka_bootstrap, all_topics(settings.topics), settings.topic_partitions
+    )
     try:
         yield redis
     finally:
@@ -191,6 +208,7 @@ class OffsetWatch:
         self.bootstrap = bootstrap
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self._partitions: dict[str, list[TopicPartition]] = {}
 
     async def __aenter__(self) -> OffsetWatch:
         await self.admin.start()
@@ -206,10 +224,20 @@ class OffsetWatch:
         offsets = await self.admin.list_consumer_group_offsets(group)
         return sum(max(0, o.offset) for o in offsets.values())
 
+    async def stable_members(self, group: str) -> int:
+        """How many members the group has once it is Stable (0 while it rebalances)."""
+        response = (await self.admin.describe_consumer_groups([group]))[0]
+        _, _, state, _, _, members, *_ = response.groups[0]
+        return len(members) if state == "Stable" else 0
+
     async def end(self, topic: str) -> int:
         """How many records the topic holds (sum of end offsets)."""
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await self.consumer.end_offsets(parts)).values())
+        if topic not in self._partitions:
+            described = await self.admin.describe_topics([topic])
+            self._partitions[topic] = [
+                TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]
+            ]
+        return sum((await self.consumer.end_offsets(self._partitions[topic])).values())
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -226,12 +254,12 @@ def rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-PROFILE_DIR = REPO_ROOT / ".bench"
+PROFILE_DIR = Path(tempfile.gettempdir()) / "duban-bench"
 
 
 @asynccontextmanager
 async def profiled(name: str, enabled: bool) -> AsyncIterator[None]:
-    """cProfile the block into .bench/<name>.prof when enabled (`run.py --profile`)."""
+    """cProfile the block into $TMPDIR/duban-bench/<name>.prof (`run.py --profile`)."""
     if not enabled:
         yield
         return

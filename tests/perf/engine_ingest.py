@@ -1,16 +1,24 @@
 """Engine ingest: hazard events/s through consume → state → timers → commit, on the real stack.
 
-The events are produced to a fresh topic first; then one engine (the FastStream app of
+The events are produced to a fresh topic first; then the engine (the FastStream app of
 `create_engine`, fake clock at a moment before every deadline, timer loop off) drains
-them. Progress is the consumer group's committed offsets, sampled every 0.1 s: an
-offset is committed only after its batch's notices were published and its state and
-timers committed to Redis, so a committed event is a fully processed one. The rate
-is taken from the first commit to the last, leaving out start-up and group join.
+them: once as one replica in the bench process, once as several replica processes
+(tests/perf/engine_replica.py), each time on fresh topics and a fresh database.
+Progress is the consumer group's committed offsets, sampled every 0.1 s: an offset is
+committed only after its batch's notices were published and its state and timers
+committed to Redis, so a committed event is a fully processed one. The rate is taken
+from the moment every replica is in the group to the last commit, leaving out
+start-up, group join and rebalances.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 
 from contracts.registry import parse_event
 from services.engine.app import create_engine
@@ -20,6 +28,7 @@ from services.settings import Settings
 from services.store.entities import TIMERS_KEY, EntityStore, Write, unit_key
 from tests.fakes import FakeClock
 from tests.perf.common import (
+    REPO_ROOT,
     CpuMeter,
     Figure,
     OffsetWatch,
@@ -45,30 +54,61 @@ async def run(
     events: int = 150_000,
     hazards: int = 20_000,
     units: int = 200,
-    timeout_s: float = 240,
+    timeout_s: float = 180,
     profile: bool = False,
+    replicas: tuple[int, ...] = (1, 2),
 ) -> Section:
-    """Produce `events`, then time one engine draining them."""
-    section = Section("Engine ingest (Kafka → engine → Redis, one process)")
+    """Produce `events`, then time one engine draining them (and again with more replicas)."""
+    section = Section("Engine ingest (Kafka → engine → Redis)")
     mix = build_mix(events, hazards, units)
-    settings = bench_settings(stack, unique_tag(), REDIS_DB)
+    section.details = {"events": events, "mix": mix.counts, "hazards": hazards, "units": units}
+    for n in replicas:
+        rate, details = await ingest(stack, mix, n, timeout_s, profile and n == 1)
+        section.details[f"replicas_{n}"] = details
+        section.figures.append(
+            Figure(
+                f"engine ingest, {n} replica{'s' if n > 1 else ''}",
+                rate,
+                "events/s",
+                "committed offsets of the engine group sampled every 0.1 s, first to last "
+                "commit; events pre-produced; "
+                + ("the engine in the bench process" if n == 1 else f"{n} engine processes"),
+                target=TARGET,
+                note=_note(details, rate, timeout_s),
+            )
+        )
+    return section
+
+
+def _note(details: dict[str, object], rate: float | None, timeout_s: float) -> str:
+    if not details["drained"]:
+        return f"did not drain in {timeout_s:.0f} s"
+    if rate is None:
+        return "too few events left once every replica had joined: use more events"
+    return ""
+
+
+async def ingest(
+    stack: LocalStack, mix: Mix, replicas: int, timeout_s: float, profile: bool
+) -> tuple[float | None, dict[str, object]]:
+    """Fresh topics and database, produce the mix, drain it; (events/s, details)."""
+    events = len(mix.hazard_events)
+    tag = unique_tag()
+    settings = bench_settings(stack, tag, REDIS_DB)
     async with fresh_stack(settings) as redis:
         await seed_units(EntityStore(redis), mix)
         produced_rate = await produce(
             settings.kafka_bootstrap, settings.topics.hazard_events, mix.hazard_events
         )
-        progress, cores, done = await drain(settings, events, timeout_s, profile)
+        engines = in_process(settings, profile) if replicas == 1 else processes(tag, replicas)
+        progress, cores, done = await drain(settings, engines, replicas, events, timeout_s)
         async with OffsetWatch(settings.kafka_bootstrap) as watch:
             notices = await watch.end(settings.topics.notice_requested)
             dead = await watch.end(settings.topics.dlq_events)
         members = await redis.zrange(TIMERS_KEY, 0, -1)
         stored = len(await redis.keys("duban:hazard:*"))
     rate, seconds, counted = progress.steady_rate()
-    section.details = {
-        "events": events,
-        "mix": mix.counts,
-        "hazards": hazards,
-        "units": units,
+    return rounded(rate), {
         "batch_max": settings.batch_max,
         "produce_rate_msgs_per_s": rounded(produced_rate),
         "drained": done,
@@ -80,18 +120,6 @@ async def run(
         "pending_hazard_timers": sum(m.startswith(b"hazard:") for m in members),
         "hazards_stored": stored,
     }
-    section.figures.append(
-        Figure(
-            "engine ingest",
-            rounded(rate),
-            "events/s",
-            "committed offsets of the engine's group sampled every 0.1 s; "
-            "rate from first to last commit; events pre-produced; one engine process",
-            target=TARGET,
-            note="" if done else f"did not drain in {timeout_s:.0f} s",
-        )
-    )
-    return section
 
 
 async def seed_units(store: EntityStore, mix: Mix) -> None:
@@ -101,14 +129,61 @@ async def seed_units(store: EntityStore, mix: Mix) -> None:
     await store.commit(writes)
 
 
-async def drain(
-    settings: Settings, events: int, timeout_s: float, profile: bool
-) -> tuple[Progress, dict[str, float], bool]:
-    """Run one engine until its group committed every event; (progress, cores, drained)."""
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings, profile: bool) -> AsyncIterator[None]:
+    """One engine in this process (so --profile can see it)."""
     engine = create_engine(settings, clock=FakeClock(CLOCK_AT), run_timers=False)
+    async with running(engine.app), profiled("engine_ingest", profile):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def processes(tag: str, count: int) -> AsyncIterator[None]:
+    """`count` engine replicas, one process each (tests/perf/engine_replica.py)."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.perf.engine_replica",
+            tag,
+            str(REDIS_DB),
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        yield
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for proc in procs:
+            await proc.wait()
+
+
+async def drain(
+    settings: Settings,
+    engines: contextlib.AbstractAsyncContextManager[None],
+    replicas: int,
+    events: int,
+    timeout_s: float,
+) -> tuple[Progress, dict[str, float], bool]:
+    """Run the engines until their group committed every event; (progress, cores, drained).
+
+    Progress is sampled from the moment every replica is in the group (Stable), so the
+    start-up rebalances of several replicas are left out of the rate.
+    """
     progress = Progress()
     watch = OffsetWatch(settings.kafka_bootstrap)
-    async with watch, running(engine.app), profiled("engine_ingest", profile):
+    async with watch, engines:
+        await poll_until(
+            lambda: watch.stable_members(settings.engine_group), replicas, Progress(), 60
+        )
         meter = CpuMeter()
         done = await poll_until(
             lambda: watch.committed(settings.engine_group), events, progress, timeout_s

@@ -98,3 +98,28 @@ def _deadline(rng: random.Random) -> date:
 def _encode(event: dict[str, object]) -> Produced:
     body = json.dumps(event, ensure_ascii=False).encode()
     return Produced(str(event["subject"]).encode(), body)
+
+
+# Reminder timers due together, for firing through the engine: general hazards whose
+# deadline is the same day, so each one's d1 reminder falls due at 09:00 the day before.
+SAME_DEADLINE = date(2026, 9, 15)
+D1_DUE = datetime(2026, 9, 14, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+def same_deadline_reports(hazards: int, units: int) -> list[Produced]:
+    """hazard.reported for `hazards` general hazards due on SAME_DEADLINE."""
+    reported_at = CLOCK_AT - timedelta(hours=1)
+    return [
+        _encode(
+            reported(
+                f"H{h}",
+                reported_at,
+                SAME_DEADLINE,
+                level="general",
+                industry=INDUSTRIES[h % units % len(INDUSTRIES)],
+                unit_id=f"U{h % units}",
+                responsible=("S1",),
+            )
+        )
+        for h in range(hazards)
+    ]

@@ -1,0 +1,175 @@
+"""Notifier deliveries/s: one notifier process, local HTTP robots and SMTP, rate limits off.
+
+`count` notice.requested events (tests/perf/notices.py) are produced to a fresh topic,
+planned round robin on email (aiosmtpd), the signed generic webhook, and the WeCom,
+DingTalk and Feishu robots, all fakes from tests/providers served by a separate
+process (tests/perf/sinks.py) that checks every request and signature. Then one
+notifier (`create_notifier(settings, channels=...)`) delivers them: ledger claim,
+rendering, the send, "sent" in the ledger and a notice.delivered receipt on Kafka.
+Progress is the receipts topic's end offset, sampled every 0.1 s; the rate runs from
+the first receipt to the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from services.notifier.app import create_notifier
+from services.notifier.channels import Channel, build_channel, settings_class
+from services.runner import running
+from tests.perf import alertmanager
+from tests.perf.common import (
+    REPO_ROOT,
+    CpuMeter,
+    Figure,
+    OffsetWatch,
+    Peer,
+    Progress,
+    Section,
+    bench_settings,
+    fresh_stack,
+    poll_until,
+    produce,
+    profiled,
+    rounded,
+    unique_tag,
+)
+from tests.perf.notices import notice_events
+from tests.stack import LocalStack
+
+REDIS_DB = 4
+TARGET = 3000.0
+CHANNELS = ("email", "webhook", "wecom", "dingtalk", "feishu")
+
+
+@contextlib.asynccontextmanager
+async def sinks() -> AsyncIterator[dict[str, Any]]:
+    """The sink process (tests/perf/sinks.py) and where its sinks listen."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.perf.sinks",
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        yield json.loads(line)
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def sink_stats(where: dict[str, Any]) -> dict[str, Any]:
+    """What each sink accepted so far."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{where['control']}/stats")
+        stats: dict[str, Any] = answer.json()
+        return stats
+
+
+def channels_for(where: dict[str, Any]) -> dict[str, Channel]:
+    """The notifier's channels, pointed at the sinks (no TLS, no auth, no rate limits)."""
+
+    def make(kind: str, **values: Any) -> Channel:
+        return build_channel(kind, settings_class(kind)(**values), name=kind)
+
+    return {
+        "email": make(
+            "email",
+            host=where["smtp"]["host"],
+            port=where["smtp"]["port"],
+            from_addr="duban@bench.example",
+            security="none",
+        ),
+        "webhook": make("webhook", url=where["webhook"]["url"], secret=where["webhook"]["secret"]),
+        "wecom": make("wecom", webhook_url=where["wecom"]["url"]),
+        "dingtalk": make(
+            "dingtalk", webhook_url=where["dingtalk"]["url"], secret=where["dingtalk"]["secret"]
+        ),
+        "feishu": make(
+            "feishu", webhook_url=where["feishu"]["url"], secret=where["feishu"]["secret"]
+        ),
+    }
+
+
+async def run(
+    stack: LocalStack, count: int = 20_000, timeout_s: float = 150, profile: bool = False
+) -> Section:
+    """Deliver `count` notices with duban, then `count` alerts with Alertmanager."""
+    section = Section("Notifier deliveries (Kafka → notifier → local HTTP + SMTP sinks)")
+    async with sinks() as where:
+        progress, details = await deliver(stack, where, count, timeout_s, profile)
+    # A fresh sink process for the peer: the fakes keep every request they accepted, and
+    # a sink process full of them spends time in garbage collection that would slow it.
+    async with sinks() as where:
+        peer = await alertmanager.run(
+            where["alertmanager_webhook"], lambda: sink_stats(where), count, timeout_s
+        )
+    rate, seconds, measured = progress.steady_rate()
+    section.details = details | {
+        "measured_receipts": measured,
+        "measured_seconds": rounded(seconds, 2),
+        "alertmanager": peer,
+    }
+    section.figures.append(
+        Figure(
+            "notifier deliveries",
+            rounded(rate),
+            "deliveries/s",
+            "notice.receipts end offsets sampled every 0.1 s, first to last receipt; "
+            "one notifier process; sinks in another process",
+            target=TARGET,
+            peers=[
+                Peer(
+                    "Alertmanager 0.25 webhook (1 alert per notification)",
+                    peer.get("notifications_per_s"),
+                    peer["install"] if not peer["installed"] else "",
+                )
+            ],
+            note="" if details["drained"] else f"did not finish in {timeout_s:.0f} s",
+        )
+    )
+    return section
+
+
+async def deliver(
+    stack: LocalStack, where: dict[str, Any], count: int, timeout_s: float, profile: bool
+) -> tuple[Progress, dict[str, Any]]:
+    """One notifier delivering `count` notices to the sinks; progress and details."""
+    settings = bench_settings(stack, unique_tag(), REDIS_DB, rate_limits=False)
+    events = notice_events(count, CHANNELS, needs_email={"email"})
+    async with fresh_stack(settings):
+        await produce(settings.kafka_bootstrap, settings.topics.notice_requested, events)
+        notifier = create_notifier(settings, channels=channels_for(where))
+        progress = Progress()
+        watch = OffsetWatch(settings.kafka_bootstrap)
+        async with watch, running(notifier.app), profiled("notifier", profile):
+            meter = CpuMeter()
+            done = await poll_until(
+                lambda: watch.end(settings.topics.notice_receipts), count, progress, timeout_s
+            )
+            cores = meter.cores()
+        accepted = await sink_stats(where)
+    return progress, {
+        "notices": count,
+        "channels": list(CHANNELS),
+        "batch_max": settings.batch_max,
+        "drained": done,
+        "cores_busy_while_delivering": cores,
+        "sinks_accepted": {k: v for k, v in accepted.items() if k != "alertmanager"},
+    }
