@@ -27,7 +27,8 @@ class Settings:
     topics: Topics = field(default_factory=Topics)
     engine_group: str = "duban-engine"
     notifier_group: str = "duban-notifier"
-    batch_max: int = 500
+    batch_max: int = 500  # notifier: notices handled together (sent concurrently)
+    engine_batch_max: int = 2000  # engine: events per batch; one Redis round trip each way
     topic_partitions: int = 6
     timer_batch: int = 500
     timer_lease_s: float = 30.0
@@ -54,6 +55,7 @@ class Settings:
             redis_url=e.get("DUBAN_REDIS_URL", cls.redis_url),
             topics=Topics(**topic_names),
             engine_group=e.get("DUBAN_ENGINE_GROUP", cls.engine_group),
+            engine_batch_max=int(e.get("DUBAN_ENGINE_BATCH_MAX", cls.engine_batch_max)),
             notifier_group=e.get("DUBAN_NOTIFIER_GROUP", cls.notifier_group),
             ack_http_port=int(e.get("DUBAN_ACK_HTTP_PORT", cls.ack_http_port)),
             http_host=e.get("DUBAN_HTTP_HOST", cls.http_host),

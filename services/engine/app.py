@@ -66,7 +66,7 @@ def create_engine(
         *topics.inbound(),
         group_id=settings.engine_group,
         batch=True,
-        max_records=settings.batch_max,
+        max_records=settings.engine_batch_max,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_undecoded,

@@ -109,7 +109,7 @@ async def ingest(
         stored = len(await redis.keys("duban:hazard:*"))
     rate, seconds, counted = progress.steady_rate()
     return rounded(rate), {
-        "batch_max": settings.batch_max,
+        "batch_max": settings.engine_batch_max,
         "produce_rate_msgs_per_s": rounded(produced_rate),
         "drained": done,
         "measured_events": counted,
