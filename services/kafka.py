@@ -24,6 +24,7 @@ from contracts.topics import (
 )
 from services.core.evaluate import PlannedNotice
 from services.engine.work import Record
+from services.metrics import METRICS
 
 log = logging.getLogger("duban.kafka")
 ENGINE_SOURCE = "urn:duban:engine"
@@ -95,6 +96,11 @@ class KafkaSink:
             for n in notices
         ]
         await asyncio.gather(*pending)
+        METRICS.inc(
+            "duban_notices_requested_total",
+            len(notices),
+            help="notice.requested events published (re-sends of a notice included).",
+        )
 
     async def dead_letter(self, record: Record, reason: str) -> None:
         """Publish the original bytes with the reason and origin in headers."""

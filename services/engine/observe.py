@@ -23,9 +23,6 @@ def observe(report: BatchReport, rules: Rules) -> None:
         )
     METRICS.inc("duban_events_total", report.rejected, outcome="dead_lettered")
     METRICS.inc(
-        "duban_notices_requested_total", report.notices, help="notice.requested events published."
-    )
-    METRICS.inc(
         "duban_state_conflicts_total",
         report.conflicts,
         help="Compare-and-set conflicts retried (replicas, timers racing events).",
