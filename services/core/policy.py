@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from contracts.notice import EscalationAction
+from contracts.notice import NoticeKind as NoticeKind
 from services.core.offsets import Offset, parse_offset
 
-NoticeKind = Literal[
-    "report", "reminder", "escalation", "verification", "supervision", "closure", "duty", "digest"
-]
-Action = Literal["letter", "circular", "interview", "exposure"]
+# The contract owns the vocabulary of notices; policies speak the same words.
+Action = EscalationAction
 Anchor = Literal["reported", "deadline", "rectified", "listed", "closed"]
 Role = Literal[
     "responsible",

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, get_args
 
-KINDS: Final[tuple[str, ...]] = (
-    "report",
-    "reminder",
-    "escalation",
-    "verification",
-    "supervision",
-    "closure",
-    "duty",
-    "digest",
-)
-ACTIONS: Final[tuple[str, ...]] = ("letter", "circular", "interview", "exposure")
+from contracts.notice import EscalationAction, NoticeKind
+
+KINDS: Final[tuple[str, ...]] = get_args(NoticeKind)
+ACTIONS: Final[tuple[str, ...]] = get_args(EscalationAction)
 
 #: Every (kind, action) the engine sends; the shipped templates cover each one.
 NOTICE_VARIANTS: Final[tuple[tuple[str, str | None], ...]] = (
