@@ -16,7 +16,7 @@ class RetryPolicy:
 
     def delay_s(self, attempt: int, unit_random: float, retry_after_s: float | None) -> float:
         """Wait before attempt `attempt + 1` (attempt counts from 1); `unit_random` in [0, 1)."""
-        ceiling = min(self.cap_s, self.base_s * (2 ** (attempt - 1)))
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** (attempt - 1))
         jittered = ceiling * unit_random  # full jitter spreads replicas' retries apart
         return max(jittered, retry_after_s or 0.0)
 

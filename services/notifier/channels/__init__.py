@@ -13,7 +13,7 @@ from .base import Channel, DeliveryError, Family, OutboundMessage, SendResult
 from .masking import mask_email, mask_mobile, redact
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 # kind → (module, channel class, settings class)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -41,12 +41,12 @@ def build_channel(
     kind: str,
     settings: object,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: aiohttp.ClientSession | None = None,
     name: str | None = None,
 ) -> Channel:
     """Build the adapter for ``kind`` from its settings dataclass.
 
-    ``client``: a shared ``httpx.AsyncClient`` for the HTTP adapters (not closed by
+    ``client``: a shared ``aiohttp.ClientSession`` for the HTTP adapters (not closed by
     the adapter's ``aclose``); ignored by ``email``.  ``name`` defaults to ``kind``.
     """
     module_name, channel_name, settings_name = _lookup(kind)

@@ -1,10 +1,13 @@
 """Shared HTTP plumbing for the HTTP-based adapters.
 
-One :class:`HttpPoster` per adapter: it either uses an ``httpx.AsyncClient`` passed in
-(shared, not closed by the adapter) or owns one.  Every request carries the adapter's
-own timeout, so a shared client with a different default does not change it.
+One :class:`HttpPoster` per adapter, on aiohttp: it either uses an
+``aiohttp.ClientSession`` passed in (shared, not closed by the adapter) or owns one,
+opened on first use. Every request carries the adapter's own timeout, so a shared
+session with a different default does not change it. Redirects are not followed: a
+provider that answers 3xx has moved and ops must see it. ``HTTPS_PROXY``,
+``HTTP_PROXY`` and ``NO_PROXY`` are honoured, read once per endpoint host.
 
-Transport failures become :class:`DeliveryError`.  How an answer is judged stays with
+Transport failures become :class:`DeliveryError`. How an answer is judged stays with
 each adapter, because several providers answer errors with HTTP 200 and a code in the
 body; the helpers below are the pieces those judgements share.
 """
@@ -15,16 +18,29 @@ import email.utils
 import json
 import math
 import time
+import urllib.request
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from .base import DeliveryError, Family, SendResult
 from .masking import redact
 
 USER_AGENT = "duban-notifier/0.1"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+CONNECTIONS_PER_CHANNEL = 100
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A provider's answer, read in full: status, body and (case-insensitive) headers."""
+
+    status_code: int
+    content: bytes
+    headers: Mapping[str, str]
 
 
 class HttpPoster:
@@ -33,14 +49,17 @@ class HttpPoster:
         *,
         channel: str,
         timeout_s: float,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
     ) -> None:
         if timeout_s <= 0 or not math.isfinite(timeout_s):
             raise ValueError("timeout_s must be a positive number")
         self.channel = channel
-        self.timeout = httpx.Timeout(timeout_s)
+        self.timeout_s = timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=self.timeout)
+        self._client = client
+        self._closed = False
+        self._proxies: dict[tuple[str, str], URL | None] = {}
 
     async def post(
         self,
@@ -48,15 +67,24 @@ class HttpPoster:
         *,
         content: bytes,
         headers: Mapping[str, str],
-    ) -> httpx.Response:
-        """POST and return the response (any status); raise DeliveryError on transport
+    ) -> HttpAnswer:
+        """POST and return the answer (any status); raise DeliveryError on transport
         failures.  The URL is never part of an error message (it may hold a key)."""
         all_headers = {"User-Agent": USER_AGENT, **headers}
+        session = self._session()
         try:
-            return await self._client.post(
-                url, content=content, headers=all_headers, timeout=self.timeout
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as e:  # InvalidURL is no HTTPError
+            target = URL(url)
+            async with session.post(
+                target,
+                data=content,
+                headers=all_headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                proxy=self._proxy_for(target),
+            ) as response:
+                body = await response.read()
+                return HttpAnswer(response.status, body, response.headers)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             reason, retryable = self._describe(e)
             raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
 
@@ -66,27 +94,46 @@ class HttpPoster:
         payload: object,
         *,
         headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> HttpAnswer:
         """POST ``payload`` as UTF-8 JSON (non-ASCII kept as is), like :meth:`post`."""
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
         return await self.post(url, content=body, headers=all_headers)
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError(f"channel {self.channel} is closed")
+        if self._client is None:
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_CHANNEL)
+            self._client = aiohttp.ClientSession(connector=connector)
+        return self._client
+
+    def _proxy_for(self, url: URL) -> URL | None:
+        """The proxy the environment names for this scheme and host, if any."""
+        where = (url.scheme, url.host or "")
+        if where not in self._proxies:
+            proxy = urllib.request.getproxies().get(url.scheme)
+            bypass = not url.host or urllib.request.proxy_bypass(url.host)
+            self._proxies[where] = URL(proxy) if proxy and not bypass else None
+        return self._proxies[where]
+
     def _describe(self, e: Exception) -> tuple[str, bool]:
         """(reason, retryable) for a failed request; a bad endpoint is permanent."""
         name = type(e).__name__
-        # Order matters: TimeoutException and UnsupportedProtocol are TransportErrors.
-        if isinstance(e, httpx.TimeoutException):
-            return f"timed out after {self.timeout.read:g}s ({name})", True
-        if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        if isinstance(e, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
+            return f"timed out after {self.timeout_s:g}s ({name})", True
+        if isinstance(e, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
             return f"bad endpoint configuration ({name})", False
-        if isinstance(e, httpx.TransportError):
+        if isinstance(e, aiohttp.ClientConnectionError):
             return f"connection failed ({name}: {redact(str(e), limit=120)})", True
-        return f"HTTP error ({name})", True  # e.g. DecodingError while reading the body
+        return f"HTTP error ({name})", True  # e.g. a malformed answer while reading it
 
     async def aclose(self) -> None:
+        """Close the session this poster owns (a shared one stays open and usable)."""
         if self._owns_client:
-            await self._client.aclose()
+            self._closed = True
+            if self._client is not None:
+                await self._client.close()
 
 
 class _HasTimeout(Protocol):
@@ -100,7 +147,7 @@ SettingsT = TypeVar("SettingsT", bound=_HasTimeout)
 class HttpOptions(TypedDict, total=False):
     """The keyword arguments of :class:`HttpChannel`, for adapters that add their own."""
 
-    client: httpx.AsyncClient | None
+    client: aiohttp.ClientSession | None
     name: str | None
     clock: Callable[[], float]
 
@@ -116,7 +163,7 @@ class HttpChannel(Generic[SettingsT]):
         self,
         settings: SettingsT,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -129,7 +176,7 @@ class HttpChannel(Generic[SettingsT]):
         await self._http.aclose()
 
 
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
+def json_object(response: HttpAnswer) -> dict[str, Any] | None:
     """The response body as a JSON object, or ``None`` if it is not one."""
     try:
         data = json.loads(response.content)
@@ -138,7 +185,7 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def retry_after_seconds(response: httpx.Response, *, now_s: float | None = None) -> float | None:
+def retry_after_seconds(response: HttpAnswer, *, now_s: float | None = None) -> float | None:
     """Parse ``Retry-After`` (delta-seconds or HTTP-date)."""
     value = response.headers.get("Retry-After")
     if not value:
@@ -164,7 +211,7 @@ def status_is_retryable(status: int) -> bool:
 
 
 def http_status_error(
-    response: httpx.Response,
+    response: HttpAnswer,
     *,
     channel: str,
     what: str = "",
@@ -187,13 +234,13 @@ def http_status_error(
     )
 
 
-def raise_unless_2xx(response: httpx.Response, *, channel: str) -> None:
+def raise_unless_2xx(response: HttpAnswer, *, channel: str) -> None:
     """Raise the HTTP status error (with a piece of the body) for a non-2xx answer."""
     if not 200 <= response.status_code < 300:
         raise http_status_error(response, channel=channel, detail=body_snippet(response))
 
 
-def unexpected_answer(response: httpx.Response, *, channel: str) -> DeliveryError:
+def unexpected_answer(response: HttpAnswer, *, channel: str) -> DeliveryError:
     """The error for an answer without the provider's code: its HTTP status if not 200,
     else retryable (a proxy or an outage page may stand where the provider should)."""
     if response.status_code != 200:
@@ -229,7 +276,7 @@ def provider_error(
 
 
 def errcode_result(
-    response: httpx.Response,
+    response: HttpAnswer,
     *,
     channel: str,
     provider: str,
@@ -256,7 +303,7 @@ def errcode_result(
     )
 
 
-def body_snippet(response: httpx.Response, limit: int = 120) -> str:
+def body_snippet(response: HttpAnswer, limit: int = 120) -> str:
     """A short, redacted piece of a response body for error messages."""
     try:
         text = response.content.decode("utf-8", errors="replace")

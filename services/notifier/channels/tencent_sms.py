@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-import httpx
+from yarl import URL
 
 from ._http import (
     JSON_CONTENT_TYPE,
@@ -156,7 +156,7 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
 
     def __init__(self, settings: TencentSmsSettings, **options: Unpack[HttpOptions]) -> None:
         # Parse the endpoint first: a bad one fails before an HTTP client is made.
-        host = httpx.URL(settings.endpoint).netloc.decode("ascii")
+        host = _host_of(settings.endpoint)
         super().__init__(settings, **options)
         self._host = host
 
@@ -224,3 +224,11 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
             channel=self.name,
             request_id=request_id,
         )
+
+
+def _host_of(endpoint: str) -> str:
+    """The Host header value for ``endpoint`` (port kept when it is not the default)."""
+    url = URL(endpoint)
+    if not url.host:
+        raise ValueError("the Tencent SMS endpoint has no host")
+    return url.authority if not url.is_default_port() else url.host

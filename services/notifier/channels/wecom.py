@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from yarl import URL
 
 from ._http import HttpChannel, errcode_result, utf8_truncate
 from .base import Family, OutboundMessage, SendResult
@@ -49,7 +49,7 @@ class WeComSettings:
 
     @classmethod
     def from_key(cls, key: str, *, endpoint: str = DEFAULT_ENDPOINT, **kw: Any) -> WeComSettings:
-        url = str(httpx.URL(endpoint).copy_merge_params({"key": key}))
+        url = str(URL(endpoint).update_query({"key": key}))
         return cls(webhook_url=url, **kw)
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import httpx
+import aiohttp
 import pytest
 
 from services.notifier.channels import KINDS, build_channel, settings_class
@@ -66,13 +66,13 @@ def test_delivery_error_text() -> None:
 
 
 async def test_shared_client_is_not_closed_but_owned_one_is(fake_wecom: FakeWeCom) -> None:
-    async with httpx.AsyncClient() as client:
+    async with aiohttp.ClientSession() as client:
         shared = build_channel(
             "wecom", settings_class("wecom")(webhook_url=fake_wecom.webhook_url), client=client
         )
         await shared.send(sample_message())
         await shared.aclose()
-        assert not client.is_closed
+        assert not client.closed
         await shared.send(sample_message())  # still usable
     owned = build_channel("wecom", settings_class("wecom")(webhook_url=fake_wecom.webhook_url))
     await owned.send(sample_message())
