@@ -9,7 +9,9 @@
 
 With ``users`` the server requires AUTH (PLAIN / LOGIN) before MAIL.  Each accepted
 message is a :class:`ReceivedMail` in ``messages`` (raw bytes as received, envelope,
-whether the session was encrypted, the authenticated user).  ``fail_next`` answers
+whether the session was encrypted, the authenticated user, which connection carried
+it); ``connections`` counts the connections clients opened and ``hang_up`` closes them
+from the server's side (an idle timeout).  ``fail_next`` answers
 the next MAIL / RCPT / DATA with a given SMTP reply; ``delay_next`` holds the reply
 to a stage (until ``seconds`` elapse or the server stops) for timeout tests.
 """
@@ -43,6 +45,8 @@ class ReceivedMail:
     data: bytes
     tls: bool
     auth_user: str | None
+    connection: int
+    """Which connection carried it: 0 for the server's first, 1 for the next, ..."""
 
     @property
     def message(self) -> EmailMessage:
@@ -110,6 +114,7 @@ class _Handler:
                 data=content,
                 tls=_is_tls(server),
                 auth_user=user,
+                connection=self.owner.connection_index(server),
             )
         )
         return f"250 2.0.0 Ok: queued as FAKE{len(self.owner.messages):04d}"
@@ -138,6 +143,20 @@ class FakeSmtpServer(Serving):
         self.port = 0
         self._server: asyncio.Server | None = None
         self._protocols: list[SMTP] = []
+
+    @property
+    def connections(self) -> int:
+        """How many connections clients opened so far."""
+        return len(self._protocols)
+
+    def connection_index(self, server: SMTP) -> int:
+        return next(i for i, p in enumerate(self._protocols) if p is server)
+
+    def hang_up(self) -> None:
+        """Close every open connection from the server's side (an idle timeout)."""
+        for smtp in self._protocols:
+            if smtp.transport is not None:
+                smtp.transport.close()
 
     def fail_next(
         self, n: int = 1, *, stage: Stage = "data", reply: str = "451 4.3.0 Try again later"
@@ -195,9 +214,7 @@ class FakeSmtpServer(Serving):
 
     async def stop(self) -> None:
         self.release.set()
-        for smtp in self._protocols:
-            if smtp.transport is not None:
-                smtp.transport.close()
+        self.hang_up()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

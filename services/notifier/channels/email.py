@@ -9,6 +9,9 @@
 * ``Message-ID`` is derived from the delivery key (``<duban.<key>@<domain>>``, the key
   percent-encoded to fit the Message-ID grammar), so a repeated attempt is visibly the
   same message to the receiver; the key itself is also in ``X-Duban-Delivery``.
+* Connections are reused: at most ``max_connections`` open at once, an idle one kept
+  for ``idle_s`` and for at most ``messages_per_connection`` messages (servers limit
+  both); a connection that failed in transport is closed, never reused.
 
 Classification: SMTP 4xx replies and connection problems/timeouts are retryable;
 5xx replies, refused authentication, certificate verification failures, a missing
@@ -22,12 +25,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email import policy
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import Literal
 from urllib.parse import quote
 
@@ -35,6 +32,8 @@ import aiosmtplib
 
 from .base import DeliveryError, Family, OutboundMessage, SendResult
 from .masking import mask_email, redact
+from .mime import BadAddress, compose, header_value, mailbox
+from .smtppool import SmtpPool
 
 Security = Literal["none", "starttls", "tls"]
 _DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
@@ -63,6 +62,11 @@ class EmailSettings:
     """Name sent in EHLO; default: the local FQDN."""
     message_id_domain: str | None = None
     """Right-hand side of Message-ID; default: the domain of ``from_addr``."""
+    max_connections: int = 8
+    """SMTP connections open at once (servers limit connections per client)."""
+    messages_per_connection: int = 100
+    idle_s: float = 30.0
+    """How long an unused connection is kept open."""
 
 
 def message_id_for(delivery_key: str, domain: str) -> str:
@@ -73,27 +77,24 @@ def message_id_for(delivery_key: str, domain: str) -> str:
     return f"<duban.{left}@{domain}>"
 
 
-def build_email(message: OutboundMessage, settings: EmailSettings, *, now: float) -> EmailMessage:
-    """The MIME message (raises ValueError / HeaderParseError on bad addresses)."""
+def message_id_domain(settings: EmailSettings) -> str:
+    """The right-hand side of our Message-IDs."""
+    return settings.message_id_domain or settings.from_addr.rpartition("@")[2] or "duban"
+
+
+def build_email(message: OutboundMessage, settings: EmailSettings, *, now: float) -> bytes:
+    """The message's bytes (raises BadAddress on a malformed or non-ASCII address)."""
     assert message.to_email is not None
-    domain = settings.message_id_domain or settings.from_addr.rpartition("@")[2] or "duban"
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = Address(display_name=settings.from_name or "", addr_spec=settings.from_addr)
-    msg["To"] = Address(addr_spec=message.to_email)
+    headers = [
+        ("From", mailbox(settings.from_addr, settings.from_name)),
+        ("To", mailbox(message.to_email)),
+        ("Subject", header_value("Subject", message.subject)),
+        ("Message-ID", message_id_for(message.delivery_key, message_id_domain(settings))),
+        ("X-Duban-Delivery", header_value("X-Duban-Delivery", message.delivery_key)),
+    ]
     if settings.reply_to:
-        msg["Reply-To"] = Address(addr_spec=settings.reply_to)
-    msg["Subject"] = message.subject
-    msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
-    msg["Message-ID"] = message_id_for(message.delivery_key, domain)
-    msg["X-Duban-Delivery"] = message.delivery_key
-    msg.set_content(message.text, subtype="plain", charset="utf-8", cte=_cte(message.text))
-    if message.html:
-        msg.add_alternative(message.html, subtype="html", charset="utf-8", cte=_cte(message.html))
-    return msg
-
-
-def _cte(text: str) -> str | None:
-    return None if text.isascii() else "base64"
+        headers.insert(2, ("Reply-To", mailbox(settings.reply_to)))
+    return compose(headers, message.text, message.html, now=now)
 
 
 def _tls_context(settings: EmailSettings) -> ssl.SSLContext | None:
@@ -122,6 +123,12 @@ class EmailChannel:
         self.settings = settings
         self._clock = clock
         self._tls = _tls_context(settings)
+        self._pool = SmtpPool(
+            self._smtp,
+            size=settings.max_connections,
+            uses=settings.messages_per_connection,
+            idle_s=settings.idle_s,
+        )
 
     def _smtp(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -141,28 +148,24 @@ class EmailChannel:
         if not message.to_email:
             raise DeliveryError("message has no email address", retryable=False, channel=self.name)
         try:
-            mime = build_email(message, self.settings, now=self._clock())
-            raw = mime.as_bytes(policy=policy.SMTP)
-        except (ValueError, HeaderParseError, IndexError) as e:
+            raw = build_email(message, self.settings, now=self._clock())
+        except BadAddress as e:
             raise DeliveryError(
-                f"cannot build email for {mask_email(message.to_email)} ({type(e).__name__})",
+                f"cannot build email for {mask_email(message.to_email)} ({e})",
                 retryable=False,
                 channel=self.name,
             ) from e
-        message_id = str(mime["Message-ID"])
-        smtp = self._smtp()
+        message_id = message_id_for(message.delivery_key, message_id_domain(self.settings))
         try:
-            await smtp.connect()
-            try:
+            async with self._pool.connection() as smtp:
                 _, answer = await smtp.sendmail(self.settings.from_addr, [message.to_email], raw)
-            finally:
-                await _quit_quietly(smtp)
         except Exception as e:
             raise self._classify(e, message.to_email) from e
         return SendResult(provider_message_id=message_id, provider_answer=redact(answer, limit=200))
 
     async def aclose(self) -> None:
-        """Nothing to release: each send uses its own SMTP connection."""
+        """Close the pooled SMTP connections (a later send opens new ones)."""
+        await self._pool.aclose()
 
     def _classify(self, e: Exception, to_email: str) -> DeliveryError:
         reason, retryable, code = _smtp_reply_failure(e, to_email) or _transport_failure(e)
@@ -230,15 +233,6 @@ def _cert_failure(e: BaseException) -> bool:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
-
-
-async def _quit_quietly(smtp: aiosmtplib.SMTP) -> None:
-    if not smtp.is_connected:
-        return
-    try:
-        await smtp.quit()
-    except Exception:
-        smtp.close()
 
 
 __all__ = [

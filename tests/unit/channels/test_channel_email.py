@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from email.headerregistry import Address
 from email.utils import parseaddr
+from typing import Any
 
 import pytest
 
+from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.email import EmailChannel, EmailSettings, Security, message_id_for
 from tests.providers import FakeSmtpServer, sample_message
 from tests.providers.fixtures import SMTP_USERS
@@ -23,6 +26,7 @@ def channel(
     ca_file: str | None = None,
     validate_certs: bool = True,
     timeout_s: float = 5.0,
+    **pool: Any,
 ) -> EmailChannel:
     return EmailChannel(
         EmailSettings(
@@ -37,6 +41,7 @@ def channel(
             validate_certs=validate_certs,
             timeout_s=timeout_s,
             local_hostname="duban.test",
+            **pool,
         )
     )
 
@@ -217,3 +222,75 @@ async def test_implicit_tls_against_plain_server_is_retryable_tls_error(
 
 def test_from_display_name_is_encoded() -> None:
     assert str(Address(display_name="安全督办平台", addr_spec="duban@example.com"))
+
+
+async def test_connections_are_reused(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp)
+    for n in range(5):
+        await ch.send(sample_message(delivery_key=f"N{n}:1:P1:email"))
+    await ch.aclose()
+    assert [m.connection for m in fake_smtp.messages] == [0] * 5
+    assert fake_smtp.connections == 1
+
+
+async def test_a_connection_carries_at_most_messages_per_connection(
+    fake_smtp: FakeSmtpServer,
+) -> None:
+    ch = channel(fake_smtp, messages_per_connection=2)
+    for n in range(5):
+        await ch.send(sample_message(delivery_key=f"N{n}:1:P1:email"))
+    await ch.aclose()
+    assert [m.connection for m in fake_smtp.messages] == [0, 0, 1, 1, 2]
+
+
+async def test_concurrent_sends_open_at_most_max_connections(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp, max_connections=3)
+    await asyncio.gather(
+        *(ch.send(sample_message(delivery_key=f"N{n}:1:P1:email")) for n in range(12))
+    )
+    await ch.aclose()
+    assert len(fake_smtp.messages) == 12 and fake_smtp.connections == 3
+
+
+async def test_a_refused_recipient_leaves_the_connection_usable(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp)
+    fake_smtp.fail_next(stage="rcpt", reply="550 5.1.1 No such user")
+    err = await send_expecting_error_keep_open(ch)
+    assert not err.retryable
+    await ch.send(sample_message())
+    await ch.aclose()
+    assert fake_smtp.connections == 1 and len(fake_smtp.messages) == 1
+
+
+async def test_a_connection_the_server_closed_is_not_reused(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp)
+    await ch.send(sample_message(delivery_key="N1:1:P1:email"))
+    fake_smtp.hang_up()  # the server's idle timeout
+    await asyncio.sleep(0.05)  # let the client see the connection close
+    await ch.send(sample_message(delivery_key="N2:1:P1:email"))
+    await ch.aclose()
+    assert [m.connection for m in fake_smtp.messages] == [0, 1]
+
+
+async def test_an_idle_connection_is_closed_after_idle_s(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp, idle_s=0.0)
+    await ch.send(sample_message(delivery_key="N1:1:P1:email"))
+    await ch.send(sample_message(delivery_key="N2:1:P1:email"))
+    await ch.aclose()
+    assert [m.connection for m in fake_smtp.messages] == [0, 1]
+
+
+async def test_a_timed_out_connection_is_dropped(fake_smtp: FakeSmtpServer) -> None:
+    ch = channel(fake_smtp, timeout_s=0.3)
+    fake_smtp.delay_next(stage="data", seconds=5)
+    err = await send_expecting_error_keep_open(ch)
+    assert err.retryable
+    await ch.send(sample_message(delivery_key="N2:1:P1:email"))
+    await ch.aclose()
+    assert [m.connection for m in fake_smtp.messages] == [1]
+
+
+async def send_expecting_error_keep_open(ch: EmailChannel) -> DeliveryError:
+    with pytest.raises(DeliveryError) as info:
+        await ch.send(sample_message())
+    return info.value

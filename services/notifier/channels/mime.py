@@ -1,0 +1,93 @@
+"""The bytes of one notice email: 7-bit clean, text part and optional HTML alternative.
+
+The message always has the same shape, so it is written directly rather than through
+``email.message.EmailMessage``, whose header registry costs about a millisecond per
+message: headers use RFC 2047 encoded words (``email.header.Header``), display names
+``email.utils.formataddr``, and non-ASCII bodies base64 (canonical CRLF line ends).
+Addresses are checked by the standard library's RFC 5322 parser, once per address.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+import secrets
+from collections.abc import Sequence
+from email.errors import HeaderParseError
+from email.header import Header
+from email.headerregistry import Address
+from email.utils import formataddr, formatdate
+
+CRLF = "\r\n"
+_MAX_7BIT_LINE = 998
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class BadAddress(ValueError):
+    """An address that is not a plain ASCII ``local@domain``."""
+
+
+@functools.lru_cache(maxsize=4096)
+def checked_address(addr: str) -> str:
+    """``addr`` if it is a single ASCII addr-spec; BadAddress otherwise."""
+    if not addr.isascii():
+        raise BadAddress("internationalised addresses are not supported")
+    try:
+        parsed = Address(addr_spec=addr)
+    except (ValueError, IndexError, HeaderParseError) as e:  # all seen on malformed input
+        raise BadAddress(f"malformed address ({type(e).__name__})") from None
+    if not parsed.username or not parsed.domain or parsed.addr_spec != addr:
+        raise BadAddress("malformed address")
+    return addr
+
+
+def mailbox(addr: str, display_name: str | None = None) -> str:
+    """A From/To/Reply-To value: ``Name <addr>`` (name encoded when not ASCII)."""
+    return formataddr((display_name or "", checked_address(addr)), charset="utf-8")
+
+
+def header_value(name: str, value: str) -> str:
+    """An unstructured header's value on one logical line (line breaks become spaces):
+    as is when printable ASCII, else RFC 2047 encoded words folded under 78 columns."""
+    value = " ".join(_LINE_BREAK.split(value))
+    if value.isascii() and value.isprintable():
+        return value
+    return Header(value, "utf-8", header_name=name).encode(maxlinelen=76, linesep=CRLF)
+
+
+def compose(
+    headers: Sequence[tuple[str, str]],
+    text: str,
+    html: str | None,
+    *,
+    now: float,
+) -> bytes:
+    """The message: ``headers`` (already encoded values), Date, MIME-Version, body."""
+    lines = [f"{name}: {value}" for name, value in headers]
+    lines += [f"Date: {formatdate(now, usegmt=True)}", "MIME-Version: 1.0", ""]
+    head = CRLF.join(lines)
+    if html is None:
+        return (head + _part("plain", text)).encode("ascii")
+    boundary = "=_duban_" + secrets.token_hex(12)
+    # The CRLF before each delimiter belongs to the delimiter (RFC 2046 5.1.1).
+    alternatives = (("plain", text), ("html", html))
+    parts = "".join(f"--{boundary}{CRLF}{_part(sub, body)}{CRLF}" for sub, body in alternatives)
+    multipart = f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'
+    return (head + multipart + parts + f"--{boundary}--{CRLF}").encode("ascii")
+
+
+def _part(subtype: str, body: str) -> str:
+    """A text part: its headers, a blank line and its content in canonical form."""
+    lines = _LINE_BREAK.split(body)
+    canonical = CRLF.join(lines) + CRLF
+    head = f"Content-Type: text/{subtype}; charset=utf-8{CRLF}Content-Transfer-Encoding: "
+    if _is_7bit(canonical) and all(len(line) <= _MAX_7BIT_LINE for line in lines):
+        return f"{head}7bit{CRLF}{CRLF}{canonical}"
+    encoded = base64.encodebytes(canonical.encode("utf-8")).decode("ascii")
+    return f"{head}base64{CRLF}{CRLF}{encoded.replace(chr(10), CRLF)}"
+
+
+def _is_7bit(text: str) -> bool:
+    """Printable ASCII, tabs and line breaks only (no NUL or other controls)."""
+    return text.isascii() and text.replace("\t", "").replace(CRLF, "").isprintable()
