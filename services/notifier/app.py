@@ -90,12 +90,13 @@ def create_notifier(
         deferred = DeferredStore(redis)
         built = channels if channels is not None else build_channels(config, os.environ)
         parts.channels = built
+        ledger = DeliveryLedger(redis, _owner())
         for problem in sms_template_problems(config, templates):
             log.warning("%s", problem)
         parts.deliverer = Deliverer(
             channels=built,
             templates=templates,
-            ledger=DeliveryLedger(redis, _owner()),
+            ledger=ledger,
             outcomes=KafkaOutcomes(broker, topics, deferred, clock),
             clock=clock,
             retry=retry or RetryPolicy(),
@@ -109,6 +110,7 @@ def create_notifier(
         finally:
             for channel in built.values():
                 await channel.aclose()
+            await ledger.aclose()
             await redis.aclose()
 
     app = FastStream(broker, lifespan=lifespan, logger=log)

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -24,16 +24,12 @@ from contracts.notice import NoticeRequested
 from services.clock import Clock
 from services.notifier.channels import Channel, DeliveryError, SendResult
 from services.notifier.channels.masking import redact
-from services.notifier.ledger import DeliveryLedger
+from services.notifier.ledger import LEASE_S, Claim
 from services.notifier.messages import build_message
 from services.notifier.render import Rendered, TemplateSet
 from services.notifier.retry import RetryPolicy
 
 log = logging.getLogger("duban.notifier")
-# A delivery's lease is short and renewed while its sends run, so the deliveries of a
-# replica that died are taken over within LEASE_S rather than after the longest send.
-LEASE_S = 30.0
-RENEW_EVERY_S = LEASE_S / 3
 # What each channel family reads from a rendering (rendering everything costs ~4x more).
 FAMILIES_OF = {
     "email": ("subject", "text", "html"),
@@ -69,6 +65,22 @@ class Outcomes(Protocol):
         """No channel could deliver the notice."""
 
 
+class Ledger(Protocol):
+    """Who sent what (services.notifier.ledger.DeliveryLedger)."""
+
+    async def claim(self, key: str) -> Claim:
+        """Own a delivery (its lease renewed while owned), or learn it was sent or is busy."""
+
+    async def mark_sent(self, key: str, receipt: str) -> None:
+        """Record a delivery as done."""
+
+    async def release(self, key: str) -> None:
+        """Give up a delivery that was not sent."""
+
+    async def any_sent(self, keys: Sequence[str]) -> bool:
+        """Whether any of these deliveries was sent."""
+
+
 class SlotTaker(Protocol):
     """Shared send-rate limits (services.notifier.ratelimit.RateLimiter)."""
 
@@ -82,7 +94,7 @@ class Deliverer:
 
     channels: Mapping[str, Channel]
     templates: TemplateSet
-    ledger: DeliveryLedger
+    ledger: Ledger
     outcomes: Outcomes
     clock: Clock
     retry: RetryPolicy
@@ -122,7 +134,6 @@ class Deliverer:
         key = notice.delivery_key(channel.name)
         if not await self._claim(key):
             return None  # delivered before (redelivery, restart, another replica)
-        renewal = asyncio.create_task(self._keep_lease(key))
         try:
             rendered = self._render(notice, channel)
             attempts, outcome = await self._attempts(notice, channel, rendered, key)
@@ -132,8 +143,6 @@ class Deliverer:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.ledger.release(key))
             raise
-        finally:
-            renewal.cancel()
         if isinstance(outcome, SendResult):
             await self.ledger.mark_sent(key, outcome.provider_message_id or "")
             await self.outcomes.delivered(notice, channel.name, attempts, outcome)
@@ -182,24 +191,11 @@ class Deliverer:
             budget = self.retry.deadline_s - (self.monotonic() - started)
             await self.limiter.acquire(channel, max(0.0, budget))
 
-    async def _keep_lease(self, key: str) -> None:
-        """Renew our lease on `key` until cancelled (real time: leases expire in real time)."""
-        while True:
-            await asyncio.sleep(RENEW_EVERY_S)
-            try:
-                claim = await self.ledger.claim(key, LEASE_S)
-            except Exception:
-                log.warning("renewing the lease on delivery %s failed; will retry", redact(key))
-                continue
-            if claim != "claimed":
-                log.error("lease on delivery %s was lost while sending", redact(key))
-                return
-
     async def _claim(self, key: str) -> bool:
         """True when this replica now owns the delivery; False when it was already sent."""
         deadline = self.monotonic() + LEASE_S + 5
         while True:
-            claim = await self.ledger.claim(key, LEASE_S)
+            claim = await self.ledger.claim(key)
             if claim == "claimed":
                 return True
             if claim == "sent":

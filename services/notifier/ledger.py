@@ -4,80 +4,206 @@ A delivery is claimed with a lease before sending ("sending:<owner>"), and marke
 "sent" only after the provider accepted it (Alertmanager's rule: record after success).
 A replica that finds "sent" does nothing; one that finds another's live lease waits
 for it; a lease left by a crashed replica expires and the delivery is taken over.
+
+The lease is short (``lease_s``) and the ledger renews every lease it holds, all in
+one call, every third of it, so a replica that died loses its deliveries within
+``lease_s`` rather than after the longest send. Claims, completions, releases and reads
+from concurrent deliveries are grouped (services.groupcommit): one script call per
+batch, not one round trip per delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
 from redis.asyncio import Redis
 
+from services.groupcommit import GroupCommit
+from services.notifier.channels.masking import redact
+
+log = logging.getLogger("duban.notifier")
 PREFIX = "duban:delivery:"
 SENT_TTL_S = 180 * 86400  # far longer than any redelivery or replay window
+LEASE_S = 30.0
+MAX_BATCH = 500  # keys per script call: bounds how long one call holds Redis
 
 Claim = Literal["claimed", "sent", "busy"]
+_CLAIMS: frozenset[str] = frozenset(("claimed", "sent", "busy"))
 
-# KEYS[1]: delivery key. ARGV: owner, lease_ms. Returns claimed / sent / busy.
+# KEYS: delivery keys. ARGV: owner, lease_ms. Returns claimed / sent / busy per key;
+# our own live lease counts as claimed (and is extended).
 _CLAIM = """
-local current = redis.call('GET', KEYS[1])
-if not current then
-  redis.call('SET', KEYS[1], 'sending:' .. ARGV[1], 'PX', ARGV[2])
-  return 'claimed'
+local answers = {}
+local mine = 'sending:' .. ARGV[1]
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if not current then
+    redis.call('SET', key, mine, 'PX', ARGV[2])
+    answers[i] = 'claimed'
+  elseif string.sub(current, 1, 4) == 'sent' then
+    answers[i] = 'sent'
+  elseif current == mine then
+    redis.call('PEXPIRE', key, ARGV[2])
+    answers[i] = 'claimed'
+  else
+    answers[i] = 'busy'
+  end
 end
-if string.sub(current, 1, 4) == 'sent' then return 'sent' end
-if current == 'sending:' .. ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'claimed'
-end
-return 'busy'
+return answers
 """
 
-# KEYS[1]: delivery key. ARGV: owner. Drops our own lease only.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == 'sending:' .. ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+# KEYS: delivery keys. ARGV: ttl_s, then one receipt per key.
+_MARK_SENT = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 'sent:' .. ARGV[i + 1], 'EX', ARGV[1])
 end
-return 0
+return #KEYS
+"""
+
+# KEYS: delivery keys. ARGV: owner. Drops our own leases only.
+_RELEASE = """
+local mine = 'sending:' .. ARGV[1]
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == mine then redis.call('DEL', key) end
+end
+return #KEYS
+"""
+
+# KEYS: delivery keys. ARGV: owner, lease_ms. Extends our leases; 1 per key still ours.
+_RENEW = """
+local mine = 'sending:' .. ARGV[1]
+local held = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == mine then
+    redis.call('PEXPIRE', key, ARGV[2])
+    held[i] = 1
+  else
+    held[i] = 0
+  end
+end
+return held
 """
 
 
 class DeliveryLedger:
-    """Claims, completes and releases deliveries by key."""
+    """Claims, completes and releases deliveries by key; renews the leases it holds."""
 
-    def __init__(self, redis: Redis, owner: str) -> None:
+    def __init__(self, redis: Redis, owner: str, *, lease_s: float = LEASE_S) -> None:
         self.redis = redis
         self.owner = owner
-        self._claim = redis.register_script(_CLAIM)
-        self._release = redis.register_script(_RELEASE)
+        self.lease_s = lease_s
+        self._claim_script = redis.register_script(_CLAIM)
+        self._mark_script = redis.register_script(_MARK_SENT)
+        self._release_script = redis.register_script(_RELEASE)
+        self._renew_script = redis.register_script(_RENEW)
+        self._claims = GroupCommit(self._claim_all, MAX_BATCH)
+        self._marks = GroupCommit(self._mark_all, MAX_BATCH)
+        self._releases = GroupCommit(self._release_all, MAX_BATCH)
+        self._reads = GroupCommit(self._read_all, MAX_BATCH)
+        self._held: set[str] = set()
+        self._renewer: asyncio.Task[None] | None = None
 
-    async def claim(self, key: str, lease_s: float) -> Claim:
-        """Try to own a delivery for `lease_s` seconds."""
-        answer = await self._claim(keys=[PREFIX + key], args=[self.owner, int(lease_s * 1000)])
-        text = answer.decode() if isinstance(answer, bytes) else str(answer)
-        if text not in ("claimed", "sent", "busy"):
-            raise RuntimeError(f"unexpected ledger answer {text!r} for {key}")
-        return text  # type: ignore[return-value]
+    async def claim(self, key: str) -> Claim:
+        """Try to own a delivery; while owned, its lease is renewed until it is marked
+        sent or released."""
+        claim = await self._claims.submit(key)
+        if claim == "claimed":
+            self._held.add(key)
+            if self._renewer is None or self._renewer.done():
+                self._renewer = asyncio.create_task(self._renew_forever())
+        return claim
 
     async def mark_sent(self, key: str, receipt: str) -> None:
         """Record a delivery as done, for good."""
-        await self.redis.set(PREFIX + key, "sent:" + receipt, ex=SENT_TTL_S)
+        self._held.discard(key)
+        await self._marks.submit((key, receipt))
 
     async def release(self, key: str) -> None:
         """Give up our lease (the send failed and was not delivered)."""
-        await self._release(keys=[PREFIX + key], args=[self.owner])
+        self._held.discard(key)
+        await self._releases.submit(key)
 
     async def any_sent(self, keys: Sequence[str]) -> bool:
         """Whether any of these deliveries was recorded as sent."""
         if not keys:
             return False
-        values = await self.redis.mget([PREFIX + k for k in keys])
-        return any(_text(v).startswith("sent") for v in values if v is not None)
+        values = await self._reads.submit(tuple(keys))
+        return any(v is not None and _text(v).startswith("sent") for v in values)
 
     async def state(self, key: str) -> str | None:
         """The raw ledger value (for tests and `duban dlq`)."""
         value = await self.redis.get(PREFIX + key)
         return None if value is None else _text(value)
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The deliveries this replica is sending now."""
+        return frozenset(self._held)
+
+    async def aclose(self) -> None:
+        """Stop renewing (the leases still held then expire within ``lease_s``)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+
+    async def renew(self) -> list[str]:
+        """Extend every lease held now; the keys whose lease was lost."""
+        keys = sorted(self._held)
+        lost = []
+        for start in range(0, len(keys), MAX_BATCH):
+            chunk = keys[start : start + MAX_BATCH]
+            held = await self._renew_script(keys=_prefixed(chunk), args=self._lease_args())
+            lost += [k for k, still in zip(chunk, held, strict=True) if not still]
+        return lost
+
+    async def _renew_forever(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                lost = await self.renew()
+            except Exception:
+                log.warning("renewing %d delivery lease(s) failed; will retry", len(self._held))
+                continue
+            for key in lost:
+                if key in self._held:  # not finished while the renewal ran
+                    log.error("lease on delivery %s was lost while sending", redact(key))
+
+    async def _claim_all(self, keys: list[str]) -> list[Claim]:
+        answers = await self._claim_script(keys=_prefixed(keys), args=self._lease_args())
+        claims = [_text(a) for a in answers]
+        for key, claim in zip(keys, claims, strict=True):
+            if claim not in _CLAIMS:
+                raise RuntimeError(f"unexpected ledger answer {claim!r} for {redact(key)}")
+        return claims  # type: ignore[return-value]
+
+    async def _mark_all(self, items: list[tuple[str, str]]) -> list[None]:
+        keys = _prefixed([key for key, _ in items])
+        await self._mark_script(keys=keys, args=[SENT_TTL_S, *(r for _, r in items)])
+        return [None] * len(items)
+
+    async def _release_all(self, keys: list[str]) -> list[None]:
+        await self._release_script(keys=_prefixed(keys), args=[self.owner])
+        return [None] * len(keys)
+
+    async def _read_all(self, groups: list[tuple[str, ...]]) -> list[list[bytes | str | None]]:
+        values = await self.redis.mget(_prefixed([k for group in groups for k in group]))
+        out, start = [], 0
+        for group in groups:
+            out.append(values[start : start + len(group)])
+            start += len(group)
+        return out
+
+    def _lease_args(self) -> list[str | int]:
+        return [self.owner, int(self.lease_s * 1000)]
+
+
+def _prefixed(keys: Sequence[str]) -> list[str]:
+    return [PREFIX + k for k in keys]
 
 
 def _text(value: bytes | str) -> str:

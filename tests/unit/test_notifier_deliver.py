@@ -56,7 +56,7 @@ class MemoryLedger:
         self.values: dict[str, str] = {}
         self.released: list[str] = []
 
-    async def claim(self, key: str, lease_s: float) -> str:
+    async def claim(self, key: str) -> str:
         current = self.values.get(key)
         if current is None:
             self.values[key] = "sending:me"

@@ -10,8 +10,6 @@ import pytest
 from services.notifier.channels import DeliveryError, OutboundMessage, SendResult
 from services.notifier.render import TemplateSet
 from tests.unit.test_notifier_deliver import (
-    OK,
-    MemoryLedger,
     ScriptedChannel,
     deliverer,
     notice,
@@ -78,26 +76,3 @@ async def test_a_send_cancelled_mid_flight_frees_its_delivery(templates: Templat
         await task
     assert d.ledger.values == {}
     assert d.events == []  # nothing claimed as delivered or failed
-
-
-async def test_the_lease_is_renewed_while_a_slow_send_runs(
-    templates: TemplateSet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("services.notifier.deliver.RENEW_EVERY_S", 0.01)
-    renewed = asyncio.Event()
-
-    class Renewals(MemoryLedger):
-        async def claim(self, key: str, lease_s: float) -> str:
-            if key in self.values:
-                renewed.set()
-                return "claimed"  # our own lease, extended
-            return await super().claim(key, lease_s)
-
-    class Slow(ScriptedChannel):
-        async def send(self, message: OutboundMessage) -> SendResult:
-            await renewed.wait()
-            return OK
-
-    d = deliverer(templates, Slow("wecom"), ledger=Renewals())
-    await asyncio.wait_for(d.deliverer.deliver(notice("wecom")), timeout=10)
-    assert d.events == [("delivered", "wecom", 1)]
