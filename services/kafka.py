@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 
 from contracts.notice import ChannelPlan, NoticeRequested, Recipient
 from contracts.registry import make_event
@@ -116,6 +117,12 @@ async def dead_letter(broker: KafkaBroker, topic: str, record: Record, reason: s
         DLQ_HEADER_OFFSET: str(record.offset),
     }
     await broker.publish(record.value, topic, headers=headers)
+
+
+async def undecoded(message: StreamMessage[Any]) -> None:
+    """A subscriber decoder for handlers that read raw records: FastStream's json.loads
+    of every body would be wasted work."""
+    return None
 
 
 def records_of(raw: Any) -> list[Record]:

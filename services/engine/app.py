@@ -7,12 +7,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
 from redis.asyncio import Redis
 
 from services.clock import Clock, SystemClock
@@ -22,7 +20,7 @@ from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
 from services.errors import redelivered_after_backoff
-from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of
+from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of, undecoded
 from services.settings import Settings, all_topics
 from services.store.entities import EntityStore
 from services.store.timers import TimerStore
@@ -38,11 +36,6 @@ class EngineParts:
     app: FastStream
     engine: Engine | None = None
     timer_loop: TimerLoop | None = None
-
-
-async def _undecoded(message: StreamMessage[Any]) -> None:
-    """The handler reads raw records; FastStream's json.loads of every body is wasted work."""
-    return None
 
 
 def create_engine(
@@ -69,7 +62,7 @@ def create_engine(
         max_records=settings.engine_batch_max,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_undecoded,
+        decoder=undecoded,
     )
     async def on_events(message: KafkaMessage) -> None:
         assert parts.engine is not None, "engine used before its lifespan started"

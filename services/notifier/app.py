@@ -8,8 +8,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
@@ -23,7 +24,7 @@ from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
 from services.engine.work import Record
 from services.errors import INFRASTRUCTURE_ERRORS, redelivered_after_backoff
-from services.kafka import dead_letter, ensure_topics, records_of
+from services.kafka import dead_letter, ensure_topics, records_of, undecoded
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
 from services.notifier.deferred import DeferredStore
@@ -38,7 +39,8 @@ from services.notifier.smscheck import sms_template_problems
 from services.settings import Settings, all_topics
 
 log = logging.getLogger("duban.notifier")
-CONCURRENCY = 256
+CONCURRENCY = 256  # notices of one batch in delivery at once
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,7 +68,6 @@ def create_notifier(
     parts = NotifierParts(broker, FastStream(broker, logger=log))
     topics = settings.topics
     templates = TemplateSet.load(config.folder / "templates")
-    gate = asyncio.Semaphore(CONCURRENCY)
 
     # NACK_ON_ERROR: offsets commit only after every notice of the batch is delivered,
     # deferred or dead-lettered; an infrastructure error redelivers the batch, and the
@@ -78,10 +79,12 @@ def create_notifier(
         max_records=settings.batch_max,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=undecoded,
     )
     async def on_notices(message: KafkaMessage) -> None:
         async with redelivered_after_backoff(log):
-            await _all(_handle(parts, r, topics, gate) for r in records_of(message.raw_message))
+            records = records_of(message.raw_message)
+            await _each(records, lambda record: _handle(parts, record, topics), CONCURRENCY)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -134,9 +137,7 @@ def create_notifier(
     return parts
 
 
-async def _handle(
-    parts: NotifierParts, record: Record, topics: Topics, gate: asyncio.Semaphore
-) -> None:
+async def _handle(parts: NotifierParts, record: Record, topics: Topics) -> None:
     """Deliver one consumed notice; an unreadable one goes to the dead-letter topic."""
     assert parts.deliverer is not None, "notifier used before its lifespan started"
     try:
@@ -145,17 +146,16 @@ async def _handle(
         log.warning("dead-lettered notice %s@%d: %s", record.topic, record.offset, e.reason)
         await dead_letter(parts.broker, topics.dlq_notices, record, e.reason)
         return
-    async with gate:
-        try:
-            await parts.deliverer.deliver(notice)
-        except TemplateError as e:
-            await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
-        except INFRASTRUCTURE_ERRORS:
-            raise  # Redis or Kafka down: the batch is redelivered
-        except Exception as e:  # a bug on this notice: dead-letter it, never a crash loop
-            log.exception("notice %s could not be delivered", notice.notice_id)
-            reason = f"notifier error: {type(e).__name__}: {e}"
-            await parts.deliverer.outcomes.dead_letter(notice, reason)
+    try:
+        await parts.deliverer.deliver(notice)
+    except TemplateError as e:
+        await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
+    except INFRASTRUCTURE_ERRORS:
+        raise  # Redis or Kafka down: the batch is redelivered
+    except Exception as e:  # a bug on this notice: dead-letter it, never a crash loop
+        log.exception("notice %s could not be delivered", notice.notice_id)
+        reason = f"notifier error: {type(e).__name__}: {e}"
+        await parts.deliverer.outcomes.dead_letter(notice, reason)
 
 
 def _redis(url: str) -> Redis:
@@ -185,11 +185,22 @@ def _notice(raw: bytes) -> NoticeRequested:
     return event.data
 
 
-async def _all(jobs: Sequence[object] | object) -> None:
-    results = await asyncio.gather(*jobs, return_exceptions=True)  # type: ignore[misc]
-    errors = [r for r in results if isinstance(r, BaseException)]
+async def _each(items: Sequence[T], handle: Callable[[T], Awaitable[None]], workers: int) -> None:
+    """``handle`` every item, at most ``workers`` at once; then raise the first error, if
+    any, after every item settled (nothing half-sent is abandoned)."""
+    pending = iter(items)
+    errors: list[Exception] = []
+
+    async def work() -> None:
+        for item in pending:
+            try:
+                await handle(item)
+            except Exception as e:
+                errors.append(e)
+
+    await asyncio.gather(*(work() for _ in range(min(workers, len(items)))))
     if errors:
-        raise errors[0]  # after every job settled: nothing half-sent is abandoned
+        raise errors[0]
 
 
 async def _release_deferred(deliverer: Deliverer, store: DeferredStore, clock: Clock) -> None:

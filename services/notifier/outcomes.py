@@ -1,7 +1,13 @@
-"""Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic."""
+"""Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic.
+
+Receipts of concurrent deliveries are published together (services.groupcommit): the
+batch is handed to the producer at once and awaited as a whole, so each receipt still
+returns only after the broker confirmed it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from faststream.kafka import KafkaBroker
@@ -10,10 +16,13 @@ from contracts.notice import NoticeDelivered, NoticeFailed, NoticeRequested
 from contracts.registry import make_event
 from contracts.topics import DLQ_HEADER_REASON, Topics
 from services.clock import Clock
+from services.groupcommit import GroupCommit
 from services.notifier.channels import DeliveryError, SendResult
 from services.notifier.deferred import DeferredStore
 
 NOTIFIER_SOURCE = "urn:duban:notifier"
+MAX_BATCH = 500
+_Receipt = tuple[str, str, NoticeDelivered | NoticeFailed, datetime]
 
 
 class KafkaOutcomes:
@@ -26,6 +35,7 @@ class KafkaOutcomes:
         self.topics = topics
         self.deferred_store = deferred
         self.clock = clock
+        self._receipts = GroupCommit(self._publish_all, MAX_BATCH)
 
     async def delivered(
         self, notice: NoticeRequested, channel: str, attempts: int, result: SendResult
@@ -85,10 +95,21 @@ class KafkaOutcomes:
     async def _receipt(
         self, type_: str, event_id: str, data: NoticeDelivered | NoticeFailed, now: datetime
     ) -> None:
-        event = make_event(type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id)
-        await self.broker.publish(
-            event.to_json(),
-            self.topics.notice_receipts,
-            key=data.notice_id.encode(),
-            headers={"content-type": "application/json"},
-        )
+        await self._receipts.submit((type_, event_id, data, now))
+
+    async def _publish_all(self, receipts: list[_Receipt]) -> list[None]:
+        sent = []
+        for type_, event_id, data, now in receipts:
+            event = make_event(type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id)
+            sent.append(
+                await self.broker.publish(
+                    event.to_json(),
+                    self.topics.notice_receipts,
+                    key=data.notice_id.encode(),
+                    headers={"content-type": "application/json"},
+                    correlation_id=event_id,
+                    no_confirm=True,
+                )
+            )
+        await asyncio.gather(*sent)
+        return [None] * len(receipts)

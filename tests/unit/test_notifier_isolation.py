@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from contracts.topics import Topics
 from services.engine.work import Record
-from services.notifier.app import NotifierParts, _handle
+from services.notifier.app import NotifierParts, _each, _handle
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "notice.requested.json"
 
@@ -39,7 +39,7 @@ def parts_with(deliverer: Failing) -> NotifierParts:
 async def test_a_bug_on_one_notice_dead_letters_it() -> None:
     deliverer = Failing(KeyError("recipient_name"))
     record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
-    await _handle(parts_with(deliverer), record, Topics(), asyncio.Semaphore(1))
+    await _handle(parts_with(deliverer), record, Topics())
     assert len(deliverer.dead) == 1
     assert deliverer.dead[0][1] == "notifier error: KeyError: 'recipient_name'"
 
@@ -48,5 +48,23 @@ async def test_redis_trouble_is_raised_for_redelivery_not_dead_lettered() -> Non
     deliverer = Failing(RedisConnectionError("down"))
     record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
     with pytest.raises(RedisConnectionError):
-        await _handle(parts_with(deliverer), record, Topics(), asyncio.Semaphore(1))
+        await _handle(parts_with(deliverer), record, Topics())
     assert deliverer.dead == []
+
+
+async def test_each_bounds_concurrency_and_raises_after_every_item_settled() -> None:
+    running, peak, done = 0, 0, []
+
+    async def handle(item: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        if item == 3:
+            raise ValueError("item 3")
+        done.append(item)
+
+    with pytest.raises(ValueError, match="item 3"):
+        await _each(list(range(20)), handle, workers=4)
+    assert peak == 4 and sorted(done) == [i for i in range(20) if i != 3]
