@@ -106,8 +106,7 @@ def build_test_message(
 ) -> OutboundMessage:
     """The test reminder for `channel`, addressed to `to`, built like any real message."""
     from contracts.notice import ChannelPlan, NoticeRequested, Recipient
-    from services.notifier.deliver import FAMILIES_OF
-    from services.notifier.messages import build_message
+    from services.notifier.messages import build_message, render_for
     from services.notifier.render import TemplateSet, sample_facts
     from services.notifier.setup import sms_templates
 
@@ -125,8 +124,7 @@ def build_test_message(
         facts={**sample_facts("reminder"), **TEST_FACTS},
     )
     templates = TemplateSet.load(config.folder / "templates", tz=config.policy.time_zone)
-    families = FAMILIES_OF[channel.family]
-    rendered = templates.render("reminder", None, notice.facts, None, families=families)
+    rendered = render_for(templates, notice, channel, None)
     rendered = replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
     key = notice.delivery_key(channel.name)
     return build_message(notice, channel, rendered, key, sms_templates(config))

@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -85,7 +86,8 @@ def run_services(service: str, config_dir: Path) -> None:
     if service == "all" and not _has_ack_secret():
         names.remove("ack")
         log.warning("DUBAN_ACK_SECRET is unset: the acknowledgement endpoint is not started")
-    asyncio.run(serve(names, settings))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(names, settings))
 
 
 def _has_ack_secret() -> bool:

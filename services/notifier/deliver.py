@@ -25,18 +25,11 @@ from services.clock import Clock
 from services.notifier.channels import Channel, DeliveryError, SendResult
 from services.notifier.channels.masking import redact
 from services.notifier.ledger import LEASE_S, Claim
-from services.notifier.messages import build_message
+from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
 from services.notifier.retry import RetryPolicy
 
 log = logging.getLogger("duban.notifier")
-# What each channel family reads from a rendering (rendering everything costs ~4x more).
-FAMILIES_OF = {
-    "email": ("subject", "text", "html"),
-    "chat": ("subject", "text", "markdown"),
-    "sms": ("sms",),
-    "webhook": ("subject", "text"),
-}
 BUSY_POLL_S = 0.2
 
 
@@ -159,13 +152,7 @@ class Deliverer:
         return outcome
 
     def _render(self, notice: NoticeRequested, channel: Channel) -> Rendered:
-        return self.templates.render(
-            notice.kind,
-            notice.action,
-            {**notice.facts},
-            self.ack_url(notice),
-            families=FAMILIES_OF[channel.family],
-        )
+        return render_for(self.templates, notice, channel, self.ack_url(notice))
 
     async def _attempts(
         self, notice: NoticeRequested, channel: Channel, rendered: Rendered, key: str

@@ -6,10 +6,35 @@ from collections.abc import Mapping
 
 from contracts.notice import NoticeRequested
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage
-from services.notifier.render import Rendered
+from services.notifier.render import Rendered, TemplateSet
+
+# What each channel family sends from a rendering; rendering only that is cheaper.
+# Chat robots send markdown, and plain text only when it @-mentions someone (WeCom
+# cannot @ by mobile in markdown) or when the markdown came out empty.
+FAMILIES_OF = {
+    "email": ("subject", "text", "html"),
+    "chat": ("subject", "markdown"),
+    "sms": ("sms",),
+    "webhook": ("subject", "text"),
+}
 
 # channel name → "kind.action" / "kind" / "default" → (provider template id, parameter names)
 SmsTemplates = Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]]
+
+
+def render_for(
+    templates: TemplateSet, notice: NoticeRequested, channel: Channel, ack_url: str | None
+) -> Rendered:
+    """The renderings of ``notice`` that ``channel`` sends."""
+    families = FAMILIES_OF[channel.family]
+    if _mentions(notice, channel):
+        families += ("text",)
+    facts = {**notice.facts}
+    rendered = templates.render(notice.kind, notice.action, facts, ack_url, families=families)
+    if "markdown" in families and "text" not in families and not rendered.markdown.strip():
+        families += ("text",)  # the robots fall back to plain text
+        rendered = templates.render(notice.kind, notice.action, facts, ack_url, families=families)
+    return rendered
 
 
 def build_message(

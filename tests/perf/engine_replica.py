@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import uvloop
+
 from services.engine.app import create_engine
 from services.runner import running
 from tests.fakes import FakeClock
@@ -29,4 +31,5 @@ async def serve(tag: str, db: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop:  # as services/runner.py
+        loop.run(serve(sys.argv[1], int(sys.argv[2])))

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from tests.perf import engine_ingest, notifier, timers_section
 from tests.perf.common import REPO_ROOT, Figure, Section
 from tests.perf.table import render
@@ -89,7 +91,9 @@ def _measured(name: str, runner: Runner, stack: LocalStack, sizes: Sizes, profil
     load = os.getloadavg()[0]
     started = time.perf_counter()
     try:
-        section = asyncio.run(runner(stack, sizes, profile))
+        # The services run on uvloop (services/runner.py): so do the benchmarks.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop:
+            section = loop.run(runner(stack, sizes, profile))
     except Exception as e:  # one section failing must not lose the others
         traceback.print_exc()
         section = Section(name, error=f"{type(e).__name__}: {e}")

@@ -114,3 +114,12 @@ def compile_template(env: ImmutableSandboxedEnvironment, name: str) -> Template:
         raise syntax_error(exc) from exc
     except UnicodeDecodeError as exc:
         raise TemplateError(f"{name}: not UTF-8 text ({exc.reason})", template=name) from exc
+
+
+def freeze_globals(env: ImmutableSandboxedEnvironment) -> None:
+    """Give every compiled template a plain dict of its globals. Jinja keeps them as a
+    ChainMap over the environment's and copies it for every render and ``load``; the
+    globals never change after loading, and a dict copies several times faster."""
+    cache = env.cache if env.cache is not None else {}
+    for template in cache.values():
+        template.globals = dict(template.globals)

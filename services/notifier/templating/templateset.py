@@ -20,7 +20,12 @@ from services.notifier.templating.catalog import (
     expected_files,
     known_families,
 )
-from services.notifier.templating.environment import RENDER_CACHE, compile_template, make_env
+from services.notifier.templating.environment import (
+    RENDER_CACHE,
+    compile_template,
+    freeze_globals,
+    make_env,
+)
 from services.notifier.templating.errors import (
     VIA,
     TemplateError,
@@ -113,6 +118,7 @@ class TemplateSet:
                     raise
                 problems.append(str(exc))
                 broken.add(path.name)
+        freeze_globals(env)
         return cls(directory, templates, sms, origins, frozenset(broken))
 
     # -- lookup
