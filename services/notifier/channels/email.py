@@ -20,6 +20,8 @@ STARTTLS and malformed addresses are permanent.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import ssl
 import time
@@ -54,7 +56,7 @@ class EmailSettings:
     """Display name of the sender, e.g. "安全督办平台"."""
     reply_to: str | None = None
     timeout_s: float = 15.0
-    """Per SMTP operation (connect, each command)."""
+    """For connecting, and for each message's transaction (MAIL, RCPT, DATA)."""
     validate_certs: bool = True
     ca_file: str | None = None
     """PEM bundle to trust instead of the system store (private CA / self-signed)."""
@@ -157,8 +159,9 @@ class EmailChannel:
             ) from e
         message_id = message_id_for(message.delivery_key, message_id_domain(self.settings))
         try:
-            async with self._pool.connection() as smtp:
-                _, answer = await smtp.sendmail(self.settings.from_addr, [message.to_email], raw)
+            async with self._pool.connection() as smtp, asyncio.timeout(self.settings.timeout_s):
+                # One deadline for the whole transaction (cheaper than one per command).
+                answer = await _transaction(smtp, self.settings.from_addr, message.to_email, raw)
         except Exception as e:
             raise self._classify(e, message.to_email) from e
         return SendResult(provider_message_id=message_id, provider_answer=redact(answer, limit=200))
@@ -177,6 +180,28 @@ class EmailChannel:
         )
 
 
+async def _transaction(smtp: aiosmtplib.SMTP, sender: str, recipient: str, raw: bytes) -> str:
+    """MAIL, RCPT and DATA for one message already in canonical CRLF form; the server's
+    answer to DATA. aiosmtplib's ``sendmail`` would normalise the line endings once more
+    just to announce the SIZE, which we know. A refused command resets the envelope
+    (RSET), so the connection can carry the next message."""
+    if smtp.is_ehlo_or_helo_needed:
+        try:
+            await smtp.ehlo(timeout=None)
+        except aiosmtplib.SMTPHeloError:
+            await smtp.helo(timeout=None)
+    options = [f"SIZE={len(raw)}"] if smtp.supports_extension("size") else []
+    try:
+        await smtp.mail(sender, options=options, timeout=None)
+        await smtp.rcpt(recipient, timeout=None)
+        response = await smtp.data(raw, timeout=None)
+    except aiosmtplib.SMTPResponseException:
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await smtp.rset(timeout=None)
+        raise
+    return response.message
+
+
 _Failure = tuple[str, bool, int | None]
 _REPLY_KINDS: dict[type[Exception], str] = {
     aiosmtplib.SMTPAuthenticationError: "authentication refused",
@@ -188,15 +213,11 @@ _REPLY_KINDS: dict[type[Exception], str] = {
 
 def _smtp_reply_failure(e: Exception, to_email: str) -> _Failure | None:
     """Failures carrying an SMTP reply code: 4xx retryable, 5xx permanent."""
-    if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
-        if not e.recipients:
-            return ("all recipients refused", False, None)
-        first = e.recipients[0]
+    if isinstance(e, aiosmtplib.SMTPRecipientRefused):
         reason = (
-            f"recipient {mask_email(to_email)} refused: {first.code} "
-            f"{redact(first.message, limit=200)}"
+            f"recipient {mask_email(to_email)} refused: {e.code} {redact(e.message, limit=200)}"
         )
-        return (reason, 400 <= first.code < 500, first.code)
+        return (reason, 400 <= e.code < 500, e.code)
     if isinstance(e, aiosmtplib.SMTPResponseException):
         kind = _REPLY_KINDS.get(type(e), "server refused")
         reason = f"{kind}: {e.code} {redact(e.message, limit=200)}"

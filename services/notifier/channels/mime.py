@@ -2,8 +2,8 @@
 
 The message always has the same shape, so it is written directly rather than through
 ``email.message.EmailMessage``, whose header registry costs about a millisecond per
-message: headers use RFC 2047 encoded words (``email.header.Header``), display names
-``email.utils.formataddr``, and non-ASCII bodies base64 (canonical CRLF line ends).
+message: headers use RFC 2047 encoded words, display names ``email.utils.formataddr``,
+and non-ASCII bodies base64 (canonical CRLF line ends).
 Addresses are checked by the standard library's RFC 5322 parser, once per address.
 """
 
@@ -15,13 +15,14 @@ import re
 import secrets
 from collections.abc import Sequence
 from email.errors import HeaderParseError
-from email.header import Header
 from email.headerregistry import Address
 from email.utils import formataddr, formatdate
 
 CRLF = "\r\n"
 _MAX_7BIT_LINE = 998
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_WORD_OVERHEAD = len("=?utf-8?b??=")
+_WORD_BYTES = (78 - 1 - _WORD_OVERHEAD) // 4 * 3  # UTF-8 bytes per continuation word
 
 
 class BadAddress(ValueError):
@@ -42,6 +43,7 @@ def checked_address(addr: str) -> str:
     return addr
 
 
+@functools.lru_cache(maxsize=4096)
 def mailbox(addr: str, display_name: str | None = None) -> str:
     """A From/To/Reply-To value: ``Name <addr>`` (name encoded when not ASCII)."""
     return formataddr((display_name or "", checked_address(addr)), charset="utf-8")
@@ -49,11 +51,24 @@ def mailbox(addr: str, display_name: str | None = None) -> str:
 
 def header_value(name: str, value: str) -> str:
     """An unstructured header's value on one logical line (line breaks become spaces):
-    as is when printable ASCII, else RFC 2047 encoded words folded under 78 columns."""
+    as is when printable ASCII, else RFC 2047 encoded words (base64 of whole UTF-8
+    characters), folded so that no line passes 78 columns."""
     value = " ".join(_LINE_BREAK.split(value))
     if value.isascii() and value.isprintable():
         return value
-    return Header(value, "utf-8", header_name=name).encode(maxlinelen=76, linesep=CRLF)
+    # "Name: " then "=?utf-8?b?" + base64 + "?=" on the first line; " " + word after.
+    first = max(3, (78 - len(name) - 2 - _WORD_OVERHEAD) // 4 * 3)
+    words, chunk, budget = [], bytearray(), first
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > budget:
+            words.append(chunk)
+            chunk, budget = bytearray(), _WORD_BYTES
+        chunk += encoded
+    words.append(chunk)
+    return (CRLF + " ").join(
+        f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words
+    )
 
 
 def compose(

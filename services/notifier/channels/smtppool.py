@@ -5,7 +5,7 @@ round trips per message when every message opens its own. The pool keeps at most
 ``size`` connections open, hands an idle one out most-recently-used first, and closes
 a connection when it failed in transport, carried ``uses`` messages or sat idle for
 ``idle_s`` seconds. A refused message (an SMTP reply code) leaves the connection usable:
-aiosmtplib resets the envelope (RSET) before raising.
+the sender resets the envelope (RSET) before raising.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SmtpPool:
             pooled = await self._take_idle() or await self._open()
             try:
                 yield pooled.smtp
-            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            except aiosmtplib.SMTPResponseException:
                 await self._put_back(pooled)  # the server answered: the connection is fine
                 raise
             except BaseException:

@@ -92,10 +92,15 @@ def test_a_boundary_is_fresh_per_message() -> None:
         ("tab\there", "tab\there"),
         ("new\nline", "new line"),  # a header is one line: no header injection
         ("中文\r\nBcc: x@evil.example", "中文 Bcc: x@evil.example"),
+        ("⚠️隐患😀" * 25, "⚠️隐患😀" * 25),  # 4-byte characters are never split
+        ("整改" * 200, "整改" * 200),
     ],
 )
 def test_header_values_read_back_on_one_line(value: str, read_back: str) -> None:
-    parsed = parse(message("x", subject=value))
+    raw = message("x", subject=value)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    parsed = parse(raw)
     assert parsed["Subject"] == read_back and parsed["Bcc"] is None
 
 
@@ -109,3 +114,8 @@ def test_good_addresses_pass() -> None:
     assert checked_address("zhang.san+hazard@safety.gov.cn") == "zhang.san+hazard@safety.gov.cn"
     assert mailbox("a@example.com") == "a@example.com"
     assert mailbox("a@example.com", "Ops") == "Ops <a@example.com>"
+
+
+def test_a_long_header_name_still_fits_78_columns() -> None:
+    value = header_value("X-Duban-Delivery", "通知:" * 40)
+    assert len("X-Duban-Delivery: " + value.split("\r\n")[0]) <= 78
