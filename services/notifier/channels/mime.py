@@ -21,6 +21,7 @@ from email.utils import formataddr, formatdate
 CRLF = "\r\n"
 _MAX_7BIT_LINE = 998
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_MAX_PLAIN_HEADER = 900  # longer ASCII values are folded as encoded words (998 is the limit)
 _WORD_OVERHEAD = len("=?utf-8?b??=")
 _WORD_BYTES = (78 - 1 - _WORD_OVERHEAD) // 4 * 3  # UTF-8 bytes per continuation word
 
@@ -54,7 +55,7 @@ def header_value(name: str, value: str) -> str:
     as is when printable ASCII, else RFC 2047 encoded words (base64 of whole UTF-8
     characters), folded so that no line passes 78 columns."""
     value = " ".join(_LINE_BREAK.split(value))
-    if value.isascii() and value.isprintable():
+    if value.isascii() and value.isprintable() and len(value) <= _MAX_PLAIN_HEADER:
         return value
     # "Name: " then "=?utf-8?b?" + base64 + "?=" on the first line; " " + word after.
     first = max(3, (78 - len(name) - 2 - _WORD_OVERHEAD) // 4 * 3)

@@ -94,6 +94,7 @@ def test_a_boundary_is_fresh_per_message() -> None:
         ("中文\r\nBcc: x@evil.example", "中文 Bcc: x@evil.example"),
         ("⚠️隐患😀" * 25, "⚠️隐患😀" * 25),  # 4-byte characters are never split
         ("整改" * 200, "整改" * 200),
+        ("long ascii " * 100, "long ascii " * 100),  # folded: no line passes 998
     ],
 )
 def test_header_values_read_back_on_one_line(value: str, read_back: str) -> None:
