@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 from contracts.notice import NoticeRequested
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage
+from services.notifier.channels.base import TEXT_FOR_MENTIONS
 from services.notifier.render import Rendered, TemplateSet
 
 # What each channel family sends from a rendering; rendering only that is cheaper.
-# Chat robots send markdown, and plain text only when it @-mentions someone (WeCom
-# cannot @ by mobile in markdown) or when the markdown came out empty.
+# Chat robots send markdown; plain text only when the markdown came out empty, or when
+# the message @-mentions someone on a robot whose markdown cannot (TEXT_FOR_MENTIONS).
 FAMILIES_OF = {
     "email": ("subject", "text", "html"),
     "chat": ("subject", "markdown"),
@@ -27,7 +28,7 @@ def render_for(
 ) -> Rendered:
     """The renderings of ``notice`` that ``channel`` sends."""
     families = FAMILIES_OF[channel.family]
-    if _mentions(notice, channel):
+    if _mentions(notice, channel) and getattr(channel, TEXT_FOR_MENTIONS, False):
         families += ("text",)
     facts = {**notice.facts}
     rendered = templates.render(notice.kind, notice.action, facts, ack_url, families=families)

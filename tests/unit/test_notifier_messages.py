@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from contracts.notice import NoticeRequested
+from services.notifier.channels.base import TEXT_FOR_MENTIONS
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
 from tests.unit.test_notifier_deliver import ScriptedChannel, notice
@@ -23,19 +24,37 @@ def rendered(templates: TemplateSet, n: NoticeRequested, family: str) -> Rendere
     return render_for(templates, n, ScriptedChannel("ch", family), None)
 
 
+class WeComLike(ScriptedChannel):
+    text_for_mentions = True
+
+
 def test_chat_gets_subject_and_markdown_only(templates: TemplateSet) -> None:
     r = rendered(templates, notice("wecom", kind="reminder"), "chat")
     assert r.subject and r.markdown and r.text == "" and r.html == ""
 
 
-def test_chat_mentioning_someone_also_gets_plain_text(templates: TemplateSet) -> None:
+def test_a_robot_mentioning_in_plain_text_also_gets_plain_text(templates: TemplateSet) -> None:
     n = NoticeRequested.model_validate(
         notice("wecom").model_dump() | {"kind": "escalation", "action": "letter"}
     )
-    r = rendered(templates, n, "chat")
+    wecom = WeComLike("wecom")
+    r = render_for(templates, n, wecom, None)
     assert r.markdown and r.text
-    message = build_message(n, ScriptedChannel("wecom"), r, "k", {})
-    assert message.at_mobiles == ("13900000001",)
+    assert build_message(n, wecom, r, "k", {}).at_mobiles == ("13900000001",)
+    dingtalk = ScriptedChannel("dingtalk")  # mentions in markdown: no plain text needed
+    r = render_for(templates, n, dingtalk, None)
+    assert r.markdown and r.text == ""
+    assert build_message(n, dingtalk, r, "k", {}).at_mobiles == ("13900000001",)
+
+
+def test_only_wecom_needs_plain_text_for_mentions() -> None:
+    from services.notifier.channels.dingtalk import DingTalkChannel
+    from services.notifier.channels.feishu import FeishuChannel
+    from services.notifier.channels.wecom import WeComChannel
+
+    assert [
+        getattr(c, TEXT_FOR_MENTIONS, False) for c in (WeComChannel, DingTalkChannel, FeishuChannel)
+    ] == [True, False, False]
 
 
 def test_email_gets_subject_text_and_html(templates: TemplateSet) -> None:

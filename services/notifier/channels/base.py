@@ -94,6 +94,11 @@ class SendResult:
     """Short human-readable answer, shown by ``duban notify test``."""
 
 
+#: Chat adapters that send plain text, not markdown, when a message @-mentions someone
+#: set ``text_for_mentions = True`` (WeCom: its markdown cannot @ by mobile).
+TEXT_FOR_MENTIONS = "text_for_mentions"
+
+
 @runtime_checkable
 class Channel(Protocol):
     name: str

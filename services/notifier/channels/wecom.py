@@ -63,6 +63,7 @@ def with_title(title: str, body: str, *, markdown: bool) -> str:
 
 class WeComChannel(HttpChannel[WeComSettings]):
     family: Family = "chat"
+    text_for_mentions = True
     default_name = "wecom"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
