@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ from services.settings import Settings
 
 log = logging.getLogger("duban")
 SERVICES = ("engine", "notifier", "ack")
+# Young-generation collections every GC_GEN0 allocations instead of Python's 700.
+GC_GEN0 = 20_000
 
 
 @contextlib.asynccontextmanager
@@ -27,10 +30,21 @@ async def running(app: FastStream) -> AsyncIterator[FastStream]:
     """Start a FastStream app (lifespan, then broker) and stop it on exit."""
     async with app.lifespan_context():
         await app.start()
+        settle_garbage_collector()
         try:
             yield app
         finally:
             await app.stop()
+
+
+def settle_garbage_collector() -> None:
+    """Freeze what startup built (templates, config, clients: alive for good) out of the
+    cyclic collector's scans and collect the young generation less often. With hundreds
+    of deliveries in flight, Python's defaults had the notifier spend about 15 % of its
+    CPU in the collector (perf during `make bench`); this leaves about 3 %."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
 
 
 @contextlib.asynccontextmanager
