@@ -92,3 +92,25 @@ async def test_a_wrong_number_of_results_is_an_error() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError):
         GroupCommit(Recorder().run, max_batch=0)
+
+
+async def test_a_lingering_batch_waits_for_company() -> None:
+    rec = Recorder()
+    group = GroupCommit(rec.run, max_batch=100, linger_s=0.05)
+    first = asyncio.create_task(group.submit(1))
+    await asyncio.sleep(0.01)  # well inside the linger: joins the same batch
+    second = asyncio.create_task(group.submit(2))
+    assert (await first, await second) == (2, 4)
+    assert rec.batches == [[1, 2]]
+
+
+async def test_a_full_batch_does_not_linger() -> None:
+    rec = Recorder()
+    group = GroupCommit(rec.run, max_batch=3, linger_s=60)
+    results = await asyncio.wait_for(asyncio.gather(*(group.submit(i) for i in range(3))), 5)
+    assert results == [0, 2, 4] and rec.batches == [[0, 1, 2]]
+
+
+def test_linger_must_not_be_negative() -> None:
+    with pytest.raises(ValueError):
+        GroupCommit(Recorder().run, max_batch=1, linger_s=-1)
