@@ -24,7 +24,7 @@ from contracts.notice import NoticeRequested
 from services.clock import Clock
 from services.notifier.channels import Channel, DeliveryError, SendResult
 from services.notifier.channels.masking import redact
-from services.notifier.ledger import LEASE_S, Claim
+from services.notifier.ledger import LEASE_S, Claim, Sent
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
 from services.notifier.retry import RetryPolicy
@@ -36,10 +36,9 @@ BUSY_POLL_S = 0.2
 class Outcomes(Protocol):
     """Where delivery outcomes go: receipts, deferrals, dead letters."""
 
-    async def delivered(
-        self, notice: NoticeRequested, channel: str, attempts: int, result: SendResult
-    ) -> None:
-        """A channel accepted the message."""
+    async def delivered(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
+        """A channel accepted the message (published again, identical, after a crash
+        between the send and its receipt)."""
 
     async def failed(
         self,
@@ -64,14 +63,14 @@ class Ledger(Protocol):
     async def claim(self, key: str) -> Claim:
         """Own a delivery (its lease renewed while owned), or learn it was sent or is busy."""
 
-    async def mark_sent(self, key: str, receipt: str) -> None:
+    async def mark_sent(self, key: str, sent: Sent) -> None:
         """Record a delivery as done."""
 
     async def release(self, key: str) -> None:
         """Give up a delivery that was not sent."""
 
-    async def any_sent(self, keys: Sequence[str]) -> bool:
-        """Whether any of these deliveries was sent."""
+    async def find_sent(self, keys: Sequence[str]) -> tuple[str, Sent] | None:
+        """The first of these deliveries that was sent, with its record."""
 
 
 class SlotTaker(Protocol):
@@ -103,7 +102,10 @@ class Deliverer:
         plans = notice.channels
         # A redelivered notice may have gone out on a later channel after an earlier one
         # failed: trying the earlier one again would tell the person twice.
-        if await self.ledger.any_sent([notice.delivery_key(p.channel) for p in plans]):
+        keys = {notice.delivery_key(p.channel): p.channel for p in plans}
+        found = await self.ledger.find_sent(list(keys))
+        if found is not None:
+            await self._receipt_again(notice, keys[found[0]], found[1])
             return
         reasons = []
         for position, plan in enumerate(plans):
@@ -125,8 +127,11 @@ class Deliverer:
         self, notice: NoticeRequested, channel: Channel, final: bool
     ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
-        if not await self._claim(key):
-            return None  # delivered before (redelivery, restart, another replica)
+        if not await self._claim(key):  # sent meanwhile (another replica)
+            found = await self.ledger.find_sent([key])
+            if found is not None:
+                await self._receipt_again(notice, channel.name, found[1])
+            return None
         try:
             rendered = self._render(notice, channel)
             attempts, outcome = await self._attempts(notice, channel, rendered, key)
@@ -137,8 +142,9 @@ class Deliverer:
                 await asyncio.shield(self.ledger.release(key))
             raise
         if isinstance(outcome, SendResult):
-            await self.ledger.mark_sent(key, outcome.provider_message_id or "")
-            await self.outcomes.delivered(notice, channel.name, attempts, outcome)
+            sent = Sent(outcome.provider_message_id, attempts, self.clock.now())
+            await self.ledger.mark_sent(key, sent)
+            await self.outcomes.delivered(notice, channel.name, sent)
             return None
         await self.ledger.release(key)
         log.warning(
@@ -150,6 +156,12 @@ class Deliverer:
         )
         await self.outcomes.failed(notice, channel.name, attempts, outcome, final=final)
         return outcome
+
+    async def _receipt_again(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
+        """Publish the receipt of an earlier send once more: a crash may have come between
+        the send and its receipt. Same event id, same content: consumers keep one."""
+        if sent.at is not None:
+            await self.outcomes.delivered(notice, channel, sent)
 
     def _render(self, notice: NoticeRequested, channel: Channel) -> Rendered:
         return render_for(self.templates, notice, channel, self.ack_url(notice))

@@ -5,6 +5,10 @@ A delivery is claimed with a lease before sending ("sending:<owner>"), and marke
 A replica that finds "sent" does nothing; one that finds another's live lease waits
 for it; a lease left by a crashed replica expires and the delivery is taken over.
 
+"sent" keeps what the receipt said (provider message id, attempts, when), so a notice
+redelivered after a crash between the send and its receipt gets that same receipt
+published again instead of none.
+
 The lease is short (``lease_s``) and the ledger renews every lease it holds, all in
 one call, every third of it, so a replica that died loses its deliveries within
 ``lease_s`` rather than after the longest send. Claims, completions, releases and reads
@@ -16,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -35,6 +42,35 @@ MAX_BATCH = 500  # keys per script call: bounds how long one call holds Redis
 MARK_LINGER_S = 0.002
 
 Claim = Literal["claimed", "sent", "busy"]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the ledger keeps of a delivery the provider accepted: enough to publish the
+    same receipt again. ``at`` is None for a record that holds only a message id."""
+
+    provider_message_id: str | None
+    attempts: int
+    at: datetime | None
+
+    def encode(self) -> str:
+        at = None if self.at is None else self.at.isoformat()
+        return json.dumps({"id": self.provider_message_id, "attempts": self.attempts, "at": at})
+
+    @classmethod
+    def decode(cls, value: str) -> Sent:
+        """From the text after "sent:"; a bare message id (or nothing) reads as one."""
+        try:
+            data = json.loads(value)
+            return cls(data["id"], int(data["attempts"]), _moment(data["at"]))
+        except (ValueError, TypeError, KeyError):
+            return cls(value or None, 1, None)
+
+
+def _moment(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 _CLAIMS: frozenset[str] = frozenset(("claimed", "sent", "busy"))
 
 # KEYS: delivery keys. ARGV: owner, lease_ms. Returns claimed / sent / busy per key;
@@ -120,22 +156,26 @@ class DeliveryLedger:
                 self._renewer = asyncio.create_task(self._renew_forever())
         return claim
 
-    async def mark_sent(self, key: str, receipt: str) -> None:
+    async def mark_sent(self, key: str, sent: Sent) -> None:
         """Record a delivery as done, for good."""
         self._held.discard(key)
-        await self._marks.submit((key, receipt))
+        await self._marks.submit((key, sent.encode()))
 
     async def release(self, key: str) -> None:
         """Give up our lease (the send failed and was not delivered)."""
         self._held.discard(key)
         await self._releases.submit(key)
 
-    async def any_sent(self, keys: Sequence[str]) -> bool:
-        """Whether any of these deliveries was recorded as sent."""
+    async def find_sent(self, keys: Sequence[str]) -> tuple[str, Sent] | None:
+        """The first of these deliveries recorded as sent, with its record; else None."""
         if not keys:
-            return False
+            return None
         values = await self._reads.submit(tuple(keys))
-        return any(v is not None and _text(v).startswith("sent") for v in values)
+        for key, value in zip(keys, values, strict=True):
+            text = None if value is None else _text(value)
+            if text is not None and text.startswith("sent:"):
+                return key, Sent.decode(text[len("sent:") :])
+        return None
 
     async def state(self, key: str) -> str | None:
         """The raw ledger value (for tests and `duban dlq`)."""

@@ -17,8 +17,9 @@ from contracts.registry import make_event
 from contracts.topics import DLQ_HEADER_REASON, Topics
 from services.clock import Clock
 from services.groupcommit import GroupCommit
-from services.notifier.channels import DeliveryError, SendResult
+from services.notifier.channels import DeliveryError
 from services.notifier.deferred import DeferredStore
+from services.notifier.ledger import Sent
 
 NOTIFIER_SOURCE = "urn:duban:notifier"
 MAX_BATCH = 500
@@ -38,21 +39,18 @@ class KafkaOutcomes:
         self.clock = clock
         self._receipts = GroupCommit(self._publish_all, MAX_BATCH, linger_s=RECEIPT_LINGER_S)
 
-    async def delivered(
-        self, notice: NoticeRequested, channel: str, attempts: int, result: SendResult
-    ) -> None:
-        """Publish notice.delivered."""
-        now = self.clock.now()
+    async def delivered(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
+        """Publish notice.delivered (its id and content follow from the ledger record)."""
         data = NoticeDelivered(
             notice_id=notice.notice_id,
             occurrence=notice.occurrence,
             person_id=notice.recipient.person_id,
             channel=channel,
-            attempts=attempts,
-            delivered_at=now,
-            provider_message_id=result.provider_message_id,
+            attempts=sent.attempts,
+            delivered_at=sent.at or self.clock.now(),
+            provider_message_id=sent.provider_message_id,
         )
-        await self._receipt("notice.delivered", data.delivery_key(), data, now)
+        await self._receipt("notice.delivered", data.delivery_key(), data, data.delivered_at)
 
     async def failed(
         self,

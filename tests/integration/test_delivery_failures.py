@@ -4,12 +4,15 @@ codes, permanent codes, and falling back to the next channel, as the receipts re
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from services.notifier.app import create_notifier
+from services.notifier.ledger import DeliveryLedger, Sent
 from services.runner import running
 from services.settings import Settings
 from tests.fakes import FakeClock
@@ -128,3 +131,23 @@ async def test_a_permanent_sms_code_is_not_retried_and_the_last_failure_is_final
     assert outcomes(found) == [("notice.failed", "aliyun_sms", 1)]
     assert finals(found) == [(False, True)]
     assert "isv.AMOUNT_NOT_ENOUGH" in found[0]["data"]["reason"]
+
+
+async def test_a_crash_between_the_send_and_its_receipt_gets_the_receipt_on_restart(
+    settings: Settings, clock: FakeClock, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger says "sent" but no receipt went out (the process died in between): the
+    redelivered notice is not sent again and its receipt is published, as recorded."""
+    async with FakeWebhookReceiver() as fake:
+        use_webhook(monkeypatch, fake)
+        first = notice(1, "webhook")
+        at = datetime(2026, 9, 1, 1, 2, 3, tzinfo=UTC)
+        ledger = DeliveryLedger(redis, "the-replica-that-died")
+        await ledger.mark_sent(first.delivery_key("webhook"), Sent("msg-7", 2, at))
+        found = await deliver_one(settings, clock, "webhook", count=1)
+    assert outcomes(found) == [("notice.delivered", "webhook", 2)]
+    [receipt] = found
+    assert receipt["data"]["provider_message_id"] == "msg-7"
+    assert receipt["id"] == first.delivery_key("webhook")
+    assert receipt["time"] == receipt["data"]["delivered_at"] == "2026-09-01T01:02:03Z"
+    assert fake.requests == []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from services.notifier.ledger import PREFIX, SENT_TTL_S, DeliveryLedger
+from services.notifier.ledger import PREFIX, SENT_TTL_S, DeliveryLedger, Sent
 from tests.integration.conftest import wait_for
 
 
@@ -15,16 +16,16 @@ async def test_claim_send_and_release(redis: Redis) -> None:
     assert await a.claim("k1") == "claimed"
     assert await a.claim("k1") == "claimed"  # our own live lease
     assert await b.claim("k1") == "busy"
-    await a.mark_sent("k1", "msg-1")
-    assert await b.claim("k1") == "sent" and await a.state("k1") == "sent:msg-1"
+    sent = Sent("msg-1", 2, datetime(2026, 9, 1, 9, 5, tzinfo=UTC))
+    await a.mark_sent("k1", sent)
+    assert await b.claim("k1") == "sent" and await b.find_sent(["k0", "k1"]) == ("k1", sent)
     assert 0 < await redis.ttl(PREFIX + "k1") <= SENT_TTL_S
     assert await a.claim("k2") == "claimed"
     await b.release("k2")  # not b's lease: nothing happens
     assert await a.state("k2") == "sending:a"
     await a.release("k2")
     assert await a.state("k2") is None and await b.claim("k2") == "claimed"
-    assert await a.any_sent(["k2", "k1"]) and not await a.any_sent(["k2", "k3"])
-    assert not await a.any_sent([])
+    assert await a.find_sent(["k2", "k3"]) is None and await a.find_sent([]) is None
     await a.aclose()
     await b.aclose()
 
@@ -34,11 +35,11 @@ async def test_concurrent_deliveries_share_script_calls(redis: Redis) -> None:
     before = await _script_calls(redis)
     keys = [f"n{i}" for i in range(300)]
     assert set(await asyncio.gather(*(ledger.claim(k) for k in keys))) == {"claimed"}
-    await asyncio.gather(*(ledger.mark_sent(k, f"r{k}") for k in keys))
+    await asyncio.gather(*(ledger.mark_sent(k, Sent(f"r{k}", 1, None)) for k in keys))
     calls = await _script_calls(redis) - before
     assert calls <= 4, f"300 claims and 300 completions took {calls} script calls"
-    sent = await asyncio.gather(*(ledger.any_sent([k, "other"]) for k in keys))
-    assert all(sent) and ledger.held == frozenset()
+    found = await asyncio.gather(*(ledger.find_sent(["other", k]) for k in keys))
+    assert found == [(k, Sent(f"r{k}", 1, None)) for k in keys] and ledger.held == frozenset()
     await ledger.aclose()
 
 
@@ -75,3 +76,10 @@ async def _script_calls_since(redis: Redis, before: int, at_least: int) -> bool:
 
 async def _gone(ledger: DeliveryLedger, key: str) -> bool:
     return await ledger.state(key) is None
+
+
+def test_a_record_reads_back_and_a_bare_message_id_still_reads() -> None:
+    sent = Sent("<id@x>", 3, datetime(2026, 9, 1, 1, 0, tzinfo=UTC))
+    assert Sent.decode(sent.encode()) == sent
+    assert Sent.decode("legacy-id") == Sent("legacy-id", 1, None)
+    assert Sent.decode("") == Sent(None, 1, None)

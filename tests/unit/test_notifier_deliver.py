@@ -12,6 +12,7 @@ import pytest
 from contracts.notice import ChannelPlan, NoticeRequested, Recipient
 from services.notifier.channels import DeliveryError, OutboundMessage, SendResult
 from services.notifier.deliver import Deliverer
+from services.notifier.ledger import Sent
 from services.notifier.render import TemplateSet, sample_facts
 from services.notifier.retry import RetryPolicy
 from tests.fakes import FakeClock
@@ -53,7 +54,7 @@ class MemoryLedger:
     """The delivery ledger's contract, in memory."""
 
     def __init__(self) -> None:
-        self.values: dict[str, str] = {}
+        self.values: dict[str, str | Sent] = {}
         self.released: list[str] = []
 
     async def claim(self, key: str) -> str:
@@ -61,17 +62,21 @@ class MemoryLedger:
         if current is None:
             self.values[key] = "sending:me"
             return "claimed"
-        return "sent" if current.startswith("sent") else "busy"
+        return "sent" if isinstance(current, Sent) else "busy"
 
-    async def mark_sent(self, key: str, receipt: str) -> None:
-        self.values[key] = "sent:" + receipt
+    async def mark_sent(self, key: str, sent: Sent) -> None:
+        self.values[key] = sent
 
     async def release(self, key: str) -> None:
         self.released.append(key)
         self.values.pop(key, None)
 
-    async def any_sent(self, keys: list[str]) -> bool:
-        return any(self.values.get(k, "").startswith("sent") for k in keys)
+    async def find_sent(self, keys: list[str]) -> tuple[str, Sent] | None:
+        for key in keys:
+            value = self.values.get(key)
+            if isinstance(value, Sent):
+                return key, value
+        return None
 
 
 @dataclass
@@ -79,9 +84,11 @@ class Outcomes:
     """Records every outcome the deliverer reports."""
 
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    receipts: list[Sent] = field(default_factory=list)
 
-    async def delivered(self, notice: Any, channel: str, attempts: int, result: Any) -> None:
-        self.events.append(("delivered", channel, attempts))
+    async def delivered(self, notice: Any, channel: str, sent: Sent) -> None:
+        self.events.append(("delivered", channel, sent.attempts))
+        self.receipts.append(sent)
 
     async def failed(
         self, notice: Any, channel: str, attempts: int, error: Any, final: bool
@@ -175,7 +182,7 @@ async def test_the_first_channel_that_accepts_delivers_and_is_recorded(
     assert d.events == [("delivered", "wecom", 1)]
     assert len(wecom.sent) == 1 and not email.sent
     assert wecom.sent[0].markdown and "ack?t=x" in wecom.sent[0].markdown
-    assert d.ledger.values == {"H1:major-reminders:d3:0:R1:wecom": "sent:m-1"}
+    assert d.ledger.values == {"H1:major-reminders:d3:0:R1:wecom": Sent("m-1", 1, NOW)}
 
 
 async def test_server_errors_are_retried_with_growing_jittered_delays(
@@ -294,6 +301,35 @@ async def test_a_notice_delivered_on_a_later_channel_is_not_sent_again(
 ) -> None:
     wecom, email = ScriptedChannel("wecom"), ScriptedChannel("email", "email")
     d = deliverer(templates, wecom, email)
-    d.ledger.values["H1:major-reminders:d3:0:R1:email"] = "sent:earlier"
+    earlier = Sent("earlier", 2, NOW - timedelta(minutes=5))
+    d.ledger.values["H1:major-reminders:d3:0:R1:email"] = earlier
     await d.deliver(notice("wecom", "email"))
-    assert d.events == [] and not wecom.sent and not email.sent
+    assert not wecom.sent and not email.sent
+    # The receipt is published again, identical: a crash may have come before it.
+    assert d.events == [("delivered", "email", 2)] and d.outcomes.receipts == [earlier]
+
+
+async def test_a_record_without_a_time_sends_nothing_and_publishes_nothing(
+    templates: TemplateSet,
+) -> None:
+    wecom = ScriptedChannel("wecom")
+    d = deliverer(templates, wecom)
+    d.ledger.values["H1:major-reminders:d3:0:R1:wecom"] = Sent("id-only", 1, None)
+    await d.deliver(notice("wecom"))
+    assert d.events == [] and not wecom.sent
+
+
+async def test_a_delivery_sent_by_another_replica_meanwhile_gets_its_receipt(
+    templates: TemplateSet,
+) -> None:
+    wecom = ScriptedChannel("wecom")
+    theirs = Sent("theirs", 1, NOW)
+
+    class SentMeanwhile(MemoryLedger):
+        async def claim(self, key: str) -> str:
+            self.values[key] = theirs  # the other replica finished just before our claim
+            return "sent"
+
+    d = deliverer(templates, wecom, ledger=SentMeanwhile())
+    await d.deliver(notice("wecom"))
+    assert not wecom.sent and d.outcomes.receipts == [theirs]
