@@ -80,3 +80,22 @@ async def test_shared_client_is_not_closed_but_owned_one_is(fake_wecom: FakeWeCo
     with pytest.raises(RuntimeError):  # using a closed channel is a programming error
         await owned.send(sample_message())
     assert len(fake_wecom.accepted) == 3
+
+
+def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yarl import URL
+
+    from services.notifier.channels._http import HttpPoster
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "oa.town.example")
+    poster = HttpPoster(channel="wecom", timeout_s=5)
+    assert poster._proxy_for(URL("https://qyapi.weixin.qq.com/x")) == URL(
+        "http://proxy.internal:3128"
+    )
+    assert poster._proxy_for(URL("https://oa.town.example/hook")) is None
+    assert poster._proxy_for(URL("http://plain.example/")) is None  # no HTTP_PROXY set
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
+    assert poster._proxy_for(URL("https://qyapi.weixin.qq.com/y")) == URL(
+        "http://proxy.internal:3128"
+    )  # read once per host
