@@ -23,12 +23,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.perf.common import CpuMeter
 
 BINARY = "prometheus-alertmanager"
 PACKAGE = "prometheus-alertmanager"
@@ -75,8 +77,8 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def alertmanager(binary: str, webhook_url: str) -> AsyncIterator[str]:
-    """A private Alertmanager on 127.0.0.1; yields its base URL."""
+async def alertmanager(binary: str, webhook_url: str) -> AsyncIterator[tuple[str, int]]:
+    """A private Alertmanager on 127.0.0.1; yields its base URL and pid."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-am-") as folder:
         config = Path(folder) / "alertmanager.yml"
@@ -94,7 +96,7 @@ async def alertmanager(binary: str, webhook_url: str) -> AsyncIterator[str]:
         base = f"http://127.0.0.1:{port}"
         try:
             await _ready(base)
-            yield base
+            yield base, proc.pid
         finally:
             proc.terminate()
             try:
@@ -149,21 +151,30 @@ async def post_alerts(base: str, items: list[dict[str, Any]]) -> None:
         await asyncio.gather(*(post(b) for b in batches))
 
 
-async def run(webhook_url: str, stats: Any, count: int, timeout_s: float = 120) -> dict[str, Any]:
+async def run(
+    webhook_url: str,
+    stats: Any,
+    count: int,
+    timeout_s: float = 120,
+    others: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """Post `count` alerts and time their notifications at the sink.
 
-    `stats()` answers the sink's counters (tests/perf/sinks.py /stats).
+    `stats()` answers the sink's counters (tests/perf/sinks.py /stats); `others` (name →
+    pid) are metered for CPU alongside Alertmanager.
     """
     binary, how = ensure_installed()
     if binary is None:
         return {"installed": False, "install": how}
     items = alerts(count)
-    async with alertmanager(binary, webhook_url) as base:
+    async with alertmanager(binary, webhook_url) as (base, pid):
         before = (await stats())["alertmanager"]["notifications"]
         started = time.time()
+        meter = CpuMeter({"alertmanager": pid, **(others or {})})
         await post_alerts(base, items)
         posted = time.time() - started
         sink = await _wait_for(stats, before + count, timeout_s)
+        cores = meter.cores()
     received = sink["notifications"] - before
     spread = (sink["last"] or 0) - (sink["first"] or 0)
     return {
@@ -176,6 +187,7 @@ async def run(webhook_url: str, stats: Any, count: int, timeout_s: float = 120) 
         "alerts_in_notifications": sink["alerts"],
         "notifications_per_s": round((received - 1) / spread, 1) if spread > 0 else None,
         "seconds_first_post_to_last_notification": round((sink["last"] or started) - started, 2),
+        "cores_busy_while_delivering": cores,
     }
 
 

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -277,30 +277,39 @@ async def profiled(name: str, enabled: bool) -> AsyncIterator[None]:
         pstats.Stats(profile).sort_stats("tottime").print_stats(20)
 
 
-def stack_cpu_s() -> dict[str, float]:
-    """CPU seconds used so far by the local stack's Kafka and Redis processes."""
-    used = {}
+def stack_cpu_s(others: Mapping[str, int] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by the local stack's Kafka and Redis processes, and by
+    the `others` (name → pid)."""
+    pids = dict(others or {})
     for name in ("kafka", "redis"):
         try:
-            pid = int((STACK_DIR / name / f"{name}.pid").read_text().strip())
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            pids[name] = int((STACK_DIR / name / f"{name}.pid").read_text().strip())
         except (OSError, ValueError):
+            continue
+    used = {}
+    for name, pid in pids.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
         used[name] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     return used
 
 
 class CpuMeter:
-    """Cores used by this process and by Kafka and Redis over a stretch of wall time."""
+    """Cores used by this process, Kafka, Redis and `others` (name → pid) over a stretch
+    of wall time."""
 
-    def __init__(self) -> None:
+    def __init__(self, others: Mapping[str, int] | None = None) -> None:
+        self.others = dict(others or {})
         self.wall = time.perf_counter()
         self.own = time.process_time()
-        self.stack = stack_cpu_s()
+        self.stack = stack_cpu_s(self.others)
 
     def cores(self) -> dict[str, float]:
         """Average cores busy since construction, per process (2 cores on the bench box)."""
         wall = time.perf_counter() - self.wall
         used = {"this_process": time.process_time() - self.own}
-        used |= {k: v - self.stack[k] for k, v in stack_cpu_s().items() if k in self.stack}
+        now = stack_cpu_s(self.others)
+        used |= {k: v - self.stack[k] for k, v in now.items() if k in self.stack}
         return {k: round(v / wall, 2) for k, v in used.items()}

@@ -64,7 +64,7 @@ async def sinks() -> AsyncIterator[dict[str, Any]]:
     assert proc.stdout is not None and proc.stdin is not None
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
-        yield json.loads(line)
+        yield json.loads(line) | {"pid": proc.pid}
     finally:
         proc.stdin.close()
         try:
@@ -118,7 +118,11 @@ async def run(
     # a sink process full of them spends time in garbage collection that would slow it.
     async with sinks() as where:
         peer = await alertmanager.run(
-            where["alertmanager_webhook"], lambda: sink_stats(where), count, timeout_s
+            where["alertmanager_webhook"],
+            lambda: sink_stats(where),
+            count,
+            timeout_s,
+            others={"sinks": where["pid"]},
         )
     rate, seconds, measured = progress.steady_rate()
     section.details = details | {
@@ -159,7 +163,7 @@ async def deliver(
         progress = Progress()
         watch = OffsetWatch(settings.kafka_bootstrap)
         async with watch, running(notifier.app), profiled("notifier", profile):
-            meter = CpuMeter()
+            meter = CpuMeter({"sinks": where["pid"]})
             done = await poll_until(
                 lambda: watch.end(settings.topics.notice_receipts), count, progress, timeout_s
             )
