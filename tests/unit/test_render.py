@@ -360,6 +360,33 @@ def test_sandbox_blocks_internals_and_mutation(copy: Path) -> None:
         loaded.render("report", None, sample_facts("report"), None)
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        '{% set b = load("_common.j2") %}{{ b._TemplateModule__attrs }}',  # private name
+        '{% set b = load("_common.j2") %}{{ b.__class__ }}',
+        '{% set b = load("_common.j2") %}{{ b.issuer.__class__.__mro__ }}',  # via a value
+        "{% for x in [1] %}{{ loop.__class__ }}{% endfor %}",
+        '{% set f = "{0.__class__}".format %}{{ f(title) }}',  # str.format stays sandboxed
+    ],
+)
+def test_module_and_loop_attributes_stay_sandboxed(copy: Path, subject: str) -> None:
+    (copy / "closure.subject.j2").write_text(subject, "utf-8")
+    loaded = TemplateSet.load(copy)
+    with pytest.raises(TemplateError, match=r"closure\.subject\.j2"):
+        loaded.render("closure", None, sample_facts("closure"), None)
+
+
+def test_module_values_read_through_the_fast_path(copy: Path) -> None:
+    (copy / "closure.subject.j2").write_text(
+        '{% set b = load("_common.j2") %}{{ b.issuer }}{% for x in "ab" %}{{ loop.index }}'
+        "{% endfor %}",
+        "utf-8",
+    )
+    rendered = TemplateSet.load(copy).render("closure", None, sample_facts("closure"), None)
+    assert rendered.subject == "安全生产委员会办公室12"
+
+
 # ------------------------------------------------------------------ check_templates
 
 

@@ -18,6 +18,7 @@ from jinja2 import (
 from jinja2.environment import TemplateModule
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from services.notifier.templating import labels
 from services.notifier.templating.cells import make_cells
@@ -28,6 +29,8 @@ from services.notifier.templating.text import lines, md_escape, md_url, paragrap
 #: Context key of the per-render cache of ``load(...)`` modules.
 RENDER_CACHE: Final = "_render_cache"
 _PLAIN_TYPES: Final = (TemplateModule, LoopContext)
+_PLAIN_VALUES: Final = frozenset((str, Markup, int, float, bool, type(None), list, tuple, dict))
+_ABSENT: Final = object()
 
 
 def _filters(tz: tzinfo) -> dict[str, Callable[..., Any]]:
@@ -66,6 +69,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if type(obj) in _PLAIN_TYPES:
             return not attr.startswith("_")
         return bool(super().is_safe_attribute(obj, attr, value))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A template value read off a module or loop (text, number, list, mapping) needs
+        # none of the checks below; anything else (a callable, say) takes the full path.
+        if type(obj) in _PLAIN_TYPES and not attribute.startswith("_"):
+            value = getattr(obj, attribute, _ABSENT)
+            if type(value) in _PLAIN_VALUES:
+                return value
+        return super().getattr(obj, attribute)
 
 
 @pass_context
