@@ -148,7 +148,31 @@ async def run(
             note="" if details["drained"] else f"did not finish in {timeout_s:.0f} s",
         )
     )
+    section.figures.append(cpu_per_delivery(rate, details, peer))
     return section
+
+
+def cpu_per_delivery(rate: float | None, details: dict[str, Any], peer: dict[str, Any]) -> Figure:
+    """Microseconds of CPU per delivery: the notifier process's (duban) and Alertmanager's
+    own (a Go program on every core), over the same stretch as the rate."""
+
+    def per(cores: float | None, per_s: float | None) -> float | None:
+        return rounded(cores * 1e6 / per_s) if cores and per_s else None
+
+    ours = per(details["cores_busy_while_delivering"].get("this_process"), rate)
+    theirs = per(
+        peer.get("cores_busy_while_delivering", {}).get("alertmanager"),
+        peer.get("notifications_per_s"),
+    )
+    return Figure(
+        "notifier CPU per delivery",
+        ours,
+        "µs",
+        "process CPU time ÷ deliveries while delivering (render, send, ledger, receipt); "
+        "Alertmanager: its process, per notification",
+        higher_is_better=False,
+        peers=[Peer("Alertmanager 0.25 webhook", theirs)],
+    )
 
 
 async def deliver(
