@@ -96,9 +96,11 @@ def test_max_batch_must_be_positive() -> None:
 
 async def test_a_lingering_batch_waits_for_company() -> None:
     rec = Recorder()
-    group = GroupCommit(rec.run, max_batch=100, linger_s=0.05)
+    group = GroupCommit(rec.run, max_batch=100, linger_s=0.5)
     first = asyncio.create_task(group.submit(1))
-    await asyncio.sleep(0.01)  # well inside the linger: joins the same batch
+    for _ in range(5):  # the flusher starts and lingers; no time passes meanwhile
+        await asyncio.sleep(0)
+    assert rec.batches == []
     second = asyncio.create_task(group.submit(2))
     assert (await first, await second) == (2, 4)
     assert rec.batches == [[1, 2]]

@@ -125,7 +125,7 @@ class EmailChannel:
         self.settings = settings
         self._clock = clock
         self._tls = _tls_context(settings)
-        self._pool = SmtpPool(
+        self.pool = SmtpPool(
             self._smtp,
             size=settings.max_connections,
             uses=settings.messages_per_connection,
@@ -159,7 +159,7 @@ class EmailChannel:
             ) from e
         message_id = message_id_for(message.delivery_key, message_id_domain(self.settings))
         try:
-            async with self._pool.connection() as smtp, asyncio.timeout(self.settings.timeout_s):
+            async with self.pool.connection() as smtp, asyncio.timeout(self.settings.timeout_s):
                 # One deadline for the whole transaction (cheaper than one per command).
                 answer = await _transaction(smtp, self.settings.from_addr, message.to_email, raw)
         except Exception as e:
@@ -168,7 +168,7 @@ class EmailChannel:
 
     async def aclose(self) -> None:
         """Close the pooled SMTP connections (a later send opens new ones)."""
-        await self._pool.aclose()
+        await self.pool.aclose()
 
     def _classify(self, e: Exception, to_email: str) -> DeliveryError:
         reason, retryable, code = _smtp_reply_failure(e, to_email) or _transport_failure(e)

@@ -69,8 +69,9 @@ class SmtpPool:
             await _quit_quietly(pooled.smtp)
 
     @property
-    def idle_count(self) -> int:
-        return len(self._idle)
+    def idle_connected(self) -> int:
+        """Idle connections still open (the server may have closed the others)."""
+        return sum(1 for pooled in self._idle if pooled.smtp.is_connected)
 
     async def _take_idle(self) -> _Pooled | None:
         while self._idle:

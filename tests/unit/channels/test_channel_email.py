@@ -266,7 +266,9 @@ async def test_a_connection_the_server_closed_is_not_reused(fake_smtp: FakeSmtpS
     ch = channel(fake_smtp)
     await ch.send(sample_message(delivery_key="N1:1:P1:email"))
     fake_smtp.hang_up()  # the server's idle timeout
-    await asyncio.sleep(0.05)  # let the client see the connection close
+    async with asyncio.timeout(5):  # until the client has seen the connection close
+        while ch.pool.idle_connected:
+            await asyncio.sleep(0.01)
     await ch.send(sample_message(delivery_key="N2:1:P1:email"))
     await ch.aclose()
     assert [m.connection for m in fake_smtp.messages] == [0, 1]
