@@ -84,14 +84,16 @@ def message_id_domain(settings: EmailSettings) -> str:
     return settings.message_id_domain or settings.from_addr.rpartition("@")[2] or "duban"
 
 
-def build_email(message: OutboundMessage, settings: EmailSettings, *, now: float) -> bytes:
+def build_email(
+    message: OutboundMessage, settings: EmailSettings, message_id: str, *, now: float
+) -> bytes:
     """The message's bytes (raises BadAddress on a malformed or non-ASCII address)."""
     assert message.to_email is not None
     headers = [
         ("From", mailbox(settings.from_addr, settings.from_name)),
         ("To", mailbox(message.to_email)),
         ("Subject", header_value("Subject", message.subject)),
-        ("Message-ID", message_id_for(message.delivery_key, message_id_domain(settings))),
+        ("Message-ID", message_id),
         ("X-Duban-Delivery", header_value("X-Duban-Delivery", message.delivery_key)),
     ]
     if settings.reply_to:
@@ -125,6 +127,7 @@ class EmailChannel:
         self.settings = settings
         self._clock = clock
         self._tls = _tls_context(settings)
+        self._message_id_domain = message_id_domain(settings)
         self.pool = SmtpPool(
             self._smtp,
             size=settings.max_connections,
@@ -149,15 +152,15 @@ class EmailChannel:
     async def send(self, message: OutboundMessage) -> SendResult:
         if not message.to_email:
             raise DeliveryError("message has no email address", retryable=False, channel=self.name)
+        message_id = message_id_for(message.delivery_key, self._message_id_domain)
         try:
-            raw = build_email(message, self.settings, now=self._clock())
+            raw = build_email(message, self.settings, message_id, now=self._clock())
         except BadAddress as e:
             raise DeliveryError(
                 f"cannot build email for {mask_email(message.to_email)} ({e})",
                 retryable=False,
                 channel=self.name,
             ) from e
-        message_id = message_id_for(message.delivery_key, message_id_domain(self.settings))
         try:
             async with self.pool.connection() as smtp, asyncio.timeout(self.settings.timeout_s):
                 # One deadline for the whole transaction (cheaper than one per command).
