@@ -162,8 +162,9 @@ class EmailChannel:
                 channel=self.name,
             ) from e
         try:
-            async with self.pool.connection() as smtp, asyncio.timeout(self.settings.timeout_s):
-                # One deadline for the whole transaction (cheaper than one per command).
+            # One deadline for the wait for a pooled connection, opening it, and the whole
+            # transaction (cheaper than one per command).
+            async with asyncio.timeout(self.settings.timeout_s), self.pool.connection() as smtp:
                 answer = await _transaction(smtp, self.settings.from_addr, message.to_email, raw)
         except Exception as e:
             raise self._classify(e, message.to_email) from e

@@ -5,7 +5,9 @@ round trips per message when every message opens its own. The pool keeps at most
 ``size`` connections open, hands an idle one out most-recently-used first, and closes
 a connection when it failed in transport, carried ``uses`` messages or sat idle for
 ``idle_s`` seconds. A refused message (an SMTP reply code) leaves the connection usable:
-the sender resets the envelope (RSET) before raising.
+the sender resets the envelope (RSET) before raising. The caller's deadline covers the
+wait for a free connection too: a connection opened or closed under it is never left
+half open.
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ class SmtpPool:
 
     async def _open(self) -> _Pooled:
         smtp = self._make()
-        await smtp.connect()
+        try:
+            await smtp.connect()
+        except BaseException:  # refused, or the send's deadline passed while connecting
+            smtp.close()
+            raise
         return _Pooled(smtp)
 
     async def _put_back(self, pooled: _Pooled) -> None:
@@ -100,6 +106,7 @@ async def _quit_quietly(smtp: aiosmtplib.SMTP) -> None:
     if not smtp.is_connected:
         return
     try:
-        await smtp.quit()
-    except Exception:
-        smtp.close()
+        with contextlib.suppress(Exception):
+            await smtp.quit()
+    finally:
+        smtp.close()  # a refused or interrupted QUIT leaves nothing open either

@@ -296,3 +296,16 @@ async def send_expecting_error_keep_open(ch: EmailChannel) -> DeliveryError:
     with pytest.raises(DeliveryError) as info:
         await ch.send(sample_message())
     return info.value
+
+
+async def test_the_deadline_covers_waiting_for_a_pooled_connection(
+    fake_smtp: FakeSmtpServer,
+) -> None:
+    ch = channel(fake_smtp, timeout_s=0.3, max_connections=1)
+    async with asyncio.timeout(5):  # fails the test (not the send) if the wait has no deadline
+        async with ch.pool.connection():  # the only connection is busy
+            err = await send_expecting_error_keep_open(ch)
+    assert err.retryable and "timed out" in err.reason
+    await ch.send(sample_message(delivery_key="N2:1:P1:email"))  # the slot is free again
+    await ch.aclose()
+    assert len(fake_smtp.messages) == 1
