@@ -1,4 +1,5 @@
-"""Notifier deliveries/s: one notifier process, local HTTP robots and SMTP, rate limits off.
+"""Notifier deliveries/s: one notifier process (then two), local HTTP robots and SMTP, rate
+limits off.
 
 `count` notice.requested events (tests/perf/notices.py) are produced to a fresh topic,
 planned round robin on email (aiosmtpd), the signed generic webhook, and the WeCom,
@@ -7,7 +8,9 @@ process (tests/perf/sinks.py) that checks every request and signature. Then one
 notifier (`create_notifier(settings, channels=...)`) delivers them: ledger claim,
 rendering, the send, "sent" in the ledger and a notice.delivered receipt on Kafka.
 Progress is the receipts topic's end offset, sampled every 0.1 s; the rate runs from
-the first receipt to the last.
+the first receipt to the last. The same notices are then delivered by two notifier
+processes in one consumer group (tests/perf/notifier_replica.py), for the scale-out
+figure; the issue's target is for one process.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import httpx
 from services.notifier.app import create_notifier
 from services.notifier.channels import Channel, build_channel, settings_class
 from services.runner import running
+from services.settings import Settings
 from tests.perf import alertmanager
 from tests.perf.common import (
     REPO_ROOT,
@@ -48,6 +52,7 @@ from tests.stack import LocalStack
 REDIS_DB = 4
 TARGET = 3000.0
 CHANNELS = ("email", "webhook", "wecom", "dingtalk", "feishu")
+SCALE_OUT = 2  # notifier processes for the scale-out figure
 
 
 @contextlib.asynccontextmanager
@@ -124,11 +129,19 @@ async def run(
             timeout_s,
             others={"sinks": where["pid"]},
         )
+    # The same notices again, from two notifier processes in one consumer group.
+    async with sinks() as where:
+        progress_two, details_two = await deliver(
+            stack, where, count, timeout_s, False, replicas=SCALE_OUT
+        )
     rate, seconds, measured = progress.steady_rate()
+    rate_two, seconds_two, measured_two = progress_two.steady_rate()
     section.details = details | {
         "measured_receipts": measured,
         "measured_seconds": rounded(seconds, 2),
         "alertmanager": peer,
+        f"processes_{SCALE_OUT}": details_two
+        | {"measured_receipts": measured_two, "measured_seconds": rounded(seconds_two, 2)},
     }
     section.figures.append(
         Figure(
@@ -149,6 +162,16 @@ async def run(
         )
     )
     section.figures.append(cpu_per_delivery(rate, details, peer))
+    section.figures.append(
+        Figure(
+            f"notifier deliveries, {SCALE_OUT} processes",
+            rounded(rate_two),
+            "deliveries/s",
+            f"as above, {SCALE_OUT} notifier processes in one consumer group, counted from "
+            "the moment the group is Stable; the target is for one process",
+            note="" if details_two["drained"] else f"did not finish in {timeout_s:.0f} s",
+        )
+    )
     return section
 
 
@@ -176,18 +199,34 @@ def cpu_per_delivery(rate: float | None, details: dict[str, Any], peer: dict[str
 
 
 async def deliver(
-    stack: LocalStack, where: dict[str, Any], count: int, timeout_s: float, profile: bool
+    stack: LocalStack,
+    where: dict[str, Any],
+    count: int,
+    timeout_s: float,
+    profile: bool,
+    replicas: int = 1,
 ) -> tuple[Progress, dict[str, Any]]:
-    """One notifier delivering `count` notices to the sinks; progress and details."""
-    settings = bench_settings(stack, unique_tag(), REDIS_DB, rate_limits=False)
+    """`replicas` notifiers (one: in this process) delivering `count` notices to the
+    sinks; progress and details. Several are processes of their own in one consumer
+    group, and progress counts from the moment the group is Stable."""
+    tag = unique_tag()
+    settings = bench_settings(stack, tag, REDIS_DB, rate_limits=False)
     events = notice_events(count, CHANNELS, needs_email={"email"})
     async with fresh_stack(settings):
         await produce(settings.kafka_bootstrap, settings.topics.notice_requested, events)
-        notifier = create_notifier(settings, channels=channels_for(where))
+        notifiers = (
+            in_process(settings, where, profile)
+            if replicas == 1
+            else processes(tag, where, replicas)
+        )
         progress = Progress()
         watch = OffsetWatch(settings.kafka_bootstrap)
-        async with watch, running(notifier.app), profiled("notifier", profile):
-            meter = CpuMeter({"sinks": where["pid"]})
+        async with watch, notifiers as pids:
+            if replicas > 1:
+                await poll_until(
+                    lambda: watch.stable_members(settings.notifier_group), replicas, Progress(), 60
+                )
+            meter = CpuMeter({"sinks": where["pid"], **pids})
             done = await poll_until(
                 lambda: watch.end(settings.topics.notice_receipts), count, progress, timeout_s
             )
@@ -195,9 +234,51 @@ async def deliver(
         accepted = await sink_stats(where)
     return progress, {
         "notices": count,
+        "notifier_processes": replicas,
         "channels": list(CHANNELS),
         "batch_max": settings.batch_max,
         "drained": done,
         "cores_busy_while_delivering": cores,
         "sinks_accepted": {k: v for k, v in accepted.items() if k != "alertmanager"},
     }
+
+
+@contextlib.asynccontextmanager
+async def in_process(
+    settings: Settings, where: dict[str, Any], profile: bool
+) -> AsyncIterator[dict[str, int]]:
+    """One notifier in this process (so --profile can see it); no other pids to meter."""
+    notifier = create_notifier(settings, channels=channels_for(where))
+    async with running(notifier.app), profiled("notifier", profile):
+        yield {}
+
+
+@contextlib.asynccontextmanager
+async def processes(tag: str, where: dict[str, Any], count: int) -> AsyncIterator[dict[str, int]]:
+    """`count` notifiers, one process each (tests/perf/notifier_replica.py); their pids."""
+    sinks_json = json.dumps({k: v for k, v in where.items() if k != "pid"})
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.perf.notifier_replica",
+            tag,
+            str(REDIS_DB),
+            sinks_json,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        yield {f"notifier_{n}": proc.pid for n, proc in enumerate(procs, 1)}
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for proc in procs:
+            await proc.wait()
