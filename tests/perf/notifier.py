@@ -167,8 +167,8 @@ async def run(
             f"notifier deliveries, {SCALE_OUT} processes",
             rounded(rate_two),
             "deliveries/s",
-            f"as above, {SCALE_OUT} notifier processes in one consumer group, counted from "
-            "the moment the group is Stable; the target is for one process",
+            f"as above, {SCALE_OUT} notifier processes in one consumer group, the notices "
+            "produced once it is Stable; the target is for one process",
             note="" if details_two["drained"] else f"did not finish in {timeout_s:.0f} s",
         )
     )
@@ -207,13 +207,14 @@ async def deliver(
     replicas: int = 1,
 ) -> tuple[Progress, dict[str, Any]]:
     """`replicas` notifiers (one: in this process) delivering `count` notices to the
-    sinks; progress and details. Several are processes of their own in one consumer
-    group, and progress counts from the moment the group is Stable."""
+    sinks; progress and details. One finds the notices waiting; several are processes of
+    their own in one consumer group, and the notices are produced once it is Stable."""
     tag = unique_tag()
     settings = bench_settings(stack, tag, REDIS_DB, rate_limits=False)
     events = notice_events(count, CHANNELS, needs_email={"email"})
     async with fresh_stack(settings):
-        await produce(settings.kafka_bootstrap, settings.topics.notice_requested, events)
+        if replicas == 1:
+            await produce(settings.kafka_bootstrap, settings.topics.notice_requested, events)
         notifiers = (
             in_process(settings, where, profile)
             if replicas == 1
@@ -222,10 +223,11 @@ async def deliver(
         progress = Progress()
         watch = OffsetWatch(settings.kafka_bootstrap)
         async with watch, notifiers as pids:
-            if replicas > 1:
+            if replicas > 1:  # every notice to a group that is done rebalancing
                 await poll_until(
                     lambda: watch.stable_members(settings.notifier_group), replicas, Progress(), 60
                 )
+                await produce(settings.kafka_bootstrap, settings.topics.notice_requested, events)
             meter = CpuMeter({"sinks": where["pid"], **pids})
             done = await poll_until(
                 lambda: watch.end(settings.topics.notice_receipts), count, progress, timeout_s
