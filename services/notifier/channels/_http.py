@@ -1,11 +1,12 @@
 """Shared HTTP plumbing for the HTTP-based adapters.
 
-One :class:`HttpPoster` per adapter, on aiohttp: it either uses an
-``aiohttp.ClientSession`` passed in (shared, not closed by the adapter) or owns one,
-opened on first use. Every request carries the adapter's own timeout, so a shared
-session with a different default does not change it. Redirects are not followed: a
-provider that answers 3xx has moved and ops must see it. ``HTTPS_PROXY``,
-``HTTP_PROXY`` and ``NO_PROXY`` are honoured, read once per endpoint host.
+One :class:`HttpPoster` per adapter. Direct requests go through :mod:`.h1`, a small
+keep-alive HTTP/1.1 client for exactly the adapters' request (POST, read the whole
+answer); requests through a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, read
+once per endpoint host), or on an ``aiohttp.ClientSession`` passed in (shared, not
+closed by the adapter), go through aiohttp. Every request carries the adapter's own
+timeout. Redirects are not followed: a provider that answers 3xx has moved and ops must
+see it.
 
 Transport failures become :class:`DeliveryError`. How an answer is judged stays with
 each adapter, because several providers answer errors with HTTP 200 and a code in the
@@ -14,6 +15,7 @@ body; the helpers below are the pieces those judgements share.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import math
@@ -22,11 +24,13 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
 
 from .base import DeliveryError, Family, SendResult
+from .h1 import AnswerError, H1Client
 from .masking import redact
 
 USER_AGENT = "duban-notifier/0.1"
@@ -60,6 +64,7 @@ class HttpPoster:
         self._client = client
         self._closed = False
         self._proxies: dict[tuple[str, str], URL | None] = {}
+        self._h1: H1Client | None = None
 
     async def post(
         self,
@@ -71,22 +76,34 @@ class HttpPoster:
         """POST and return the answer (any status); raise DeliveryError on transport
         failures.  The URL is never part of an error message (it may hold a key)."""
         all_headers = {"User-Agent": USER_AGENT, **headers}
-        session = self._session()
         try:
-            target = URL(url)
-            async with session.post(
-                target,
-                data=content,
-                headers=all_headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                proxy=self._proxy_for(target),
-            ) as response:
-                body = await response.read()
-                return HttpAnswer(response.status, body, response.headers)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            if self._client is None:
+                parts = urlsplit(url)
+                proxy = self._proxy_for(parts.scheme, parts.hostname or "")
+                if proxy is None:
+                    async with asyncio.timeout(self.timeout_s):
+                        answer = await self._direct().post(url, content, all_headers)
+                    return HttpAnswer(answer.status, answer.body, answer.headers)
+            else:
+                proxy = None
+            return await self._via_aiohttp(url, content, all_headers, proxy)
+        except (aiohttp.ClientError, AnswerError, OSError, TimeoutError, ValueError) as e:
             reason, retryable = self._describe(e)
             raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
+
+    async def _via_aiohttp(
+        self, url: str, content: bytes, headers: Mapping[str, str], proxy: URL | None
+    ) -> HttpAnswer:
+        async with self._session().post(
+            URL(url),
+            data=content,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+            proxy=proxy,
+        ) as response:
+            body = await response.read()
+            return HttpAnswer(response.status, body, response.headers)
 
     async def post_json(
         self,
@@ -100,6 +117,13 @@ class HttpPoster:
         all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
         return await self.post(url, content=body, headers=all_headers)
 
+    def _direct(self) -> H1Client:
+        if self._closed:
+            raise RuntimeError(f"channel {self.channel} is closed")
+        if self._h1 is None:
+            self._h1 = H1Client(per_origin=CONNECTIONS_PER_CHANNEL)
+        return self._h1
+
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError(f"channel {self.channel} is closed")
@@ -108,12 +132,12 @@ class HttpPoster:
             self._client = aiohttp.ClientSession(connector=connector)
         return self._client
 
-    def _proxy_for(self, url: URL) -> URL | None:
+    def _proxy_for(self, scheme: str, host: str) -> URL | None:
         """The proxy the environment names for this scheme and host, if any."""
-        where = (url.scheme, url.host or "")
+        where = (scheme, host)
         if where not in self._proxies:
-            proxy = urllib.request.getproxies().get(url.scheme)
-            bypass = not url.host or urllib.request.proxy_bypass(url.host)
+            proxy = urllib.request.getproxies().get(scheme)
+            bypass = not host or urllib.request.proxy_bypass(host)
             self._proxies[where] = URL(proxy) if proxy and not bypass else None
         return self._proxies[where]
 
@@ -124,14 +148,18 @@ class HttpPoster:
             return f"timed out after {self.timeout_s:g}s ({name})", True
         if isinstance(e, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
             return f"bad endpoint configuration ({name})", False
-        if isinstance(e, aiohttp.ClientConnectionError):
+        if isinstance(e, aiohttp.ClientConnectionError | OSError):  # TLS errors too
             return f"connection failed ({name}: {redact(str(e), limit=120)})", True
+        if isinstance(e, AnswerError):
+            return f"HTTP error ({e})", True
         return f"HTTP error ({name})", True  # e.g. a malformed answer while reading it
 
     async def aclose(self) -> None:
         """Close the session this poster owns (a shared one stays open and usable)."""
         if self._owns_client:
             self._closed = True
+            if self._h1 is not None:
+                self._h1.close()
             if self._client is not None:
                 await self._client.close()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -90,12 +92,31 @@ def test_proxies_come_from_the_environment_once_per_host(monkeypatch: pytest.Mon
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "oa.town.example")
     poster = HttpPoster(channel="wecom", timeout_s=5)
-    assert poster._proxy_for(URL("https://qyapi.weixin.qq.com/x")) == URL(
-        "http://proxy.internal:3128"
-    )
-    assert poster._proxy_for(URL("https://oa.town.example/hook")) is None
-    assert poster._proxy_for(URL("http://plain.example/")) is None  # no HTTP_PROXY set
+    proxy = URL("http://proxy.internal:3128")
+    assert poster._proxy_for("https", "qyapi.weixin.qq.com") == proxy
+    assert poster._proxy_for("https", "oa.town.example") is None
+    assert poster._proxy_for("http", "plain.example") is None  # no HTTP_PROXY set
     monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
-    assert poster._proxy_for(URL("https://qyapi.weixin.qq.com/y")) == URL(
-        "http://proxy.internal:3128"
-    )  # read once per host
+    assert poster._proxy_for("https", "qyapi.weixin.qq.com") == proxy  # read once per host
+
+
+async def test_a_proxied_request_goes_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.notifier.channels._http import HttpPoster
+
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    poster = HttpPoster(channel="webhook", timeout_s=5)
+    async with server:
+        answer = await poster.post("http://oa.town.example/hook?x=1", content=b"{}", headers={})
+        await poster.aclose()
+    assert answer.status_code == 200 and answer.content == b"ok"
+    assert seen[0].startswith(b"POST http://oa.town.example/hook?x=1 HTTP/1.1\r\n")
