@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -313,3 +315,35 @@ class CpuMeter:
         now = stack_cpu_s(self.others)
         used |= {k: v - self.stack[k] for k, v in now.items() if k in self.stack}
         return {k: round(v / wall, 2) for k, v in used.items()}
+
+
+@asynccontextmanager
+async def replica_processes(
+    module: str, args: Sequence[str], count: int
+) -> AsyncIterator[dict[str, int]]:
+    """`count` processes of `python -m module *args`, each a service replica that prints
+    one line once started and stops when its stdin closes; name → pid once all started."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *args,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    name = module.rsplit(".", 1)[-1]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        yield {f"{name}_{n}": proc.pid for n, proc in enumerate(procs, 1)}
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for proc in procs:
+            await proc.wait()

@@ -13,11 +13,8 @@ start-up, group join and rebalances.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 from contracts.registry import parse_event
@@ -28,7 +25,6 @@ from services.settings import Settings
 from services.store.entities import TIMERS_KEY, EntityStore, Write, unit_key
 from tests.fakes import FakeClock
 from tests.perf.common import (
-    REPO_ROOT,
     CpuMeter,
     Figure,
     OffsetWatch,
@@ -39,6 +35,7 @@ from tests.perf.common import (
     poll_until,
     produce,
     profiled,
+    replica_processes,
     rounded,
     unique_tag,
 )
@@ -140,30 +137,8 @@ async def in_process(settings: Settings, profile: bool) -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def processes(tag: str, count: int) -> AsyncIterator[None]:
     """`count` engine replicas, one process each (tests/perf/engine_replica.py)."""
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.perf.engine_replica",
-            tag,
-            str(REDIS_DB),
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        for _ in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+    async with replica_processes("tests.perf.engine_replica", [tag, str(REDIS_DB)], count):
         yield
-    finally:
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        for proc in procs:
-            await proc.wait()
 
 
 async def drain(

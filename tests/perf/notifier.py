@@ -43,6 +43,7 @@ from tests.perf.common import (
     poll_until,
     produce,
     profiled,
+    replica_processes,
     rounded,
     unique_tag,
 )
@@ -255,32 +256,9 @@ async def in_process(
         yield {}
 
 
-@contextlib.asynccontextmanager
-async def processes(tag: str, where: dict[str, Any], count: int) -> AsyncIterator[dict[str, int]]:
+def processes(
+    tag: str, where: dict[str, Any], count: int
+) -> contextlib.AbstractAsyncContextManager[dict[str, int]]:
     """`count` notifiers, one process each (tests/perf/notifier_replica.py); their pids."""
     sinks_json = json.dumps({k: v for k, v in where.items() if k != "pid"})
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.perf.notifier_replica",
-            tag,
-            str(REDIS_DB),
-            sinks_json,
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        for _ in range(count)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-        yield {f"notifier_{n}": proc.pid for n, proc in enumerate(procs, 1)}
-    finally:
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        for proc in procs:
-            await proc.wait()
+    return replica_processes("tests.perf.notifier_replica", [tag, str(REDIS_DB), sinks_json], count)
