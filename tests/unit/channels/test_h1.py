@@ -52,7 +52,7 @@ class RawServer:
                 self.requests.append((number, head + await reader.readexactly(length)))
                 reply = self.replies.popleft() if self.replies else Reply()
                 if reply.hold:
-                    await asyncio.sleep(3600)
+                    await asyncio.Event().wait()  # until the test ends
                 writer.write(reply.data)
                 await writer.drain()
                 if reply.close:
