@@ -77,19 +77,21 @@ class HttpPoster:
         failures.  The URL is never part of an error message (it may hold a key)."""
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
-            if self._client is None:
+            proxy = None
+            if self._client is None:  # no shared session: direct unless a proxy applies
                 parts = urlsplit(url)
                 proxy = self._proxy_for(parts.scheme, parts.hostname or "")
                 if proxy is None:
-                    async with asyncio.timeout(self.timeout_s):
-                        answer = await self._direct().post(url, content, all_headers)
-                    return HttpAnswer(answer.status, answer.body, answer.headers)
-            else:
-                proxy = None
+                    return await self._direct(url, content, all_headers)
             return await self._via_aiohttp(url, content, all_headers, proxy)
         except (aiohttp.ClientError, AnswerError, OSError, TimeoutError, ValueError) as e:
             reason, retryable = self._describe(e)
             raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
+
+    async def _direct(self, url: str, content: bytes, headers: Mapping[str, str]) -> HttpAnswer:
+        async with asyncio.timeout(self.timeout_s):
+            answer = await self._h1_client().post(url, content, headers)
+        return HttpAnswer(answer.status, answer.body, answer.headers)
 
     async def _via_aiohttp(
         self, url: str, content: bytes, headers: Mapping[str, str], proxy: URL | None
@@ -117,7 +119,7 @@ class HttpPoster:
         all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
         return await self.post(url, content=body, headers=all_headers)
 
-    def _direct(self) -> H1Client:
+    def _h1_client(self) -> H1Client:
         if self._closed:
             raise RuntimeError(f"channel {self.channel} is closed")
         if self._h1 is None:

@@ -23,6 +23,7 @@ class Reply:
     data: bytes = OK
     close: bool = False  # hang up after writing
     hold: bool = False  # never answer
+    trickle: bool = False  # one byte per write
 
 
 @dataclass
@@ -53,8 +54,9 @@ class RawServer:
                 reply = self.replies.popleft() if self.replies else Reply()
                 if reply.hold:
                     await asyncio.Event().wait()  # until the test ends
-                writer.write(reply.data)
-                await writer.drain()
+                for piece in _pieces(reply):
+                    writer.write(piece)
+                    await writer.drain()
                 if reply.close:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -65,6 +67,11 @@ class RawServer:
     def hang_up_all(self) -> None:
         for writer in self.writers:
             writer.close()
+
+
+def _pieces(reply: Reply) -> list[bytes]:
+    data = reply.data
+    return [data[i : i + 1] for i in range(len(data))] if reply.trickle else [data]
 
 
 @pytest.fixture
@@ -123,6 +130,19 @@ async def test_chunked_answer(server: RawServer) -> None:
     answer = await client.post(server.url(), b"x", {})
     client.close()
     assert answer.body == b'{"a":1}'
+
+
+async def test_an_answer_arriving_byte_by_byte(server: RawServer) -> None:
+    client = H1Client(per_origin=4)
+    server.replies.append(
+        Reply(OK.replace(b"\r\n\r\n", b"\r\nRetry-After: 7\r\n\r\n"), trickle=True)
+    )
+    answer = await client.post(server.url(), b"x", {})
+    await client.post(server.url(), b"y", {})
+    client.close()
+    assert answer.body == b'{"ok":true}' and answer.headers.get("Retry-After") == "7"
+    assert answer.headers["content-type"] == "application/json"
+    assert [n for n, _ in server.requests] == [0, 0]
 
 
 async def test_answer_delimited_by_close(server: RawServer) -> None:
