@@ -24,7 +24,7 @@ from contracts.notice import NoticeRequested
 from services.clock import Clock
 from services.notifier.channels import Channel, DeliveryError, SendResult
 from services.notifier.channels.masking import redact
-from services.notifier.ledger import LEASE_S, Claim, Sent
+from services.notifier.ledger import LEASE_S, Claim, Found, Sent
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
 from services.notifier.retry import RetryPolicy
@@ -60,17 +60,15 @@ class Outcomes(Protocol):
 class Ledger(Protocol):
     """Who sent what (services.notifier.ledger.DeliveryLedger)."""
 
-    async def claim(self, key: str) -> Claim:
-        """Own a delivery (its lease renewed while owned), or learn it was sent or is busy."""
+    async def claim(self, key: str, others: Sequence[str] = ()) -> Claim | Found:
+        """Own a delivery (its lease renewed while owned), or learn it is busy, or that it
+        or one of ``others`` was sent (that key and its record)."""
 
     async def mark_sent(self, key: str, sent: Sent) -> None:
         """Record a delivery as done."""
 
     async def release(self, key: str) -> None:
         """Give up a delivery that was not sent."""
-
-    async def find_sent(self, keys: Sequence[str]) -> tuple[str, Sent] | None:
-        """The first of these deliveries that was sent, with its record."""
 
 
 class SlotTaker(Protocol):
@@ -101,12 +99,9 @@ class Deliverer:
         """Deliver one notice to its recipient on the first channel that works."""
         plans = notice.channels
         # A redelivered notice may have gone out on a later channel after an earlier one
-        # failed: trying the earlier one again would tell the person twice.
+        # failed: each claim also looks at the other channels' keys, so the earlier one
+        # is not tried again (that would tell the person twice).
         keys = {notice.delivery_key(p.channel): p.channel for p in plans}
-        found = await self.ledger.find_sent(list(keys))
-        if found is not None:
-            await self._receipt_again(notice, keys[found[0]], found[1])
-            return
         reasons = []
         for position, plan in enumerate(plans):
             channel = self.channels.get(plan.channel)
@@ -117,20 +112,20 @@ class Deliverer:
                 await self.outcomes.deferred(notice, plan.not_before)
                 return
             final = not any(p.channel in self.channels for p in plans[position + 1 :])
-            error = await self._on_channel(notice, channel, final)
+            error = await self._on_channel(notice, channel, final, keys)
             if error is None:
                 return
             reasons.append(f"{plan.channel}: {error}")
         await self.outcomes.dead_letter(notice, "; ".join(reasons) or "no channel planned")
 
     async def _on_channel(
-        self, notice: NoticeRequested, channel: Channel, final: bool
+        self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
     ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
-        if not await self._claim(key):  # sent meanwhile (another replica)
-            found = await self.ledger.find_sent([key])
-            if found is not None:
-                await self._receipt_again(notice, channel.name, found[1])
+        found = await self._claim(key, [k for k in keys if k != key])
+        if found is not None:  # sent before (a redelivery), or meanwhile by another replica
+            sent_key, sent = found
+            await self._receipt_again(notice, keys.get(sent_key, channel.name), sent)
             return None
         try:
             rendered = self._render(notice, channel)
@@ -190,15 +185,16 @@ class Deliverer:
             budget = self.retry.deadline_s - (self.monotonic() - started)
             await self.limiter.acquire(channel, max(0.0, budget))
 
-    async def _claim(self, key: str) -> bool:
-        """True when this replica now owns the delivery; False when it was already sent."""
+    async def _claim(self, key: str, others: Sequence[str]) -> Found | None:
+        """None when this replica now owns the delivery; else the key found sent (this
+        one or another channel's of the same notice) and its record."""
         deadline = self.monotonic() + LEASE_S + 5
         while True:
-            claim = await self.ledger.claim(key)
+            claim = await self.ledger.claim(key, others)
             if claim == "claimed":
-                return True
-            if claim == "sent":
-                return False
+                return None
+            if claim != "busy":
+                return claim
             if self.monotonic() > deadline:
                 raise RuntimeError(f"delivery {redact(key)} stuck in another replica's lease")
             await self.sleep(BUSY_POLL_S)  # another replica is sending it right now

@@ -11,9 +11,11 @@ published again instead of none.
 
 The lease is short (``lease_s``) and the ledger renews every lease it holds, all in
 one call, every third of it, so a replica that died loses its deliveries within
-``lease_s`` rather than after the longest send. Claims, completions, releases and reads
-from concurrent deliveries are grouped (services.groupcommit): one script call per
-batch, not one round trip per delivery.
+``lease_s`` rather than after the longest send. A claim also looks at the notice's
+other channels: a notice redelivered after it went out on a later channel (the first
+had failed) is found sent in the same call. Claims, completions and releases from
+concurrent deliveries are grouped (services.groupcommit): one script call per batch,
+not one round trip per delivery.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ log = logging.getLogger("duban.notifier")
 PREFIX = "duban:delivery:"
 SENT_TTL_S = 180 * 86400  # far longer than any redelivery or replay window
 LEASE_S = 30.0
-MAX_BATCH = 500  # keys per script call: bounds how long one call holds Redis
+MAX_BATCH = 500  # deliveries per script call: bounds how long one call holds Redis
 # Completions arrive spread out (sends end at different times): wait this long to
 # complete them together. A "sent" mark is then at most 2 ms later than it could be.
 MARK_LINGER_S = 0.002
 
-Claim = Literal["claimed", "sent", "busy"]
+Claim = Literal["claimed", "busy"]
+Found = tuple[str, "Sent"]  # a delivery key recorded as sent, and its record
 
 
 @dataclass(frozen=True)
@@ -71,26 +74,39 @@ def _moment(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-_CLAIMS: frozenset[str] = frozenset(("claimed", "sent", "busy"))
-
-# KEYS: delivery keys. ARGV: owner, lease_ms. Returns claimed / sent / busy per key;
+# KEYS: per claim, the delivery key to claim, then the keys of the notice's other
+# channels. ARGV: owner, lease_ms, then per claim how many keys it has. Per claim: the
+# first of its keys recorded as sent ("found:<position>:<value>"), else claimed or busy;
 # our own live lease counts as claimed (and is extended).
 _CLAIM = """
 local answers = {}
 local mine = 'sending:' .. ARGV[1]
-for i, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
-  if not current then
-    redis.call('SET', key, mine, 'PX', ARGV[2])
-    answers[i] = 'claimed'
-  elseif string.sub(current, 1, 4) == 'sent' then
-    answers[i] = 'sent'
-  elseif current == mine then
-    redis.call('PEXPIRE', key, ARGV[2])
-    answers[i] = 'claimed'
-  else
-    answers[i] = 'busy'
+local first = 1
+for c = 3, #ARGV do
+  local count = tonumber(ARGV[c])
+  local answer = nil
+  local current = nil
+  for i = first, first + count - 1 do
+    local value = redis.call('GET', KEYS[i])
+    if i == first then current = value end
+    if value and string.sub(value, 1, 5) == 'sent:' then
+      answer = 'found:' .. (i - first) .. ':' .. value
+      break
+    end
   end
+  if not answer then
+    if not current then
+      redis.call('SET', KEYS[first], mine, 'PX', ARGV[2])
+      answer = 'claimed'
+    elseif current == mine then
+      redis.call('PEXPIRE', KEYS[first], ARGV[2])
+      answer = 'claimed'
+    else
+      answer = 'busy'
+    end
+  end
+  answers[c - 2] = answer
+  first = first + count
 end
 return answers
 """
@@ -142,19 +158,19 @@ class DeliveryLedger:
         self._claims = GroupCommit(self._claim_all, MAX_BATCH)
         self._marks = GroupCommit(self._mark_all, MAX_BATCH, linger_s=MARK_LINGER_S)
         self._releases = GroupCommit(self._release_all, MAX_BATCH)
-        self._reads = GroupCommit(self._read_all, MAX_BATCH)
         self._held: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
 
-    async def claim(self, key: str) -> Claim:
+    async def claim(self, key: str, others: Sequence[str] = ()) -> Claim | Found:
         """Try to own a delivery; while owned, its lease is renewed until it is marked
-        sent or released."""
-        claim = await self._claims.submit(key)
-        if claim == "claimed":
+        sent or released. If it, or one of ``others`` (the notice's other channels), is
+        recorded as sent, nothing is claimed: that key and its record come back."""
+        answer = await self._claims.submit((key, tuple(others)))
+        if answer == "claimed":
             self._held.add(key)
             if self._renewer is None or self._renewer.done():
                 self._renewer = asyncio.create_task(self._renew_forever())
-        return claim
+        return answer
 
     async def mark_sent(self, key: str, sent: Sent) -> None:
         """Record a delivery as done, for good."""
@@ -165,17 +181,6 @@ class DeliveryLedger:
         """Give up our lease (the send failed and was not delivered)."""
         self._held.discard(key)
         await self._releases.submit(key)
-
-    async def find_sent(self, keys: Sequence[str]) -> tuple[str, Sent] | None:
-        """The first of these deliveries recorded as sent, with its record; else None."""
-        if not keys:
-            return None
-        values = await self._reads.submit(tuple(keys))
-        for key, value in zip(keys, values, strict=True):
-            text = None if value is None else _text(value)
-            if text is not None and text.startswith("sent:"):
-                return key, Sent.decode(text[len("sent:") :])
-        return None
 
     async def state(self, key: str) -> str | None:
         """The raw ledger value (for tests and `duban dlq`)."""
@@ -216,13 +221,16 @@ class DeliveryLedger:
                 if key in self._held:  # not finished while the renewal ran
                     log.error("lease on delivery %s was lost while sending", redact(key))
 
-    async def _claim_all(self, keys: list[str]) -> list[Claim]:
-        answers = await self._claim_script(keys=_prefixed(keys), args=self._lease_args())
-        claims = [_text(a) for a in answers]
-        for key, claim in zip(keys, claims, strict=True):
-            if claim not in _CLAIMS:
-                raise RuntimeError(f"unexpected ledger answer {claim!r} for {redact(key)}")
-        return claims  # type: ignore[return-value]
+    async def _claim_all(self, claims: list[tuple[str, tuple[str, ...]]]) -> list[Claim | Found]:
+        keys = [k for key, others in claims for k in (key, *others)]
+        counts = [1 + len(others) for _, others in claims]
+        answers = await self._claim_script(
+            keys=_prefixed(keys), args=[*self._lease_args(), *counts]
+        )
+        return [
+            _claim_answer(_text(a), (key, *others))
+            for a, (key, others) in zip(answers, claims, strict=True)
+        ]
 
     async def _mark_all(self, items: list[tuple[str, str]]) -> list[None]:
         keys = _prefixed([key for key, _ in items])
@@ -233,16 +241,17 @@ class DeliveryLedger:
         await self._release_script(keys=_prefixed(keys), args=[self.owner])
         return [None] * len(keys)
 
-    async def _read_all(self, groups: list[tuple[str, ...]]) -> list[list[bytes | str | None]]:
-        values = await self.redis.mget(_prefixed([k for group in groups for k in group]))
-        out, start = [], 0
-        for group in groups:
-            out.append(values[start : start + len(group)])
-            start += len(group)
-        return out
-
     def _lease_args(self) -> list[str | int]:
         return [self.owner, int(self.lease_s * 1000)]
+
+
+def _claim_answer(answer: str, keys: tuple[str, ...]) -> Claim | Found:
+    if answer == "claimed" or answer == "busy":
+        return answer  # type: ignore[return-value]
+    found, position, value = answer.split(":", 2)
+    if found != "found" or not value.startswith("sent:"):
+        raise RuntimeError(f"unexpected ledger answer {redact(answer)!r}")
+    return keys[int(position)], Sent.decode(value[len("sent:") :])
 
 
 def _prefixed(keys: Sequence[str]) -> list[str]:

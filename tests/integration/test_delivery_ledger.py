@@ -18,14 +18,16 @@ async def test_claim_send_and_release(redis: Redis) -> None:
     assert await b.claim("k1") == "busy"
     sent = Sent("msg-1", 2, datetime(2026, 9, 1, 9, 5, tzinfo=UTC))
     await a.mark_sent("k1", sent)
-    assert await b.claim("k1") == "sent" and await b.find_sent(["k0", "k1"]) == ("k1", sent)
+    assert await b.claim("k1") == ("k1", sent)
+    # Sent on another channel of the same notice: found, and nothing is claimed.
+    assert await b.claim("k0", ["k1"]) == ("k1", sent) and await b.state("k0") is None
     assert 0 < await redis.ttl(PREFIX + "k1") <= SENT_TTL_S
     assert await a.claim("k2") == "claimed"
     await b.release("k2")  # not b's lease: nothing happens
     assert await a.state("k2") == "sending:a"
     await a.release("k2")
     assert await a.state("k2") is None and await b.claim("k2") == "claimed"
-    assert await a.find_sent(["k2", "k3"]) is None and await a.find_sent([]) is None
+    assert await a.claim("k3", ["k2", "k4"]) == "claimed"  # k2 is b's lease, not sent
     await a.aclose()
     await b.aclose()
 
@@ -38,8 +40,9 @@ async def test_concurrent_deliveries_share_script_calls(redis: Redis) -> None:
     await asyncio.gather(*(ledger.mark_sent(k, Sent(f"r{k}", 1, None)) for k in keys))
     calls = await _script_calls(redis) - before
     assert calls <= 4, f"300 claims and 300 completions took {calls} script calls"
-    found = await asyncio.gather(*(ledger.find_sent(["other", k]) for k in keys))
+    found = await asyncio.gather(*(ledger.claim(f"email-{k}", [f"sms-{k}", k]) for k in keys))
     assert found == [(k, Sent(f"r{k}", 1, None)) for k in keys] and ledger.held == frozenset()
+    assert await _script_calls(redis) - before <= 6, "300 claims of three keys each"
     await ledger.aclose()
 
 

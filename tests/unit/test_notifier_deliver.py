@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,12 +58,15 @@ class MemoryLedger:
         self.values: dict[str, str | Sent] = {}
         self.released: list[str] = []
 
-    async def claim(self, key: str) -> str:
-        current = self.values.get(key)
-        if current is None:
-            self.values[key] = "sending:me"
-            return "claimed"
-        return "sent" if isinstance(current, Sent) else "busy"
+    async def claim(self, key: str, others: Sequence[str] = ()) -> str | tuple[str, Sent]:
+        for k in (key, *others):
+            value = self.values.get(k)
+            if isinstance(value, Sent):
+                return k, value
+        if key in self.values:
+            return "busy"
+        self.values[key] = "sending:me"
+        return "claimed"
 
     async def mark_sent(self, key: str, sent: Sent) -> None:
         self.values[key] = sent
@@ -70,13 +74,6 @@ class MemoryLedger:
     async def release(self, key: str) -> None:
         self.released.append(key)
         self.values.pop(key, None)
-
-    async def find_sent(self, keys: list[str]) -> tuple[str, Sent] | None:
-        for key in keys:
-            value = self.values.get(key)
-            if isinstance(value, Sent):
-                return key, value
-        return None
 
 
 @dataclass
@@ -326,9 +323,9 @@ async def test_a_delivery_sent_by_another_replica_meanwhile_gets_its_receipt(
     theirs = Sent("theirs", 1, NOW)
 
     class SentMeanwhile(MemoryLedger):
-        async def claim(self, key: str) -> str:
+        async def claim(self, key: str, others: Sequence[str] = ()) -> tuple[str, Sent]:
             self.values[key] = theirs  # the other replica finished just before our claim
-            return "sent"
+            return key, theirs
 
     d = deliverer(templates, wecom, ledger=SentMeanwhile())
     await d.deliver(notice("wecom"))
