@@ -20,6 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from contracts.notice import NoticeRequested
 from contracts.registry import InvalidEvent, parse_event
 from contracts.topics import Topics
+from services.batchproducer import BatchProducer
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
 from services.engine.work import Record
@@ -94,13 +95,14 @@ def create_notifier(
         built = channels if channels is not None else build_channels(config, os.environ)
         parts.channels = built
         ledger = DeliveryLedger(redis, _owner())
+        receipts = BatchProducer(settings.kafka_bootstrap, client_id="duban-notifier-receipts")
         for problem in sms_template_problems(config, templates):
             log.warning("%s", problem)
         parts.deliverer = Deliverer(
             channels=built,
             templates=templates,
             ledger=ledger,
-            outcomes=KafkaOutcomes(broker, topics, deferred, clock),
+            outcomes=KafkaOutcomes(broker, receipts, topics, deferred, clock),
             clock=clock,
             retry=retry or RetryPolicy(),
             sms_templates=sms_templates(config),
@@ -108,11 +110,13 @@ def create_notifier(
             limiter=_limiter(settings, config, redis),
         )
         parts.deferred = deferred
+        await receipts.start()
         try:
             yield
         finally:
             for channel in built.values():
                 await channel.aclose()
+            await receipts.stop()
             await ledger.aclose()
             await redis.aclose()
 

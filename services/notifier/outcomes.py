@@ -1,13 +1,12 @@
 """Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic.
 
-Receipts of concurrent deliveries are published together (services.groupcommit): the
-batch is handed to the producer at once and awaited as a whole, so each receipt still
+Receipts of concurrent deliveries are published together (services.groupcommit) as
+Kafka record batches (services.batchproducer), awaited as a whole, so each receipt still
 returns only after the broker confirmed it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from faststream.kafka import KafkaBroker
@@ -15,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from contracts.notice import NoticeDelivered, NoticeFailed, NoticeRequested
 from contracts.registry import make_event
 from contracts.topics import DLQ_HEADER_REASON, Topics
+from services.batchproducer import BatchProducer
 from services.clock import Clock
 from services.groupcommit import GroupCommit
 from services.notifier.channels import DeliveryError
@@ -25,15 +25,22 @@ NOTIFIER_SOURCE = "urn:duban:notifier"
 MAX_BATCH = 500
 RECEIPT_LINGER_S = 0.002  # receipts come spread out: a 2 ms wait gathers many per batch
 _Receipt = tuple[str, str, NoticeDelivered | NoticeFailed, datetime]
+_RECEIPT_HEADERS = [("content-type", b"application/json")]
 
 
 class KafkaOutcomes:
     """Publishes a receipt for every outcome, awaiting the broker's confirmation."""
 
     def __init__(
-        self, broker: KafkaBroker, topics: Topics, deferred: DeferredStore, clock: Clock
+        self,
+        broker: KafkaBroker,
+        receipts: BatchProducer,
+        topics: Topics,
+        deferred: DeferredStore,
+        clock: Clock,
     ) -> None:
         self.broker = broker
+        self.receipts = receipts
         self.topics = topics
         self.deferred_store = deferred
         self.clock = clock
@@ -97,18 +104,14 @@ class KafkaOutcomes:
         await self._receipts.submit((type_, event_id, data, now))
 
     async def _publish_all(self, receipts: list[_Receipt]) -> list[None]:
-        sent = []
-        for type_, event_id, data, now in receipts:
-            event = make_event(type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id)
-            sent.append(
-                await self.broker.publish(
-                    event.to_json(),
-                    self.topics.notice_receipts,
-                    key=data.notice_id.encode(),
-                    headers={"content-type": "application/json"},
-                    correlation_id=event_id,
-                    no_confirm=True,
-                )
+        records = [
+            (
+                data.notice_id.encode(),
+                make_event(
+                    type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id
+                ).to_json(),
             )
-        await asyncio.gather(*sent)
+            for type_, event_id, data, now in receipts
+        ]
+        await self.receipts.publish(self.topics.notice_receipts, records, _RECEIPT_HEADERS)
         return [None] * len(receipts)

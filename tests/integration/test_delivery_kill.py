@@ -4,6 +4,7 @@ leaving the consumer group) and a new one started: every email goes out exactly 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import Counter
 from dataclasses import replace
@@ -30,6 +31,7 @@ class KillableNotifier:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.parts: NotifierParts | None = None
+        self.lifespan: contextlib.AbstractAsyncContextManager[None] | None = None
 
     async def start(self) -> None:
         self.thread.start()
@@ -43,7 +45,10 @@ class KillableNotifier:
 
     async def _start(self) -> None:
         self.parts = create_notifier(self.settings, clock=self.clock)
-        await self.parts.app.lifespan_context().__aenter__()
+        # Held: a lifespan context dropped here would be collected and run its exit (close
+        # the channels, stop the receipts producer) while the notifier still works.
+        self.lifespan = self.parts.app.lifespan_context()
+        await self.lifespan.__aenter__()
         await self.parts.app.start()
 
     async def _in_loop(self, job: object) -> None:
