@@ -387,6 +387,45 @@ def test_module_values_read_through_the_fast_path(copy: Path) -> None:
     assert rendered.subject == "安全生产委员会办公室12"
 
 
+def test_a_missing_module_value_takes_its_default_or_is_named(copy: Path) -> None:
+    (copy / "closure.subject.j2").write_text(
+        '{% set b = load("_common.j2") %}{{ b.nothing | default("无") }}', "utf-8"
+    )
+    (copy / "report.subject.j2").write_text(
+        '{% set b = load("_common.j2") %}{{ b.nothing }}', "utf-8"
+    )
+    loaded = TemplateSet.load(copy)
+    assert loaded.render("closure", None, sample_facts("closure"), None).subject == "无"
+    with pytest.raises(TemplateError) as caught:
+        loaded.render("report", None, sample_facts("report"), None)
+    assert caught.value.variable == "nothing" and caught.value.template == "report.subject.j2"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        '[("名称", "甲"), ("编号", ""), ("等级", none), ("单位", "乙"), ("进度", 0)]',
+        '[("a", "b", "c"), "ab", ("x", [])]',
+        "[]",
+    ],
+)
+def test_filled_keeps_what_selectattr_keeps(copy: Path, rows: str) -> None:
+    (copy / "closure.subject.j2").write_text(
+        f"{{{{ {rows} | filled }}}}|{{{{ {rows} | selectattr('1') | list }}}}", "utf-8"
+    )
+    subject = TemplateSet.load(copy).render("closure", None, sample_facts("closure"), None).subject
+    ours, theirs = subject.split("|")
+    assert ours == theirs
+
+
+def test_filled_names_a_row_without_a_value(copy: Path) -> None:
+    (copy / "closure.subject.j2").write_text(
+        '{{ [("名称", "甲"), ("只有名称",)] | filled }}', "utf-8"
+    )
+    with pytest.raises(TemplateError, match=r"closure\.subject\.j2.*只有名称"):
+        TemplateSet.load(copy).render("closure", None, sample_facts("closure"), None)
+
+
 # ------------------------------------------------------------------ check_templates
 
 

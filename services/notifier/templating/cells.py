@@ -1,8 +1,9 @@
-"""The ``cells`` filter: a digest table row as ``(label, text)`` pairs, one per column."""
+"""Table filters: ``cells`` (a digest table row as ``(label, text)`` pairs, one per
+column) and ``filled`` (the ``(label, value)`` rows worth showing)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import tzinfo
 
 from services.notifier.templating import labels
@@ -49,3 +50,17 @@ def make_cells(tz: tzinfo) -> Callable[[object, object], list[tuple[str, str]]]:
         return found
 
     return cells
+
+
+def filled(rows: Iterable[object]) -> list[object]:
+    """The ``("名称", 内容)`` rows whose 内容 is not empty, in order (what
+    ``selectattr("1") | list`` keeps, in one step). A row without a 内容 is an error."""
+    kept = []
+    for row in rows:
+        try:
+            value = row[1]  # type: ignore[index]
+        except (TypeError, LookupError):
+            raise ValueError(f'a table row is written ("名称", 内容), not {row!r}') from None
+        if value:
+            kept.append(row)
+    return kept

@@ -21,7 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from services.notifier.templating import labels
-from services.notifier.templating.cells import make_cells
+from services.notifier.templating.cells import filled, make_cells
 from services.notifier.templating.dates import cn_date, cn_datetime, cn_end_date
 from services.notifier.templating.errors import TemplateError, syntax_error
 from services.notifier.templating.text import lines, md_escape, md_url, paragraphs
@@ -52,6 +52,7 @@ def _filters(tz: tzinfo) -> dict[str, Callable[..., Any]]:
         "paragraphs": paragraphs,
         "lines": lines,
         "cells": make_cells(tz),
+        "filled": filled,
     }
 
 
@@ -77,6 +78,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             value = getattr(obj, attribute, _ABSENT)
             if type(value) in _PLAIN_VALUES:
                 return value
+            if value is _ABSENT:  # e.g. b.closing | default(""): neither has items either
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
 
