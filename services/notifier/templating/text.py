@@ -91,5 +91,5 @@ def one_line(text: str) -> str:
 
 def tidy(text: str) -> str:
     """Strip trailing spaces and keep at most one blank line between blocks."""
-    stripped = "\n".join(line.rstrip() for line in text.strip().splitlines())
-    return _MULTI_BLANK_RE.sub("\n\n", stripped)
+    stripped = "\n".join([line.rstrip() for line in text.strip().splitlines()])
+    return _MULTI_BLANK_RE.sub("\n\n", stripped) if "\n\n\n" in stripped else stripped
