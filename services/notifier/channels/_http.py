@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from .base import DeliveryError, Family, SendResult
@@ -114,8 +115,8 @@ class HttpPoster:
         *,
         headers: Mapping[str, str] | None = None,
     ) -> HttpAnswer:
-        """POST ``payload`` as UTF-8 JSON (non-ASCII kept as is), like :meth:`post`."""
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        """POST ``payload`` as compact UTF-8 JSON (:func:`json_bytes`), like :meth:`post`."""
+        body = json_bytes(payload)
         all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
         return await self.post(url, content=body, headers=all_headers)
 
@@ -204,6 +205,12 @@ class HttpChannel(Generic[SettingsT]):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def json_bytes(payload: object) -> bytes:
+    """Compact UTF-8 JSON, non-ASCII text kept as is (what ``json.dumps(payload,
+    ensure_ascii=False, separators=(",", ":"))`` writes, several times faster)."""
+    return orjson.dumps(payload)
 
 
 def json_object(response: HttpAnswer) -> dict[str, Any] | None:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Unpack
 from urllib.parse import quote
 
-from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, raise_unless_2xx
+from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, json_bytes, raise_unless_2xx
 from .base import Family, OutboundMessage, SendResult
 
 SIGNATURE_HEADER = "X-Duban-Signature"
@@ -100,7 +99,7 @@ class WebhookChannel(HttpChannel[WebhookSettings]):
         payload: Mapping[str, object] = (
             message.payload if message.payload is not None else default_payload(message)
         )
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = json_bytes(payload)
         ts = int(self._clock())
         headers = {
             "Content-Type": JSON_CONTENT_TYPE,
