@@ -5,17 +5,18 @@ per-record send (a future, the partitioner, the accumulator): about 20 µs of CP
 The notifier publishes its receipts in group commits of hundreds (services.groupcommit);
 built into one record batch per partition (aiokafka's ``create_batch``/``send_batch``)
 they cost about half that, the event's encoding included. Keys go to the partition
-Kafka's default partitioner picks (murmur2), so one key's records stay in order.
+Kafka's default partitioner picks (murmur2 of the key, modulo the partition count), so
+one key's records stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
-from aiokafka.partitioner import DefaultPartitioner
 
 MAX_BATCH_BYTES = 1 << 20  # per partition and send; a receipt is well under 1 KiB
 
@@ -30,7 +31,6 @@ class BatchProducer:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, client_id=client_id, max_batch_size=MAX_BATCH_BYTES
         )
-        self._partitioner = DefaultPartitioner()
         self._running = False
 
     async def start(self) -> None:
@@ -49,7 +49,7 @@ class BatchProducer:
         partitions = sorted(await self._producer.partitions_for(topic))
         by_partition: dict[int, list[Record]] = {}
         for record in records:
-            partition = self._partitioner(record[0], partitions, partitions)
+            partition = partitions[(murmur2(record[0]) & 0x7FFFFFFF) % len(partitions)]
             by_partition.setdefault(partition, []).append(record)
         confirmations = []
         for partition, batched in by_partition.items():
@@ -68,3 +68,29 @@ class BatchProducer:
             batch, topic, partition=partition
         )
         return future
+
+
+_M = 0x5BD1E995
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of a record key (``Utils.murmur2`` in the Java client), as
+    aiokafka's ``murmur2`` computes it, in half its time: four bytes at a time."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * _M) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * _M) ^ ((k * _M) & 0xFFFFFFFF)) & 0xFFFFFFFF
+    tail = length & 3
+    if tail:
+        i = words << 2
+        if tail == 3:
+            h ^= data[i + 2] << 16
+        if tail >= 2:
+            h ^= data[i + 1] << 8
+        h = ((h ^ data[i]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
