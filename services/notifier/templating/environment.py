@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
@@ -103,11 +104,14 @@ def make_env(directory: Path, tz: tzinfo) -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
         loader=FileSystemLoader(str(directory), encoding="utf-8"),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(
-            enabled_extensions=("html", "htm", "html.j2", "htm.j2"),
-            disabled_extensions=(),
-            default_for_string=False,
-            default=False,
+        # Asked for every render and module (by template name): remembered per name.
+        autoescape=functools.cache(
+            select_autoescape(
+                enabled_extensions=("html", "htm", "html.j2", "htm.j2"),
+                disabled_extensions=(),
+                default_for_string=False,
+                default=False,
+            )
         ),
         finalize=_finalize,
         trim_blocks=True,
