@@ -71,9 +71,9 @@ class SmtpPool:
             await _quit_quietly(pooled.smtp)
 
     @property
-    def idle_connected(self) -> int:
-        """Idle connections still open (the server may have closed the others)."""
-        return sum(1 for pooled in self._idle if pooled.smtp.is_connected)
+    def idle_clients(self) -> list[aiosmtplib.SMTP]:
+        """The idle connections' clients (the server may have closed some of them)."""
+        return [pooled.smtp for pooled in self._idle]
 
     async def _take_idle(self) -> _Pooled | None:
         while self._idle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,3 +65,20 @@ async def send_past_timeout(fake: FakeHttpProvider, ch: Channel) -> DeliveryErro
     """The error for the sample message when ``fake`` holds it longer than ``ch`` waits."""
     fake.delay_next(seconds=30)
     return await send_expecting_error(ch)
+
+
+async def until_connection_lost(protocol: Any, lost_already: bool, timeout_s: float = 5.0) -> None:
+    """Wait until ``protocol`` (a client connection's asyncio protocol) is told its
+    connection was lost, e.g. after the server hung up; no polling."""
+    if lost_already:
+        return
+    lost = asyncio.Event()
+    told = protocol.connection_lost
+
+    def noting(exc: Exception | None) -> None:
+        told(exc)
+        lost.set()
+
+    protocol.connection_lost = noting  # the transport calls the instance's attribute
+    async with asyncio.timeout(timeout_s):
+        await lost.wait()

@@ -12,7 +12,7 @@ from services.notifier.channels.email import EmailChannel, EmailSettings, Securi
 from tests.providers import FakeSmtpServer, sample_message
 from tests.providers.fixtures import SMTP_USERS
 from tests.providers.tls import CertFiles
-from tests.unit.channels._support import send_expecting_error
+from tests.unit.channels._support import send_expecting_error, until_connection_lost
 
 USER, PASSWORD = next(iter(SMTP_USERS.items()))
 
@@ -265,10 +265,9 @@ async def test_a_refused_recipient_leaves_the_connection_usable(fake_smtp: FakeS
 async def test_a_connection_the_server_closed_is_not_reused(fake_smtp: FakeSmtpServer) -> None:
     ch = channel(fake_smtp)
     await ch.send(sample_message(delivery_key="N1:1:P1:email"))
+    [idle] = ch.pool.idle_clients
     fake_smtp.hang_up()  # the server's idle timeout
-    async with asyncio.timeout(5):  # until the client has seen the connection close
-        while ch.pool.idle_connected:
-            await asyncio.sleep(0.01)
+    await until_connection_lost(idle.protocol, not idle.is_connected)  # seen by the client
     await ch.send(sample_message(delivery_key="N2:1:P1:email"))
     await ch.aclose()
     assert [m.connection for m in fake_smtp.messages] == [0, 1]
