@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 import orjson
@@ -83,13 +83,15 @@ class HttpPoster:
                 parts = urlsplit(url)
                 proxy = self._proxy_for(parts.scheme, parts.hostname or "")
                 if proxy is None:
-                    return await self._direct(url, content, all_headers)
+                    return await self._direct(parts, content, all_headers)
             return await self._via_aiohttp(url, content, all_headers, proxy)
         except (aiohttp.ClientError, AnswerError, OSError, TimeoutError, ValueError) as e:
             reason, retryable = self._describe(e)
             raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
 
-    async def _direct(self, url: str, content: bytes, headers: Mapping[str, str]) -> HttpAnswer:
+    async def _direct(
+        self, url: SplitResult, content: bytes, headers: Mapping[str, str]
+    ) -> HttpAnswer:
         async with asyncio.timeout(self.timeout_s):
             answer = await self._h1_client().post(url, content, headers)
         return HttpAnswer(answer.status, answer.body, answer.headers)

@@ -27,9 +27,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote
 
 import httptools
+from multidict import CIMultiDict
 
 MAX_ANSWER_BYTES: Final = 1 << 20  # providers answer a few hundred bytes
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -42,26 +43,13 @@ class AnswerError(Exception):
     """The server's answer was malformed, cut off or too large."""
 
 
-class Headers(dict[str, str]):
-    """An answer's headers: names stored in lower case, looked up in any case."""
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return super().get(name.lower(), default)
-
-
 @dataclass(frozen=True)
 class Answer:
     """A complete answer: status, body and headers."""
 
     status: int
     body: bytes
-    headers: Headers
+    headers: CIMultiDict[str]  # looked up in any case
 
 
 class _Connection(asyncio.Protocol):
@@ -79,7 +67,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self._status = 0
-        self._headers = Headers()
+        self._headers: CIMultiDict[str] = CIMultiDict()
         self._body: list[bytes] = []
         self._size = 0
 
@@ -113,7 +101,7 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
@@ -198,8 +186,9 @@ class H1Client:
         self._origins: dict[tuple[str, str, int], _Origin] = {}
         self._closed = False
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-        """POST ``body`` to ``url`` and return the complete answer (any status)."""
+    async def post(self, url: SplitResult, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """POST ``body`` to ``url`` (as ``urlsplit`` gives it) and return the complete
+        answer (any status)."""
         origin, target = self._origin_and_target(url)
         request = _request(origin.host_header, target, body, headers)
         async with origin.slots:
@@ -224,8 +213,7 @@ class H1Client:
                 connection.close()
             origin.idle.clear()
 
-    def _origin_and_target(self, url: str) -> tuple[_Origin, str]:
-        parts = urlsplit(url)
+    def _origin_and_target(self, parts: SplitResult) -> tuple[_Origin, str]:
         scheme, host = parts.scheme.lower(), parts.hostname
         if scheme not in _DEFAULT_PORTS or not host:
             raise ValueError("not an http(s) URL")

@@ -8,12 +8,14 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 import uvloop
 
 from services.notifier.channels.h1 import AnswerError, H1Client
 from tests.providers.tls import CertFiles
+from tests.unit.channels._support import until_connection_lost
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
@@ -36,8 +38,8 @@ class RawServer:
     port: int = 0
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
-    def url(self, path: str = "/hook?key=k1", scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/hook?key=k1", scheme: str = "http") -> SplitResult:
+        return urlsplit(f"{scheme}://127.0.0.1:{self.port}{path}")
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number, self.connections = self.connections, self.connections + 1
@@ -207,9 +209,8 @@ async def test_an_idle_connection_the_server_closed_is_not_reused(server: RawSer
     client = H1Client(per_origin=4)
     server.replies.append(Reply(close=True))  # answered with keep-alive, then hung up
     await client.post(server.url(), b"x", {})
-    async with asyncio.timeout(5):  # until the client has seen the close
-        while not all(c.closed for o in client._origins.values() for c in o.idle):
-            await asyncio.sleep(0.01)
+    [idle] = [c for origin in client._origins.values() for c in origin.idle]
+    await until_connection_lost(idle, idle.closed)  # the client has seen the close
     await client.post(server.url(), b"y", {})
     client.close()
     assert [n for n, _ in server.requests] == [0, 1]
@@ -234,7 +235,7 @@ async def test_connections_per_origin_are_limited(server: RawServer) -> None:
 )
 async def test_what_cannot_be_sent_is_refused(url: str, headers: dict[str, str]) -> None:
     with pytest.raises(ValueError):
-        await H1Client(per_origin=1).post(url, b"x", headers)
+        await H1Client(per_origin=1).post(urlsplit(url), b"x", headers)
 
 
 async def test_a_target_with_spaces_or_non_ascii_is_percent_encoded(server: RawServer) -> None:
@@ -270,10 +271,10 @@ async def test_https_checks_the_certificate(server: RawServer, smtp_cert: CertFi
     trusting = ssl.create_default_context(cafile=str(smtp_cert.cert))
     async with tls_server:
         client = H1Client(per_origin=1, tls=trusting)
-        answer = await client.post(f"https://localhost:{port}/hook", b"x", {})
+        answer = await client.post(urlsplit(f"https://localhost:{port}/hook"), b"x", {})
         client.close()
         with pytest.raises(ssl.SSLCertVerificationError):  # the system store: not trusted
-            await H1Client(per_origin=1).post(f"https://localhost:{port}/hook", b"x", {})
+            await H1Client(per_origin=1).post(urlsplit(f"https://localhost:{port}/hook"), b"x", {})
         server.hang_up_all()
     assert answer.status == 200
     assert server.requests[0][1].startswith(b"POST /hook HTTP/1.1\r\nHost: localhost:")
