@@ -31,6 +31,7 @@ import uvloop
 
 from tests.perf import engine_ingest, notifier, timers_section
 from tests.perf.common import REPO_ROOT, Figure, Section
+from tests.perf.speed import reference_ms
 from tests.perf.table import render
 from tests.stack import LocalStack, ensure_stack
 
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _measured(name: str, runner: Runner, stack: LocalStack, sizes: Sizes, profile: bool) -> Section:
     load = os.getloadavg()[0]
+    speed_before = reference_ms()
     started = time.perf_counter()
     try:
         # The services run on uvloop (services/runner.py): so do the benchmarks.
@@ -99,6 +101,7 @@ def _measured(name: str, runner: Runner, stack: LocalStack, sizes: Sizes, profil
         section = Section(name, error=f"{type(e).__name__}: {e}")
     section.details["section_seconds"] = round(time.perf_counter() - started, 1)
     section.details["load_average_1m"] = {"before": load, "after": os.getloadavg()[0]}
+    section.details["reference_ms"] = {"before": speed_before, "after": reference_ms()}
     return section
 
 
@@ -125,7 +128,9 @@ def _environment(sizes: Sizes) -> dict[str, Any]:
         "note": (
             "Kafka, Redis, the services and the load generators share this machine; "
             "a 1-minute load average well above what the bench itself uses means "
-            "something else was running."
+            "something else was running. reference_ms (per section, before and after) "
+            "times a fixed plain-Python workload (tests/perf/speed.py): this virtual "
+            "machine's speed drifts, and the same code measures slower when it is higher."
         ),
     }
 

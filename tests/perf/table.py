@@ -24,10 +24,16 @@ def render(sections: list[Section], run: dict[str, Any]) -> str:
             out.append(f"  ERROR: {section.error}")
         out += [line for figure in section.figures for line in _rows(figure)]
         load = section.details.get("load_average_1m")
+        speed = section.details.get("reference_ms")
         if load:
+            reference = (
+                f"; reference workload {speed['before']:.1f} ms before, {speed['after']:.1f} after"
+                if speed
+                else ""
+            )
             out.append(
                 f"  ({section.details.get('section_seconds')} s; load average "
-                f"{load['before']:.2f} before, {load['after']:.2f} after)"
+                f"{load['before']:.2f} before, {load['after']:.2f} after{reference})"
             )
     return "\n".join(out)
 
