@@ -13,8 +13,16 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from contracts.common import Id, Timestamp
+from contracts.common import (
+    LINE_PATTERN,
+    SOURCE_PATTERN,
+    Id,
+    Timestamp,
+    describe_character,
+    forbidden_character,
+)
 
 #: CloudEvents extension attribute names: lowercase ASCII letters and digits, at most 20.
 EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
@@ -29,6 +37,8 @@ _EXTENSION_NAME = re.compile(EXTENSION_NAME_PATTERN)
 
 
 def _check_extension_value(value: Any) -> Any:
+    if isinstance(value, str) and (char := forbidden_character(value)) is not None:
+        raise PydanticCustomError("control_character", describe_character(char))
     if isinstance(value, str | bool | int):
         return value
     raise ValueError("CloudEvents extension attribute values must be a string, integer or boolean")
@@ -46,6 +56,7 @@ def _envelope_schema_extra(schema: dict[str, Any]) -> None:
         f"^(?!(?:{others})$)[a-z0-9]{{1,20}}$": {
             "description": "CloudEvents extension attribute (ignored by duban).",
             "type": ["string", "integer", "boolean"],
+            "pattern": LINE_PATTERN,
         }
     }
 
@@ -56,7 +67,12 @@ DataT = TypeVar("DataT")
 class CloudEvent(BaseModel, Generic[DataT]):
     """A CloudEvents 1.0 event in JSON structured mode; `data` depends on `type`."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_envelope_schema_extra)
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        hide_input_in_errors=True,  # errors must not print mobiles or e-mails
+        json_schema_extra=_envelope_schema_extra,
+    )
     __pydantic_extra__: dict[str, ExtensionValue] = Field(init=False)
 
     specversion: Literal["1.0"] = Field(description="CloudEvents specification version: '1.0'.")
@@ -66,7 +82,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
             "pair is a duplicate and is ignored."
         )
     )
-    source: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")] = Field(
+    source: Annotated[str, StringConstraints(min_length=1, pattern=SOURCE_PATTERN)] = Field(
         description=(
             "URI-reference identifying the publishing system, e.g. "
             "'urn:baitu:inspection-app' or 'https://inspect.example.gov.cn'."

@@ -11,8 +11,10 @@ from contracts.common import (
     DataModel,
     Deadline,
     FoundBy,
+    FreeText,
     Id,
     Level,
+    Reason,
     Text,
     Timestamp,
 )
@@ -67,8 +69,15 @@ class HazardReported(HazardData):
 
     EVENT_TYPE: ClassVar[str] = HAZARD_REPORTED
 
-    title: Text = Field(description="Short title of the hazard, e.g. 储罐区可燃气体报警器失效.")
-    description: str | None = Field(default=None, description="Longer free-text description.")
+    title: Text = Field(
+        description=(
+            "Short one-line title of the hazard (it goes into e-mail subjects and SMS), e.g. "
+            "储罐区可燃气体报警器失效."
+        )
+    )
+    description: FreeText | None = Field(
+        default=None, description="Longer free-text description (line breaks allowed)."
+    )
     level: Level = Field(description="Hazard level: major (重大事故隐患) or general (一般隐患).")
     found_by: FoundBy = Field(
         description="How the hazard was found: self_check, inspection, public_report or other."
@@ -104,7 +113,7 @@ class HazardUpdated(HazardData):
 
     EVENT_TYPE: ClassVar[str] = HAZARD_UPDATED
 
-    title: Text | None = Field(default=None, description="New title.")
+    title: Text | None = Field(default=None, description="New one-line title.")
     level: Level | None = Field(default=None, description="New level: 'major' or 'general'.")
     deadline: Deadline | None = Field(default=None, description="New deadline. " + _DEADLINE)
     responsible: Responsible | None = Field(
@@ -113,7 +122,7 @@ class HazardUpdated(HazardData):
     supervising_department: Id | None = Field(
         default=None, description="New supervising department id."
     )
-    reason: str | None = Field(default=None, description="Why it changed (free text).")
+    reason: FreeText | None = Field(default=None, description="Why it changed (free text).")
 
     @model_validator(mode="after")
     def _check_something_changes(self) -> Self:
@@ -134,7 +143,7 @@ class HazardProgress(HazardData):
     percent: Annotated[int, Field(ge=0, le=100)] = Field(
         description="Rectification progress in percent, an integer 0-100."
     )
-    note: str | None = Field(default=None, description="Progress note (free text).")
+    note: FreeText | None = Field(default=None, description="Progress note (free text).")
 
 
 class HazardRectified(HazardData):
@@ -143,7 +152,9 @@ class HazardRectified(HazardData):
     EVENT_TYPE: ClassVar[str] = HAZARD_RECTIFIED
 
     rectified_at: Timestamp = Field(description="When rectification was completed.")
-    note: str | None = Field(default=None, description="Note on the rectification (free text).")
+    note: FreeText | None = Field(
+        default=None, description="Note on the rectification (free text)."
+    )
 
 
 class HazardClosed(HazardData):
@@ -162,7 +173,7 @@ class HazardReopened(HazardData):
 
     EVENT_TYPE: ClassVar[str] = HAZARD_REOPENED
 
-    reason: Text = Field(description="Why the hazard was reopened.")
+    reason: Reason = Field(description="Why the hazard was reopened (free text, not blank).")
     deadline: Deadline | None = Field(
         default=None, description="New deadline (else the old one stands). " + _DEADLINE
     )
@@ -173,7 +184,7 @@ class HazardCancelled(HazardData):
 
     EVENT_TYPE: ClassVar[str] = HAZARD_CANCELLED
 
-    reason: Text = Field(description="Why the hazard was cancelled.")
+    reason: Reason = Field(description="Why the hazard was cancelled (free text, not blank).")
 
 
 class HazardSupervisionListed(HazardData):

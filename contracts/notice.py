@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from contracts.common import DataModel, Id, Timestamp
+from contracts.common import (
+    FREE_TEXT_PATTERN,
+    LINE_PATTERN,
+    REFUSES_CONTROLS,
+    DataModel,
+    FreeText,
+    Id,
+    Line,
+    Timestamp,
+    describe_character,
+    forbidden_character,
+)
 
 NOTICE_ACKNOWLEDGED = "notice.acknowledged"
 NOTICE_REQUESTED = "notice.requested"
@@ -57,6 +69,49 @@ _PERSON_ID = "Recipient's person id."
 _CHANNEL = "Configured channel name, e.g. 'sms', 'email', 'wecom'."
 _ATTEMPTS = "Delivery attempts made on this channel so far (>= 1)."
 
+_SCALARS = (int, float, bool, type(None))
+
+
+def _first_forbidden(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, character) of the first forbidden character in a JSON-like value, else None."""
+    if value.__class__ is str:
+        char = forbidden_character(value, multi_line=True)
+        return None if char is None else (path, char)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (char := forbidden_character(str(key))) is not None:
+                return (path, char)
+            if isinstance(item, _SCALARS) or (item.__class__ is str and item.isprintable()):
+                continue  # the common cases, without a call
+            sub_path = f"{path}.{key}" if path else str(key)
+            if (found := _first_forbidden(item, sub_path)) is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if (found := _first_forbidden(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
+def _refuse_controls_in_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    found = _first_forbidden(facts, "")
+    if found is not None:
+        path, char = found
+        prefix = f"{path[:60]}: " if path else ""
+        raise PydanticCustomError("control_character", prefix + describe_character(char))
+    return facts
+
+
+Facts = Annotated[dict[str, Any], AfterValidator(_refuse_controls_in_facts), REFUSES_CONTROLS]
+"""Template variables: keys single-line, string values free text (no control characters)."""
+
+#: What JSON Schema can say about `facts`: single-line keys, free-text string values (nested
+#: values are checked by the model only).
+_FACTS_SCHEMA: dict[str, Any] = {
+    "propertyNames": {"pattern": LINE_PATTERN},
+    "additionalProperties": {"pattern": FREE_TEXT_PATTERN},
+}
+
 
 def delivery_key(notice_id: str, occurrence: int, person_id: str, channel: str) -> str:
     """Return the idempotency key of one delivery: notice, occurrence, recipient and channel."""
@@ -78,18 +133,18 @@ class Recipient(DataModel):
     """One recipient of a notice, with the addresses known from the directory."""
 
     person_id: Id = Field(description=_PERSON_ID)
-    name: str | None = Field(default=None, description="Recipient's name, for templates.")
+    name: Line | None = Field(default=None, description="Recipient's name, for templates.")
     role: Id = Field(
         description=(
             "Why this person receives the notice: principal, controller, responsible, "
             "department, committee_office, leader, authority, five_package, safety_officer."
         )
     )
-    mobile: str | None = Field(default=None, description="Mobile number for SMS.")
-    email: str | None = Field(default=None, description="E-mail address.")
-    wecom_userid: str | None = Field(default=None, description="WeCom (企业微信) userid.")
-    dingtalk_userid: str | None = Field(default=None, description="DingTalk (钉钉) userid.")
-    feishu_open_id: str | None = Field(default=None, description="Feishu/Lark (飞书) open_id.")
+    mobile: Line | None = Field(default=None, description="Mobile number for SMS.")
+    email: Line | None = Field(default=None, description="E-mail address.")
+    wecom_userid: Line | None = Field(default=None, description="WeCom (企业微信) userid.")
+    dingtalk_userid: Line | None = Field(default=None, description="DingTalk (钉钉) userid.")
+    feishu_open_id: Line | None = Field(default=None, description="Feishu/Lark (飞书) open_id.")
 
 
 class ChannelPlan(DataModel):
@@ -128,11 +183,12 @@ class NoticeRequested(DataModel):
     channels: Annotated[tuple[ChannelPlan, ...], Field(min_length=1)] = Field(
         description="Channels in the order to try (first that delivers wins); at least one."
     )
-    facts: dict[str, Any] = Field(
+    facts: Facts = Field(
         default_factory=dict,
         description=(
             "Template variables. Hazard notices carry: " + ", ".join(HAZARD_FACT_KEYS) + "."
         ),
+        json_schema_extra=_FACTS_SCHEMA,
     )
 
     @model_validator(mode="after")
@@ -173,7 +229,7 @@ class NoticeDelivered(_Receipt):
     EVENT_TYPE: ClassVar[str] = NOTICE_DELIVERED
 
     delivered_at: Timestamp = Field(description="When the channel accepted the message.")
-    provider_message_id: str | None = Field(
+    provider_message_id: Line | None = Field(
         default=None, description="Message id returned by the provider, if any."
     )
 
@@ -184,7 +240,7 @@ class NoticeFailed(_Receipt):
     EVENT_TYPE: ClassVar[str] = NOTICE_FAILED
 
     failed_at: Timestamp = Field(description="When the attempt failed.")
-    reason: str = Field(description="Why it failed (provider error, no address, ...).")
+    reason: FreeText = Field(description="Why it failed (provider error, no address, ...).")
     retryable: bool = Field(description="Whether retrying the same channel may succeed.")
     final: bool = Field(
         description="True when no further attempt or channel will follow for this delivery."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Collection, Mapping
@@ -10,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Union, cast, overload
 
-from pydantic import Field, TypeAdapter, ValidationError, create_model
+import orjson
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import ErrorDetails
 from typing_extensions import TypeVar
 
-from contracts.common import PATTERN_MESSAGES, DataModel
+from contracts.common import DataModel, escape_controls, pattern_message
 from contracts.duty import DutyFulfilled
 from contracts.envelope import CORE_ATTRIBUTES, SPECVERSION, CloudEvent
 from contracts.hazard import HAZARD_MODELS
@@ -24,6 +24,7 @@ from contracts.notice import (
     NoticeFailed,
     NoticeRequested,
 )
+from contracts.plausible import DEFAULT_PLAUSIBILITY, Plausibility, implausible
 from contracts.unit import UnitUpserted
 
 D = TypeVar("D", bound=DataModel, covariant=True, default=DataModel)
@@ -48,6 +49,24 @@ OUTBOUND_TYPES: frozenset[str] = frozenset(
 INBOUND_TYPES: frozenset[str] = frozenset(EVENT_TYPES) - OUTBOUND_TYPES
 
 _MAX_ERRORS_IN_REASON = 3
+#: Bounds checked before any JSON parser sees a message (settings may lower or raise them).
+MAX_EVENT_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32
+# JSON strings (escapes included) and the brackets that nest: what the depth check reads.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """How large and how deeply nested an inbound message may be."""
+
+    max_bytes: int = MAX_EVENT_BYTES
+    max_depth: int = MAX_JSON_DEPTH
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+
+
+DEFAULT_LIMITS = InputLimits()
 
 
 def _envelope_model(event_type: str, data_model: type[DataModel]) -> type[CloudEvent[Any]]:
@@ -73,7 +92,8 @@ _ANY_EVENT: TypeAdapter[CloudEvent[Any]] = TypeAdapter(
     Annotated[  # type: ignore[arg-type]
         Union[tuple(ENVELOPE_MODELS.values())],  # noqa: UP007
         Field(discriminator="type"),
-    ]
+    ],
+    config=ConfigDict(hide_input_in_errors=True),
 )
 
 
@@ -155,6 +175,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
+            part = escape_controls(part)
             path += f".{part}" if path else part
     return path
 
@@ -173,14 +194,15 @@ def _describe(error: ErrorDetails, *, in_union: bool) -> str:
         return "Input should be a JSON object (a CloudEvents envelope)"
     msg = error["msg"]
     if kind == "string_pattern_mismatch":
-        msg = PATTERN_MESSAGES.get(str(ctx.get("pattern")), msg)
+        msg = pattern_message(str(ctx.get("pattern")), error.get("input")) or msg
     msg = msg.removeprefix("Value error, ")
     path = _path(loc)
     return f"{path}: {msg}" if path else msg
 
 
 def _reason(exc: ValidationError, *, in_union: bool) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
+    # The input stays in memory for pattern_message, which searches it and never quotes it.
+    errors = exc.errors(include_url=False)
     parts = [_describe(e, in_union=in_union) for e in errors[:_MAX_ERRORS_IN_REASON]]
     reason = "; ".join(dict.fromkeys(parts))
     if len(errors) > _MAX_ERRORS_IN_REASON:
@@ -189,19 +211,51 @@ def _reason(exc: ValidationError, *, in_union: bool) -> str:
 
 
 def _invalid(reason: str, raw: bytes | str | None = None, **attrs: str | None) -> InvalidEvent:
-    """Build an InvalidEvent carrying whatever envelope attributes can be read from `raw`."""
+    """Build an InvalidEvent carrying whatever envelope attributes can be read from `raw`.
+
+    Reading them must never fail: any parser error (depth, encoding, size) just leaves
+    them unknown. orjson bounds nesting itself, unlike `json` (RecursionError)."""
     if raw is not None:
         try:
-            obj = json.loads(raw)
-        except ValueError:
+            obj = orjson.loads(raw)
+        except Exception:
             obj = None
         if isinstance(obj, dict):
             for attr, key in (("event_type", "type"), ("event_id", "id"), ("source", "source")):
                 value = obj.get(key)
-                attrs[attr] = value if isinstance(value, str) else None
+                attrs[attr] = escape_controls(value) if isinstance(value, str) else None
             subject = obj.get("subject")
-            attrs["subject"] = subject if isinstance(subject, str) else None
+            attrs["subject"] = escape_controls(subject) if isinstance(subject, str) else None
     return InvalidEvent(reason, **attrs)
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw` (strings skipped; brackets need not
+    balance: this only bounds what a parser would have to descend)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub(b"", raw)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def check_bounds(raw: bytes | str, limits: InputLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a message too large or too deeply nested before any parser sees it."""
+    data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
+    if len(data) > limits.max_bytes:
+        raise InvalidEvent(
+            f"消息过大：{len(data)} 字节，上限 {limits.max_bytes} 字节 "
+            f"(message of {len(data)} bytes exceeds the limit of {limits.max_bytes})"
+        )
+    # Cheap first: no more opening brackets than the limit means no deeper nesting.
+    if data.count(b"[") + data.count(b"{") <= limits.max_depth:
+        return
+    depth = json_depth(data)
+    if depth > limits.max_depth:
+        raise InvalidEvent(
+            f"JSON 嵌套过深：{depth} 层，上限 {limits.max_depth} 层 "
+            f"(JSON nested {depth} levels deep; the limit is {limits.max_depth})"
+        )
 
 
 def _subject_mismatch(envelope: CloudEvent[Any]) -> str | None:
@@ -212,20 +266,31 @@ def _subject_mismatch(envelope: CloudEvent[Any]) -> str | None:
     return f"subject: {envelope.subject!r} does not match data.{data.SUBJECT_FIELD} {expected!r}"
 
 
-def parse_event(raw: bytes | str, types: Collection[str] | None = None) -> Event[DataModel]:
+def parse_event(
+    raw: bytes | str,
+    types: Collection[str] | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Event[DataModel]:
     """Parse and validate one JSON-encoded CloudEvent of a v1 type.
 
-    JSON is parsed once and validated strictly (no type coercion). `types`, if given,
-    limits the accepted types (e.g. INBOUND_TYPES). Raises InvalidEvent on any failure:
-    not JSON, bad envelope, unknown or unaccepted type, invalid data, subject mismatch.
+    Size and nesting are bounded first (`limits`); then JSON is parsed once and validated
+    strictly (no type coercion). `types`, if given, limits the accepted types (e.g.
+    INBOUND_TYPES). Raises InvalidEvent, and nothing else, on any failure: too large or
+    deep, not JSON, bad envelope, unknown or unaccepted type, invalid data, subject
+    mismatch, dates out of the plausible range (`limits.plausibility`).
     """
+    check_bounds(raw, limits)
     try:
         envelope = _ANY_EVENT.validate_json(raw, strict=True)
     except ValidationError as exc:
         raise _invalid(_reason(exc, in_union=True), raw) from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # a parser limit, not a bug
+        raise _invalid(f"not JSON: {type(exc).__name__}", raw) from None
     problem = _subject_mismatch(envelope)
     if types is not None and envelope.type not in types:
         problem = f"type {envelope.type!r} is not accepted here"
+    if problem is None:
+        problem = implausible(envelope.time, envelope.data, limits.plausibility)
     if problem is not None:
         raise _invalid(
             problem,

@@ -24,6 +24,11 @@ DLQ_HEADER_REASON = "duban-reason"
 DLQ_HEADER_TOPIC = "duban-original-topic"
 DLQ_HEADER_PARTITION = "duban-original-partition"
 DLQ_HEADER_OFFSET = "duban-original-offset"
+#: Set on a dead letter whose original was too large to keep whole: the value is then the
+#: original's first bytes, and these headers describe the original.
+DLQ_HEADER_TRUNCATED = "duban-truncated"
+DLQ_HEADER_SIZE = "duban-original-size"
+DLQ_HEADER_SHA256 = "duban-original-sha256"
 
 
 @dataclass(frozen=True, slots=True)

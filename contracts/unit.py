@@ -6,17 +6,19 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from contracts.common import DataModel, Id, Text
+from contracts.common import (
+    EMAIL_PATTERN,
+    MOBILE_PATTERN,
+    REFUSES_CONTROLS,
+    DataModel,
+    Id,
+    Text,
+)
 
 UNIT_UPSERTED = "unit.upserted"
 
-#: Mobile number: digits, optionally a leading '+', spaces or hyphens (e.g. +86 138-0000-0000).
-MOBILE_PATTERN = r"^\+?[0-9][0-9 -]{4,23}$"
-#: Minimal e-mail shape check: something@something, no whitespace.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
-
-Mobile = Annotated[str, StringConstraints(pattern=MOBILE_PATTERN)]
-Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)]
+Mobile = Annotated[str, StringConstraints(pattern=MOBILE_PATTERN), REFUSES_CONTROLS]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN), REFUSES_CONTROLS]
 
 
 class Person(DataModel):

@@ -30,7 +30,7 @@ _SECOND = timedelta(seconds=1)
 class DigestState(BaseModel):
     """What duban remembers of one digest: since when it runs, which periods were sent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     digest: str
     since: datetime

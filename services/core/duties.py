@@ -93,7 +93,7 @@ class DutiesFile(Strict):
 class DutyState(BaseModel):
     """What duban remembers of one duty of one unit or department."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     subject_id: str
     duty: str

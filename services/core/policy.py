@@ -42,7 +42,7 @@ OffsetField = Annotated[Offset, BeforeValidator(_to_offset)]
 class Strict(BaseModel):
     """Base for config models: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Match(Strict):

@@ -18,7 +18,7 @@ PARKED_EVENTS_KEPT = 32
 class UnitRef(BaseModel):
     """The unit a hazard belongs to, as the hazard's report described it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     id: str
     name: str | None = None
@@ -29,7 +29,7 @@ class UnitRef(BaseModel):
 class ParkedEvent(BaseModel):
     """An event that arrived before its hazard was reported; applied once it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     type: str
     time: datetime
@@ -40,7 +40,7 @@ class ParkedEvent(BaseModel):
 class HazardState(BaseModel):
     """A hazard as duban knows it, plus what has been sent and acknowledged."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     hazard_id: str
     known: bool = Field(True, description="False while only early events are parked.")
@@ -76,7 +76,7 @@ class HazardState(BaseModel):
 class UnitInfo(BaseModel):
     """A unit's registry data and contacts from unit.upserted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     unit_id: str
     name: str | None = None

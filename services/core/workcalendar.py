@@ -261,7 +261,7 @@ def coverage_warnings(calendar: WorkCalendar, years: Iterable[int]) -> list[str]
 class CalendarOverrides(BaseModel):
     """Ops configuration for the working-day calendar."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     time_zone: str = Field(
         default=DEFAULT_TIME_ZONE,

@@ -206,6 +206,62 @@ def test_schema_is_a_whole_envelope(event_type: str) -> None:
     assert data_ref == f"#/$defs/{EVENT_TYPES[event_type].__name__}"
 
 
+def _string_schemas(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        kinds = node.get("type")
+        if kinds == "string" or (isinstance(kinds, list) and "string" in kinds):
+            found.append((path, node))
+        for key, value in node.items():
+            found += _string_schemas(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _string_schemas(value, f"{path}/{index}")
+    return found
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_every_string_in_a_schema_is_constrained(event_type: str) -> None:
+    """A publisher validating against the schema learns that control characters are refused."""
+    strings = _string_schemas(build_all_schemas()[event_type], "#")
+    assert strings
+    loose = [path for path, node in strings if not {"pattern", "const", "enum"} & set(node)]
+    assert loose == []
+
+
+def test_a_data_model_with_a_plain_str_field_cannot_be_defined() -> None:
+    from contracts.common import FreeText, Text
+
+    class Fine(DataModel):
+        """Checked text only."""
+
+        title: Text
+        note: FreeText | None = None
+        tags: tuple[Text, ...] = ()
+
+    assert Fine(title="x").title == "x"
+    for annotation in (str, str | None, tuple[str, ...], dict[str, int], Any):
+        with pytest.raises(TypeError, match="plain str would accept control characters"):
+            type("Loose", (DataModel,), {"__annotations__": {"field": annotation}})
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("HZ-1", "HZ-1"),
+        ("甲类 储罐", "甲类 储罐"),
+        ("a\x00b", "a\\x00b"),
+        ("co\nlour\r", "co\\nlour\\r"),
+        ("\u2028\x85\x7f\t", "\\u2028\\x85\\x7f\\t"),
+    ],
+)
+def test_escape_controls_keeps_quoted_input_on_one_printable_line(text: str, escaped: str) -> None:
+    from contracts.common import escape_controls
+
+    assert escape_controls(text) == escaped
+    assert escape_controls(text).isprintable()
+
+
 # --- CloudEvents extensions, deadlines --------------------------------------------------------
 
 

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import contracts
-from contracts import EVENT_TYPES, INBOUND_TYPES, OUTBOUND_TYPES, InvalidEvent, parse_event
+from contracts import (
+    ENVELOPE_MODELS,
+    EVENT_TYPES,
+    INBOUND_TYPES,
+    OUTBOUND_TYPES,
+    InvalidEvent,
+    Person,
+    parse_event,
+)
+from contracts.common import ID_PATTERN, PATTERN_MESSAGES, pattern_message
 
 CONTRACTS_DIR = Path(contracts.__file__).resolve().parent
 ALL_TYPES = sorted(EVENT_TYPES)
@@ -381,3 +392,147 @@ def test_types_limits_the_accepted_types() -> None:
 
 def test_invalid_event_is_a_value_error() -> None:
     assert issubclass(InvalidEvent, ValueError)
+
+
+# --- control characters -----------------------------------------------------------------------
+
+NUL = "\u0000"
+#: (event type, dotted path, a value with a forbidden character). Each is refused.
+CONTROL_CASES = [
+    ("hazard.reported", "data.title", f"储罐{NUL}区"),
+    ("hazard.reported", "data.title", "储罐区\n报警器失效"),
+    ("hazard.reported", "data.title", "储罐区\u2028报警器失效"),
+    ("hazard.reported", "data.title", "储罐区\t报警器失效"),
+    ("hazard.reported", "data.unit.name", f"白土镇{NUL}"),
+    ("hazard.reported", "data.unit.name", "白土镇\r\n鑫源化工"),
+    ("hazard.reported", "data.hazard_id", f"HZ{NUL}1"),
+    ("hazard.reported", "data.unit.id", f"U{NUL}"),
+    ("hazard.reported", "data.responsible.0", f"P{NUL}1"),
+    ("hazard.reported", "data.supervising_department", "dept\u0085x"),
+    ("hazard.reported", "data.description", f"三台{NUL}报警器"),
+    ("hazard.reported", "data.description", "三台\x1b[31m报警器"),
+    ("hazard.reported", "data.description", "三台\x7f报警器"),
+    ("hazard.reported", "data.description", "三台\x9b报警器"),
+    ("hazard.progress", "data.note", f"已更换{NUL}"),
+    ("hazard.rectified", "data.note", "已整改\x0c"),
+    ("hazard.updated", "data.reason", f"改{NUL}"),
+    ("hazard.cancelled", "data.reason", f"误报{NUL}"),
+    ("hazard.closed", "id", f"e{NUL}1"),
+    ("hazard.closed", "subject", f"HZ-2026-0317{NUL}"),
+    ("hazard.closed", "source", f"urn:baitu{NUL}"),
+    ("hazard.closed", "traceparent", f"00-{NUL}"),
+    ("unit.upserted", "data.name", f"鑫源{NUL}化工"),
+    ("unit.upserted", "data.contacts.principal.name", "王\n建国"),
+    ("unit.upserted", "data.contacts.principal.email", "wang@x.example\r\nBcc: all@x.example"),
+    ("unit.upserted", "data.contacts.principal.mobile", f"13800138000{NUL}"),
+    ("notice.requested", "data.recipient.name", "张\n磊"),
+    ("notice.requested", "data.recipient.email", f"zhanglei@x.example{NUL}"),
+    ("notice.requested", "data.facts.title", f"甲类{NUL}储罐区"),
+    ("notice.requested", "data.facts.department", "应急\x07管理办公室"),
+    ("notice.failed", "data.reason", f"550 {NUL}"),
+    # not a trailing line break: Python's jsonschema lets `$` match before one
+    ("notice.delivered", "data.provider_message_id", "m-1\nm-2"),
+]
+
+
+def _control_id(item: tuple[str, str, str]) -> str:
+    event_type, path, value = item
+    return f"{event_type}:{path}={value.encode('unicode_escape').decode()}"
+
+
+def _readable_path(path: str) -> str:
+    return re.sub(r"\.(\d+)", r"[\1]", path)
+
+
+@pytest.mark.parametrize("item", CONTROL_CASES, ids=_control_id)
+def test_a_control_character_is_refused_with_a_clear_reason(item: tuple[str, str, str]) -> None:
+    event_type, path, value = item
+    raw = json.dumps(mutate(example(event_type), path, value)).encode()  # escaped: \u0000
+    assert b"\\u" in raw or b"\\n" in raw or b"\\t" in raw or b"\\r" in raw or b"\\f" in raw
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    reason = info.value.reason
+    where = _readable_path(path).replace("data.facts.", "data.facts: ")
+    assert reason.startswith(f"{where}: ")
+    assert re.search("control character|line break|控制字符|换行符", reason)
+    assert reason.isprintable()  # nothing of the input's control characters leaks into it
+
+
+@pytest.mark.parametrize("item", [c for c in CONTROL_CASES if "facts" not in c[1]], ids=_control_id)
+def test_json_schema_refuses_control_characters_too(item: tuple[str, str, str]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    event_type, path, value = item
+    schema = json.loads((CONTRACTS_DIR / "schemas" / f"{event_type}.json").read_text())
+    doc = mutate(example(event_type), path, value)
+    assert not jsonschema.Draft202012Validator(schema).is_valid(doc)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "path", "value"),
+    [
+        ("hazard.reported", "data.description", "第一行\n第二行\r\n\t缩进"),
+        ("hazard.progress", "data.note", "已更换2台\n剩余1台"),
+        ("hazard.cancelled", "data.reason", "重复上报\n见 HZ-2026-0316"),
+        ("hazard.reported", "data.title", "甲类储罐区　报警器失效"),  # ideographic space
+        ("notice.requested", "data.facts.title", "多行\n说明"),
+    ],
+)
+def test_line_breaks_are_fine_in_free_text(event_type: str, path: str, value: str) -> None:
+    parse_event(json.dumps(mutate(example(event_type), path, value)).encode())
+
+
+def test_a_raw_control_character_is_not_json() -> None:
+    raw = json.dumps(example("hazard.reported"), ensure_ascii=False).encode()
+    raw = raw.replace("甲类".encode(), "甲\x00类".encode())
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    assert info.value.reason.startswith("not JSON: control character")
+    assert info.value.reason.isprintable()
+
+
+def test_the_wording_names_the_character_by_code_point() -> None:
+    """What contracts.registry shows once it passes the input to `pattern_message`."""
+    doc = mutate(example("hazard.reported"), "data.title", f"储罐{NUL}区")
+    doc = mutate(doc, "data.description", "三台\x7f报警器")
+    doc = mutate(doc, "data.unit.name", "白土镇\n鑫源")
+    with pytest.raises(ValidationError) as info:
+        ENVELOPE_MODELS["hazard.reported"].model_validate_json(json.dumps(doc), strict=True)
+    wording = {
+        ".".join(map(str, e["loc"])): pattern_message(e["ctx"]["pattern"], e["input"])
+        for e in info.value.errors()
+    }
+    assert wording == {
+        "data.title": "含有控制字符 U+0000，不允许 (control character U+0000 is not allowed)",
+        "data.description": "含有控制字符 U+007F，不允许 (control character U+007F is not allowed)",
+        "data.unit.name": "含有换行符 U+000A，此处不允许 (line break U+000A is not allowed here)",
+    }
+    assert pattern_message(ID_PATTERN, " HZ-1") == PATTERN_MESSAGES[ID_PATTERN]
+
+
+# --- no input in errors -----------------------------------------------------------------------
+
+MOBILE = "13800138000"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("data.contacts.principal.mobile", f"{MOBILE}x"),
+        ("data.contacts.principal.email", f"{MOBILE} at qq.com"),
+        ("data.contacts.principal.id", f" {MOBILE}"),
+        ("data.contacts.principal.name", f"{MOBILE}\n"),
+        ("data.contacts.principal.wecom_userid", [MOBILE]),
+    ],
+)
+def test_errors_never_print_the_input(path: str, value: Any) -> None:
+    doc = mutate(example("unit.upserted"), path, value)
+    with pytest.raises(ValidationError) as info:
+        ENVELOPE_MODELS["unit.upserted"].model_validate_json(json.dumps(doc), strict=True)
+    assert MOBILE not in str(info.value)
+    assert MOBILE not in repr(info.value)
+    with pytest.raises(ValidationError) as direct:
+        Person.model_validate(mutate({"id": "P-1"}, path.rsplit(".", 1)[1], value))
+    assert MOBILE not in str(direct.value)
+    with pytest.raises(InvalidEvent) as invalid:
+        parse_event(json.dumps(doc).encode())
+    assert MOBILE not in invalid.value.reason
