@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from services.masking import mask
+
 if TYPE_CHECKING:
     from services.config.load import Config
     from services.notifier.channels import Channel, OutboundMessage
@@ -55,9 +57,9 @@ def test_command(
     try:
         answer = asyncio.run(send_test(config, channel, to, os.environ))
     except (NotifyTestError, ConfigError) as e:
-        typer.echo(f"failed: {e}", err=True)
+        typer.echo(f"failed: {mask(str(e))}", err=True)
         raise typer.Exit(1) from e
-    typer.echo(answer)
+    typer.echo(mask(answer))
 
 
 async def send_test(folder: Path, name: str, to: str | None, env: Mapping[str, str]) -> str:

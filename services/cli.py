@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from services.channeltest import notify_app
 from services.config.positions import ConfigError
 from services.dlq import dlq_app
+from services.masking import mask, register_secrets, secrets_from_env
 
 app = typer.Typer(
     help="督办 duban: keeps every reported work-safety hazard moving to close-out.",
@@ -22,6 +24,14 @@ config_app = typer.Typer(help="Check the YAML configuration.", no_args_is_help=T
 app.add_typer(config_app, name="config")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(notify_app, name="notify")
+
+
+@app.callback()
+def _know_secrets() -> None:
+    # Before any command: secrets echoed in a provider's error or a config error are
+    # masked in what the command prints (and in its log, as `run` logs).
+    register_secrets(secrets_from_env(os.environ))
+
 
 ConfigDir = Annotated[
     Path, typer.Option("--config", help="Config folder (policies.yaml, directory.yaml, …).")
@@ -46,9 +56,9 @@ def config_check(config: ConfigDir = Path("deploy/config/example")) -> None:
 
     problems, warnings = check_folder(config)
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(mask(f"warning: {warning}"), err=True)
     for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(mask(f"error: {problem}"), err=True)
     if problems:
         typer.echo(f"{len(problems)} problem(s) in {config}", err=True)
         raise typer.Exit(1)
@@ -76,13 +86,13 @@ def simulate(
     try:
         rules = load_config(config).rules()
     except ConfigError as e:
-        typer.echo(str(e), err=True)
+        typer.echo(mask(str(e)), err=True)
         raise typer.Exit(1) from e
     parsed = []
     with events.open(encoding="utf-8") as lines:
         for item in read_events(lines):
             if isinstance(item, Rejected):
-                typer.echo(f"{events}:{item.line}: skipped: {item.reason}", err=True)
+                typer.echo(mask(f"{events}:{item.line}: skipped: {item.reason}"), err=True)
             else:
                 parsed.append(item)
     if until is not None and until.tzinfo is None:

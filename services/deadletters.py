@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 from contracts.notice import NoticeRequested
 from contracts.registry import InvalidEvent, parse_event
 from contracts.topics import DLQ_HEADER_REASON, DLQ_HEADER_TOPIC, Topics
-from services.notifier.channels.masking import redact
+from services.masking import redact
 
 REPLAYED_FROM = "duban-replayed-from"
 READ_TIMEOUT_S = 60.0

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from services.masking import mask
+
 if TYPE_CHECKING:
     from services.deadletters import DeadLetter
     from services.settings import Settings
@@ -75,7 +77,7 @@ def replay(
     try:
         chosen = select(_read(topic), offset)
     except DeadLetterError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(mask(f"error: {e}"), err=True)
         raise typer.Exit(1) from e
     replays, refused = [], 0
     for letter in chosen:
@@ -83,7 +85,7 @@ def replay(
             replays.append(plan_replay(letter, topic.value, settings.topics))
         except DeadLetterError as e:
             refused += 1
-            typer.echo(f"{letter.position}\tnot replayed: {e}", err=True)
+            typer.echo(mask(f"{letter.position}\tnot replayed: {e}"), err=True)
     asyncio.run(publish_replays(settings.kafka_bootstrap, replays))
     for item in replays:
         typer.echo(f"{item.letter.position}\treplayed to {item.topic}")
@@ -101,7 +103,7 @@ def _read(topic: Which) -> list[DeadLetter]:
     try:
         return asyncio.run(read_dead_letters(settings.kafka_bootstrap, _topic_name(topic)))
     except (DeadLetterError, KafkaError, OSError) as e:
-        typer.echo(f"error: cannot read dead letters: {e}", err=True)
+        typer.echo(mask(f"error: cannot read dead letters: {e}"), err=True)
         raise typer.Exit(1) from e
 
 

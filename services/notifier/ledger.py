@@ -32,7 +32,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from services.groupcommit import GroupCommit
-from services.notifier.channels.masking import redact
+from services.masking import redact
 
 log = logging.getLogger("duban.notifier")
 PREFIX = "duban:delivery:"

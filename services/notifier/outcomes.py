@@ -11,12 +11,14 @@ from datetime import datetime
 
 from faststream.kafka import KafkaBroker
 
+from contracts.common import escape_controls
 from contracts.notice import NoticeDelivered, NoticeFailed, NoticeRequested
 from contracts.registry import make_event
 from contracts.topics import DLQ_HEADER_REASON, Topics
 from services.batchproducer import BatchProducer
 from services.clock import Clock
 from services.groupcommit import GroupCommit
+from services.masking import redact
 from services.notifier.channels import DeliveryError
 from services.notifier.deferred import DeferredStore
 from services.notifier.ledger import Sent
@@ -55,7 +57,7 @@ class KafkaOutcomes:
             channel=channel,
             attempts=sent.attempts,
             delivered_at=sent.at or self.clock.now(),
-            provider_message_id=sent.provider_message_id,
+            provider_message_id=_line(sent.provider_message_id),
         )
         await self._receipt("notice.delivered", data.delivery_key(), data, data.delivered_at)
 
@@ -67,7 +69,7 @@ class KafkaOutcomes:
         error: DeliveryError,
         final: bool,
     ) -> None:
-        """Publish notice.failed."""
+        """Publish notice.failed (its reason masked: a provider may echo a secret)."""
         now = self.clock.now()
         data = NoticeFailed(
             notice_id=notice.notice_id,
@@ -76,7 +78,7 @@ class KafkaOutcomes:
             channel=channel,
             attempts=attempts,
             failed_at=now,
-            reason=str(error)[:500],
+            reason=redact(str(error), limit=500),
             retryable=error.retryable,
             final=final,
         )
@@ -87,7 +89,7 @@ class KafkaOutcomes:
         await self.deferred_store.hold(notice, until)
 
     async def dead_letter(self, notice: NoticeRequested, reason: str) -> None:
-        """Publish the notice to the notices dead-letter topic with the reason."""
+        """Publish the notice to the notices dead-letter topic with the (masked) reason."""
         event = make_event(
             "notice.requested", NOTIFIER_SOURCE, notice.notice_id, notice, time=self.clock.now()
         )
@@ -95,7 +97,7 @@ class KafkaOutcomes:
             event.to_json(),
             self.topics.dlq_notices,
             key=notice.notice_id.encode(),
-            headers={DLQ_HEADER_REASON: reason[:1000]},
+            headers={DLQ_HEADER_REASON: redact(reason, limit=1000)},
         )
 
     async def _receipt(
@@ -115,3 +117,8 @@ class KafkaOutcomes:
         ]
         await self.receipts.publish(self.topics.notice_receipts, records, _RECEIPT_HEADERS)
         return [None] * len(receipts)
+
+
+def _line(value: str | None) -> str | None:
+    """A provider's own text made safe for the contract's one-line fields."""
+    return None if value is None else escape_controls(value)[:256]

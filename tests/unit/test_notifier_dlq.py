@@ -1,15 +1,19 @@
-"""Dead letters: masked summaries, choosing records, where a replay may go (no Kafka here)."""
+"""Dead letters: masked summaries, choosing records, where a replay may go; receipts' and
+dead letters' reasons masked when published (no Kafka here)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from aiosmtplib import SMTPAuthenticationError
 from typer.testing import CliRunner
 
 from contracts.notice import ChannelPlan, NoticeRequested, Recipient
-from contracts.registry import make_event
+from contracts.registry import make_event, parse_event
 from contracts.topics import DLQ_HEADER_REASON, DLQ_HEADER_TOPIC, Topics
 from services.cli import app
 from services.deadletters import (
@@ -20,6 +24,11 @@ from services.deadletters import (
     select,
     summary,
 )
+from services.masking import forget_secrets, register_secrets
+from services.notifier.channels import DeliveryError
+from services.notifier.channels.email import EmailChannel, EmailSettings
+from services.notifier.outcomes import KafkaOutcomes
+from tests.fakes import FakeClock
 from tests.helpers import at, reported
 
 TOPICS = Topics()
@@ -111,3 +120,83 @@ def test_an_unreadable_notice_cannot_be_replayed() -> None:
 def test_replay_needs_exactly_one_of_offset_or_all(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["dlq", "replay", "--topic", "notices", *args])
     assert result.exit_code == 2 and "exactly one of --offset or --all" in result.output
+
+
+SMTP_PASSWORD = "Sm7p-Passw0rd"
+
+
+class RecordingBroker:
+    """Stands in for the broker: dead letters are published through it."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, str]]] = []
+
+    async def publish(self, body: bytes, topic: str, **options: Any) -> None:
+        self.published.append((topic, options["headers"]))
+
+
+class RecordingReceipts:
+    """Stands in for the receipts' batch producer."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, list[tuple[bytes, bytes]]]] = []
+
+    async def publish(
+        self, topic: str, records: Sequence[tuple[bytes, bytes]], headers: object
+    ) -> None:
+        self.batches.append((topic, list(records)))
+
+
+def kafka_outcomes(broker: RecordingBroker, receipts: RecordingReceipts) -> KafkaOutcomes:
+    return KafkaOutcomes(broker, receipts, TOPICS, None, FakeClock(NOW))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def smtp_password() -> Iterator[str]:
+    register_secrets([SMTP_PASSWORD])  # as `duban run` does from DUBAN_SMTP_PASSWORD
+    yield SMTP_PASSWORD
+    forget_secrets()
+
+
+def a_notice() -> NoticeRequested:
+    return parse_event(notice_bytes()).data  # type: ignore[return-value]
+
+
+def smtp_rejection(password: str) -> DeliveryError:
+    """What the email channel makes of a server's AUTH reply that echoes the password."""
+    reply = f"5.7.8 auth failed for user duban password {password}"
+    email = EmailChannel(EmailSettings(host="127.0.0.1", from_addr="duban@example.com"))
+    return email._classify(SMTPAuthenticationError(535, reply), "wang@unit.example")
+
+
+def unmasked_rejection(password: str) -> DeliveryError:
+    """A channel that forgot to redact its provider's answer."""
+    reason = f"authentication refused: 535 5.7.8 auth failed for user duban password {password}"
+    return DeliveryError(reason, retryable=False, provider_code="535", channel="email")
+
+
+@pytest.mark.parametrize("rejection", [smtp_rejection, unmasked_rejection])
+async def test_a_failed_receipt_never_carries_the_password_a_server_echoed(
+    smtp_password: str, rejection: Callable[[str], DeliveryError]
+) -> None:
+    receipts = RecordingReceipts()
+    outcomes = kafka_outcomes(RecordingBroker(), receipts)
+    await outcomes.failed(a_notice(), "email", 1, rejection(smtp_password), final=True)
+    [(topic, [(_, value)])] = receipts.batches
+    reason = json.loads(value)["data"]["reason"]
+    assert topic == TOPICS.notice_receipts and smtp_password not in value.decode()
+    assert reason == (
+        "[email] authentication refused: 535 5.7.8 auth failed for user duban password "
+        "****** (code 535) permanent"
+    )
+
+
+async def test_a_dead_letters_reason_is_masked() -> None:
+    broker = RecordingBroker()
+    reason = "template: title '联系 13912345678 wang@unit.example' breaks the subject"
+    await kafka_outcomes(broker, RecordingReceipts()).dead_letter(a_notice(), reason)
+    [(topic, headers)] = broker.published
+    assert topic == TOPICS.dlq_notices
+    assert headers[DLQ_HEADER_REASON] == (
+        "template: title '联系 139****5678 w***@unit.example' breaks the subject"
+    )

@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from services.masking import mask_email, mask_mobile, redact
+
 from .base import Channel, DeliveryError, Family, OutboundMessage, SendResult
-from .masking import mask_email, mask_mobile, redact
 
 if TYPE_CHECKING:
     import aiohttp

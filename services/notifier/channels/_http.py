@@ -30,9 +30,10 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from services.masking import redact
+
 from .base import DeliveryError, Family, SendResult
 from .h1 import AnswerError, H1Client
-from .masking import redact
 
 USER_AGENT = "duban-notifier/0.1"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -156,7 +157,7 @@ class HttpPoster:
         if isinstance(e, aiohttp.ClientConnectionError | OSError):  # TLS errors too
             return f"connection failed ({name}: {redact(str(e), limit=120)})", True
         if isinstance(e, AnswerError):
-            return f"HTTP error ({e})", True
+            return f"HTTP error ({redact(str(e), limit=120)})", True
         return f"HTTP error ({name})", True  # e.g. a malformed answer while reading it
 
     async def aclose(self) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from services.masking import mask_mobile
+
 from .base import DeliveryError, OutboundMessage, SendResult
-from .masking import mask_mobile
 
 _CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9]\d{9})")
 

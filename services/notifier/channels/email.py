@@ -32,8 +32,9 @@ from urllib.parse import quote
 
 import aiosmtplib
 
+from services.masking import mask_email, redact
+
 from .base import DeliveryError, Family, OutboundMessage, SendResult
-from .masking import mask_email, redact
 from .mime import BadAddress, compose, header_value, mailbox
 from .smtppool import SmtpPool
 

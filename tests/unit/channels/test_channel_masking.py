@@ -55,3 +55,13 @@ def test_redact_masks_mobiles_and_emails_in_free_text() -> None:
 def test_redact_bounds_length_and_flattens_lines() -> None:
     out = redact("第一行\n第二行\t" + "x" * 1000, limit=50)
     assert len(out) == 50 and out.endswith("…") and "\n" not in out
+
+
+def test_the_old_import_path_is_the_shared_masking_module() -> None:
+    import services.masking
+
+    assert (mask_email, mask_mobile, redact) == (
+        services.masking.mask_email,
+        services.masking.mask_mobile,
+        services.masking.redact,
+    )
