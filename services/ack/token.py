@@ -6,7 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
+
+# The only text _b64 produces: the URL-safe alphabet, unpadded.
+_URLSAFE_UNPADDED = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class InvalidToken(ValueError):
@@ -66,4 +70,12 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of exactly what _b64 produces; anything else is malformed. The lenient
+    decoder drops foreign characters and ignores padding and unused trailing bits, which
+    would let many texts pass as one token."""
+    if not _URLSAFE_UNPADDED.fullmatch(text):
+        raise InvalidToken("malformed token")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise InvalidToken("malformed token")
+    return raw

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import string
 
 import pytest
 
@@ -81,3 +82,61 @@ def test_a_signed_token_with_the_wrong_shape_is_malformed() -> None:
         payload = b64(json.dumps(body).encode())
         mac = hmac.new(SECRET, payload.encode(), hashlib.sha256).digest()
         assert refused(f"{payload}.{b64(mac)}") == "malformed token"
+
+
+def lenient_b64decode(text: str) -> bytes:
+    """How the part was decoded before: foreign characters dropped, padding tolerated."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def same_bytes_last_char(part: str) -> str:
+    """`part` with its last character changed in the unused low bits only (a 32-byte
+    signature is 43 characters: 258 bits, two of them unused)."""
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    return part[:-1] + alphabet[alphabet.index(part[-1]) ^ 1]
+
+
+def standard_alphabet(part: str) -> str:
+    """`part` written in the standard alphabet, which the lenient decoder also read."""
+    return part.replace("-", "+").replace("_", "/")
+
+
+def variants(token: str) -> dict[str, str]:
+    """Other texts of the same token, each of which verified before decoding was strict."""
+    payload, signature = token.split(".")
+    return {
+        "= after the signature": f"{token}=",
+        "== after the signature": f"{token}==",
+        "!! after the signature": f"{token}!!",
+        "= after the payload": f"{payload}=.{signature}",
+        "!! inside the payload": f"{payload[:4]}!!{payload[4:]}.{signature}",
+        "same bytes, other last character": f"{payload}.{same_bytes_last_char(signature)}",
+        "standard alphabet": f"{standard_alphabet(payload)}.{standard_alphabet(signature)}",
+        "leading spaces": f"  {payload}.{signature}",
+        "trailing line break": f"{token}\r\n",
+        "line break inside the signature": f"{payload}.{signature[:20]}\r\n{signature[20:]}",
+    }
+
+
+def token_with_both_alphabets() -> str:
+    """A token whose parts both use '-' or '_', so the standard-alphabet variant differs
+    (Chinese ids: ASCII-only JSON seldom encodes to them)."""
+    for expiry in range(NOW + 3600, NOW + 7200):
+        token = sign(SECRET, AckClaim("隐患-7:逾期函告", "张三", expiry))
+        if all(set(part) & set("-_") for part in token.split(".")):
+            return token
+    raise AssertionError("no such token in the range")
+
+
+TOKEN = token_with_both_alphabets()
+
+
+@pytest.mark.parametrize("variant", list(variants(TOKEN).values()), ids=list(variants(TOKEN)))
+def test_only_the_canonical_text_of_a_token_verifies(variant: str) -> None:
+    assert verify(SECRET, TOKEN, NOW).person_id == "张三"
+    # Each variant decodes, the old lenient way, to exactly the bytes of the genuine token.
+    payload, signature = TOKEN.split(".")
+    given_payload, _, given_signature = variant.partition(".")
+    assert lenient_b64decode(given_signature) == lenient_b64decode(signature)
+    assert lenient_b64decode(given_payload) == lenient_b64decode(payload)
+    assert refused(variant) == "malformed token"
