@@ -1,11 +1,13 @@
 """Delivering one notice.requested: render, then try each planned channel in order.
 
 Stages per channel, one signature each (after Alertmanager's notify pipeline): skip a
-channel that is off, defer out of quiet hours, claim the delivery key, wait for the
-channel's shared send-rate limit, send with retries, record "sent" only after the
-provider accepted, and emit a receipt for every outcome. A permanent failure or
-exhausted retries (attempts or deadline) fall back to the next channel; when none is
-left the notice goes to the notices dead-letter topic with every channel's reason.
+channel that is off, defer out of quiet hours, fail at once on a channel whose circuit
+is open (it looks down), claim the delivery key, wait for the channel's shared send-rate
+limit, send with retries, record "sent" only after the provider accepted, and emit a
+receipt for every outcome. A permanent failure or exhausted retries (attempts or
+deadline) fall back to the next channel; when none is left the notice goes to the
+notices dead-letter topic with every channel's reason. A send that never reached the
+provider gives its rate-limit slot back.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from contracts.notice import NoticeRequested
 from services.clock import Clock
-from services.notifier.channels import Channel, DeliveryError, SendResult
-from services.notifier.channels.masking import redact
+from services.masking import redact
+from services.notifier.channels import Channel, DeliveryError, OutboundMessage, SendResult
+from services.notifier.channels.base import never_reached_provider
+from services.notifier.circuit import CircuitBreaker
 from services.notifier.ledger import LEASE_S, Claim, Found, Sent
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
@@ -78,6 +83,30 @@ class SlotTaker(Protocol):
         """Wait for a send slot on `channel`, at most `budget_s`; DeliveryError if none."""
 
 
+@runtime_checkable
+class SlotLender(Protocol):
+    """Send-rate limits that take each slot's name from the caller and can give it back
+    (services.notifier.ratelimit.RateLimiter)."""
+
+    async def acquire(
+        self,
+        channel: str,
+        budget_s: float,
+        token: str | None = None,
+        check: Callable[[], object] | None = None,
+    ) -> float:
+        """Wait for a send slot named `token` on `channel`, at most `budget_s`, calling
+        `check` after each wait (it raises to stop waiting)."""
+
+    async def release(self, channel: str, token: str) -> None:
+        """Give back the slot `token` took."""
+
+
+def circuit_open(channel: str) -> DeliveryError:
+    """The failure of a channel skipped because its circuit is open."""
+    return DeliveryError("channel circuit open", retryable=True, channel=channel)
+
+
 @dataclass
 class Deliverer:
     """Delivers notices through the configured channels."""
@@ -94,6 +123,19 @@ class Deliverer:
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     unit_random: Callable[[], float] = random.random
     monotonic: Callable[[], float] = time.monotonic
+    breaker: CircuitBreaker | None = None  # None: one of its own, on `monotonic`
+    _lender: SlotLender | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.breaker is None:
+            self.breaker = CircuitBreaker(self.channels, monotonic=self.monotonic)
+        self._lender = self.limiter if isinstance(self.limiter, SlotLender) else None
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        """The channels' circuit breaker."""
+        assert self.breaker is not None  # set in __post_init__
+        return self.breaker
 
     async def deliver(self, notice: NoticeRequested) -> None:
         """Deliver one notice to its recipient on the first channel that works."""
@@ -112,11 +154,27 @@ class Deliverer:
                 await self.outcomes.deferred(notice, plan.not_before)
                 return
             final = not any(p.channel in self.channels for p in plans[position + 1 :])
-            error = await self._on_channel(notice, channel, final, keys)
+            error = await self._behind_circuit(notice, channel, final, keys)
             if error is None:
                 return
             reasons.append(f"{plan.channel}: {error}")
         await self.outcomes.dead_letter(notice, "; ".join(reasons) or "no channel planned")
+
+    async def _behind_circuit(
+        self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
+    ) -> DeliveryError | None:
+        """The channel's stages, unless its circuit is open: then it fails at once, with
+        nothing claimed, rendered or sent."""
+        admitted = self.circuit.admit(channel.name)
+        if admitted is None:
+            error = circuit_open(channel.name)
+            # 1 attempt, as for the other failures found before sending (contract: >= 1).
+            await self.outcomes.failed(notice, channel.name, 1, error, final=final)
+            return error
+        try:
+            return await self._on_channel(notice, channel, final, keys)
+        finally:
+            self.circuit.finish(admitted)
 
     async def _on_channel(
         self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
@@ -164,26 +222,59 @@ class Deliverer:
     async def _attempts(
         self, notice: NoticeRequested, channel: Channel, rendered: Rendered, key: str
     ) -> tuple[int, SendResult | DeliveryError]:
-        """Send with retries (backoff, jitter, deadline); the result or the last error."""
+        """Send with retries (backoff, jitter, deadline); the result or the last error.
+        Retries stop early once the channel's circuit opened: it looks down."""
         attempts, started = 0, self.monotonic()
         while True:
             attempts += 1
             try:
                 message = build_message(notice, channel, rendered, key, self.sms_templates)
-                await self._slot(channel.name, started)
-                return attempts, await channel.send(message)
+                slot = await self._slot(channel.name, started)
+                return attempts, await self._send(channel, message, slot)
             except DeliveryError as e:
                 delay = self.retry.delay_s(attempts, self.unit_random(), e.retry_after_s)
                 elapsed = self.monotonic() - started
                 if not (e.retryable and self.retry.allows(attempts, elapsed, delay)):
                     return attempts, e
+                if self.circuit.cooling_down(channel.name):
+                    return attempts, e
                 await self.sleep(delay)
 
-    async def _slot(self, channel: str, started: float) -> None:
-        """Wait for the channel's shared send-rate limit, within the retry deadline."""
-        if self.limiter is not None:
-            budget = self.retry.deadline_s - (self.monotonic() - started)
-            await self.limiter.acquire(channel, max(0.0, budget))
+    async def _slot(self, channel: str, started: float) -> str | None:
+        """Wait for the channel's shared send-rate limit, within the retry deadline and
+        while its circuit stays closed; the slot's token when it can be given back."""
+        self._unless_down(channel)
+        if self.limiter is None:
+            return None
+        budget = max(0.0, self.retry.deadline_s - (self.monotonic() - started))
+        if self._lender is None:
+            await self.limiter.acquire(channel, budget)
+            return None
+        token = uuid.uuid4().hex
+        await self._lender.acquire(channel, budget, token, lambda: self._unless_down(channel))
+        return token
+
+    def _unless_down(self, channel: str) -> None:
+        """Raise the circuit-open failure once the channel's circuit opened (meanwhile)."""
+        if self.circuit.cooling_down(channel):
+            raise circuit_open(channel)
+
+    async def _send(
+        self, channel: Channel, message: OutboundMessage, slot: str | None
+    ) -> SendResult:
+        """One send; tells the circuit breaker how it went, and gives the rate-limit slot
+        back when the send never reached the provider."""
+        try:
+            result = await channel.send(message)
+        except DeliveryError as e:
+            unsent = never_reached_provider(e)
+            if unsent or e.retryable:  # the channel looks down; a permanent error does not
+                self.circuit.failed(channel.name)
+            if unsent and slot is not None and self._lender is not None:
+                await self._lender.release(channel.name, slot)
+            raise
+        self.circuit.succeeded(channel.name)
+        return result
 
     async def _claim(self, key: str, others: Sequence[str]) -> Found | None:
         """None when this replica now owns the delivery; else the key found sent (this

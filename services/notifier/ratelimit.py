@@ -4,7 +4,8 @@ A sliding-window log: one sorted set per channel and window, scored by send time
 milliseconds (Redis server time, so replicas' clocks never disagree). A Lua script
 admits a send only when every window of the channel has room, and otherwise hands
 back the windows' send times; how long to wait is then worked out by the pure
-function :func:`wait_ms`.
+function :func:`wait_ms`. Each send's member is named by the caller (a token), so a send
+that never reached the provider can give its slot back (:meth:`RateLimiter.release`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from services.notifier.channels import DeliveryError
 PREFIX = "duban:rate:"
 # Waiters wake up a little apart, so replicas do not all ask Redis in the same instant.
 SPREAD_S = 0.05
+# A waiter looks again at least this often: a slot given back may have made room, or
+# its caller may want to stop waiting (``check``).
+MAX_NAP_S = 1.0
 
 # KEYS: one sorted set per window. ARGV[1]: a unique member; then (window_ms, limit) pairs.
 # Returns {1, now} when the send was admitted (and recorded in every window), else
@@ -52,6 +56,12 @@ for i, key in ipairs(KEYS) do
   answer[#answer + 1] = times
 end
 return answer
+"""
+
+# KEYS: the channel's windows. ARGV[1]: the member a send took. Removed from every window.
+_GIVE_BACK = """
+for _, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1]) end
+return 0
 """
 
 
@@ -106,9 +116,18 @@ class RateLimiter:
         self.sleep = sleep
         self.unit_random = unit_random
         self._take = redis.register_script(_TAKE)
+        self._give_back = redis.register_script(_GIVE_BACK)
 
-    async def acquire(self, channel: str, budget_s: float) -> float:
+    async def acquire(
+        self,
+        channel: str,
+        budget_s: float,
+        token: str | None = None,
+        check: Callable[[], object] | None = None,
+    ) -> float:
         """Wait for a slot on `channel` for at most `budget_s`; returns the seconds waited.
+        `token` names the slot (unique per send) for :meth:`release`; `check` is called
+        after each wait and raises to stop waiting (e.g. the channel was found down).
 
         Raises a retryable DeliveryError when no slot opens within the budget."""
         windows = self.windows.get(channel)
@@ -116,7 +135,7 @@ class RateLimiter:
             return 0.0
         waited = 0.0
         while True:
-            pause_ms = await self.try_take(channel, windows)
+            pause_ms = await self.try_take(channel, windows, token)
             if pause_ms == 0:
                 return waited
             pause = pause_ms / 1000 + SPREAD_S * self.unit_random()
@@ -128,21 +147,37 @@ class RateLimiter:
                     retry_after_s=pause,
                     channel=channel,
                 )
-            await self.sleep(pause)
-            waited += pause
+            nap = min(pause, MAX_NAP_S)
+            await self.sleep(nap)
+            waited += nap
+            if check is not None:
+                check()
 
-    async def try_take(self, channel: str, windows: Sequence[Window]) -> int:
+    async def try_take(
+        self, channel: str, windows: Sequence[Window], token: str | None = None
+    ) -> int:
         """Take a slot now (0) or say how many milliseconds until one may open."""
-        keys = [f"{PREFIX}{{{channel}}}:{w.window_ms}" for w in windows]
-        args: list[Any] = [uuid.uuid4().hex]
+        args: list[Any] = [token or uuid.uuid4().hex]
         for w in windows:
             args += [w.window_ms, w.limit]
-        answer = await self._take(keys=keys, args=args)
+        answer = await self._take(keys=_keys(channel, windows), args=args)
         if int(answer[0]) == 1:
             return 0
         now = int(answer[1])
         times = [[int(t) for t in window] for window in answer[2:]]
         return max(1, wait_for_all(windows, times, now))
+
+    async def release(self, channel: str, token: str) -> None:
+        """Give back the slot `token` took: its send never reached the provider, so it
+        must not count against the channel's limit (nor hold back the sends after it)."""
+        windows = self.windows.get(channel)
+        if windows:
+            await self._give_back(keys=_keys(channel, windows), args=[token])
+
+
+def _keys(channel: str, windows: Sequence[Window]) -> list[str]:
+    """The channel's window keys (one hash slot per channel: the Lua scripts use them all)."""
+    return [f"{PREFIX}{{{channel}}}:{w.window_ms}" for w in windows]
 
 
 def _describe(windows: Sequence[Window]) -> str:

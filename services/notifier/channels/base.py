@@ -47,6 +47,11 @@ class OutboundMessage:
 class DeliveryError(Exception):
     """A send failed.  ``retryable`` says whether a later attempt may succeed.
 
+    ``reached_provider``: ``False`` when the request never reached the provider
+    (connection refused or reset while connecting, DNS failure, connect timeout), so
+    nothing was sent and the send-rate slot taken for it is given back; ``True`` when it
+    may have; ``None`` when the adapter does not say (see :func:`never_reached_provider`).
+
     ``reason`` never contains secrets, full mobile numbers or full email addresses.
     """
 
@@ -58,6 +63,7 @@ class DeliveryError(Exception):
         provider_code: str | None = None,
         retry_after_s: float | None = None,
         channel: str | None = None,
+        reached_provider: bool | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -65,6 +71,7 @@ class DeliveryError(Exception):
         self.provider_code = provider_code
         self.retry_after_s = retry_after_s
         self.channel = channel
+        self.reached_provider = reached_provider
 
     def __str__(self) -> str:
         parts = []
@@ -82,8 +89,34 @@ class DeliveryError(Exception):
         return (
             f"DeliveryError({self.reason!r}, retryable={self.retryable!r}, "
             f"provider_code={self.provider_code!r}, retry_after_s={self.retry_after_s!r}, "
-            f"channel={self.channel!r})"
+            f"channel={self.channel!r}, reached_provider={self.reached_provider!r})"
         )
+
+
+def never_reached_provider(error: DeliveryError) -> bool:
+    """Whether a failed send never reached the provider, so nothing was sent: what the
+    adapter said, else what the exception it chained (``raise ... from e``) shows."""
+    if error.reached_provider is not None:
+        return not error.reached_provider
+    return _failed_connecting(error.__cause__)
+
+
+def _failed_connecting(cause: BaseException | None) -> bool:
+    # Imported here: importing the channels package stays cheap (adapters load on use).
+    import aiohttp
+    import aiosmtplib
+
+    connect_errors = (
+        aiosmtplib.SMTPConnectError,  # refused, DNS, timeout or no greeting: no MAIL yet
+        aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake (proxied requests)
+        aiohttp.ConnectionTimeoutError,
+    )
+    if isinstance(cause, connect_errors):
+        return True
+    # The direct HTTP client (h1) raises OSError only while connecting, TLS included; a
+    # timeout, aiohttp's errors after connecting and SMTP's may come after the request.
+    later = (TimeoutError, aiohttp.ClientError, aiosmtplib.SMTPException)
+    return isinstance(cause, OSError) and not isinstance(cause, later)
 
 
 @dataclass(frozen=True)
