@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
@@ -20,16 +21,25 @@ from contracts.topics import (
     DLQ_HEADER_OFFSET,
     DLQ_HEADER_PARTITION,
     DLQ_HEADER_REASON,
+    DLQ_HEADER_SHA256,
+    DLQ_HEADER_SIZE,
     DLQ_HEADER_TOPIC,
+    DLQ_HEADER_TRUNCATED,
     Topics,
 )
 from services.core.evaluate import PlannedNotice
-from services.engine.work import Record
+from services.guard import Record
+from services.masking import redact
 from services.metrics import METRICS
 
 log = logging.getLogger("duban.kafka")
 ENGINE_SOURCE = "urn:duban:engine"
 PARTITIONS = 6
+# A dead letter larger than this is kept as a truncated copy (the producer's default
+# max_request_size is 1 MiB; headers and the batch's framing need some room).
+DLQ_MAX_BYTES = 900_000
+# What a truncated copy keeps of the original; smaller again if the topic refuses that.
+DLQ_TRUNCATED_BYTES = (64 * 1024, 4 * 1024)
 
 
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
@@ -108,15 +118,46 @@ class KafkaSink:
         await dead_letter(self.broker, self.topics.dlq_events, record, reason)
 
 
-async def dead_letter(broker: KafkaBroker, topic: str, record: Record, reason: str) -> None:
-    """Send a record's original bytes to a dead-letter topic, reason and origin in headers."""
+async def dead_letter(
+    broker: KafkaBroker, topic: str, record: Record, reason: str, max_bytes: int = DLQ_MAX_BYTES
+) -> None:
+    """Send a record's original bytes, under its original key, to a dead-letter topic with
+    the (masked) reason and origin in headers. One too large for the topic goes as a
+    truncated copy with its size and SHA-256: it is never retried forever."""
     headers = {
-        DLQ_HEADER_REASON: reason[:1000],
+        DLQ_HEADER_REASON: redact(reason, limit=1000),
         DLQ_HEADER_TOPIC: record.topic,
         DLQ_HEADER_PARTITION: str(record.partition),
         DLQ_HEADER_OFFSET: str(record.offset),
     }
-    await broker.publish(record.value, topic, headers=headers)
+    if len(record.value) <= max_bytes:
+        try:
+            await broker.publish(record.value, topic, key=record.key, headers=headers)
+            return
+        except MessageSizeTooLargeError:
+            log.warning(
+                "dead letter of %s too large for %s; keeping a truncated copy",
+                record.position,
+                topic,
+            )
+    for keep in DLQ_TRUNCATED_BYTES:
+        try:
+            await broker.publish(
+                record.value[:keep], topic, key=record.key, headers=_truncated(headers, record)
+            )
+            return
+        except MessageSizeTooLargeError:
+            continue
+    raise RuntimeError(f"{topic} refuses even a {DLQ_TRUNCATED_BYTES[-1]}-byte dead letter")
+
+
+def _truncated(headers: dict[str, str], record: Record) -> dict[str, str]:
+    return {
+        **headers,
+        DLQ_HEADER_TRUNCATED: "true",
+        DLQ_HEADER_SIZE: str(len(record.value)),
+        DLQ_HEADER_SHA256: hashlib.sha256(record.value).hexdigest(),
+    }
 
 
 async def undecoded(message: StreamMessage[Any]) -> None:
@@ -128,7 +169,7 @@ async def undecoded(message: StreamMessage[Any]) -> None:
 def records_of(raw: Any) -> list[Record]:
     """Records of a consumed FastStream Kafka message (one record, or a batch)."""
     batch = raw if isinstance(raw, tuple | list) else (raw,)
-    return [Record(r.value or b"", r.topic, r.partition, r.offset) for r in batch]
+    return [Record(r.value or b"", r.topic, r.partition, r.offset, r.key) for r in batch]
 
 
 async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
-        self.gauges: dict[str, Callable[[], float]] = {}
+        self.gauges: dict[str, dict[Labels, Callable[[], float]]] = defaultdict(dict)
         self.help: dict[str, str] = {}
 
     def inc(self, name: str, amount: float = 1, help: str = "", **labels: str) -> None:
@@ -27,9 +27,9 @@ class Metrics:
         if help:
             self.help.setdefault(name, help)
 
-    def gauge(self, name: str, read: Callable[[], float], help: str = "") -> None:
-        """Register a gauge read at scrape time."""
-        self.gauges[name] = read
+    def gauge(self, name: str, read: Callable[[], float], help: str = "", **labels: str) -> None:
+        """Register a gauge (one series per label set) read at scrape time."""
+        self.gauges[name][tuple(sorted(labels.items()))] = read
         if help:
             self.help.setdefault(name, help)
 
@@ -39,29 +39,47 @@ class Metrics:
         for name, series in sorted(self.counters.items()):
             lines += _header(name, "counter", self.help.get(name))
             lines += [f"{name}{_labels(labels)} {value:g}" for labels, value in series.items()]
-        for name, read in sorted(self.gauges.items()):
+        for name, reads in sorted(self.gauges.items()):
             lines += _header(name, "gauge", self.help.get(name))
-            lines.append(f"{name} {read():g}")
+            lines += [f"{name}{_labels(labels)} {read():g}" for labels, read in reads.items()]
         return "\n".join(lines) + "\n"
 
 
 METRICS = Metrics()
 
 
+Ready = Callable[[], Awaitable[Sequence[str]]]
+
+
 async def serve_metrics(
-    port: int, host: str = "127.0.0.1", metrics: Metrics = METRICS
+    port: int,
+    host: str = "127.0.0.1",
+    metrics: Metrics = METRICS,
+    ready: Ready | None = None,
 ) -> web.AppRunner:
-    """Serve /metrics and /healthz on `host`:`port`."""
+    """Serve /metrics, /healthz (liveness) and /readyz (readiness: `ready()` finds no
+    problem) on `host`:`port`. OSError when the port cannot be bound."""
 
     async def scrape(_: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")
 
+    async def readyz(_: web.Request) -> web.Response:
+        problems = list(await ready()) if ready is not None else []
+        if problems:
+            return web.Response(status=503, text="\n".join(problems) + "\n")
+        return web.Response(text="ready\n")
+
     app = web.Application()
     app.router.add_get("/metrics", scrape)
     app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
-    runner = web.AppRunner(app)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
     log.info("metrics on http://%s:%d/metrics", host, port)
     return runner
 

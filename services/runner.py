@@ -13,8 +13,9 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
 
+from services.ack.server import running_ack
+from services.health import Health
 from services.logs import setup_logging
 from services.metrics import serve_metrics
 from services.settings import Settings
@@ -47,27 +48,9 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
 
 
-@contextlib.asynccontextmanager
-async def running_ack(settings: Settings) -> AsyncIterator[web.AppRunner]:
-    """Serve the acknowledgement endpoint (127.0.0.1 unless DUBAN_HTTP_HOST; put a reverse
-    proxy with TLS in front of it)."""
-    broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-ack")
-    from services.ack.app import create_ack_app
-
-    await broker.start()
-    runner = web.AppRunner(create_ack_app(settings, broker))
-    await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.ack_http_port)
-    await site.start()
-    try:
-        yield runner
-    finally:
-        await runner.cleanup()
-        await broker.stop()
-
-
 async def serve(names: list[str], settings: Settings) -> None:
-    """Run the named services until a stop signal."""
+    """Run the named services until a stop signal. The health and metrics port is bound
+    first: a port in use stops the start before any consumer group is joined."""
     from services.engine.app import create_engine
     from services.notifier.app import create_notifier
 
@@ -75,18 +58,52 @@ async def serve(names: list[str], settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    apps = []
+    if "engine" in names:
+        apps.append(create_engine(settings))
+    if "notifier" in names:
+        apps.append(create_notifier(settings))
     async with contextlib.AsyncExitStack() as stack:
-        if "engine" in names:
-            await stack.enter_async_context(running(create_engine(settings).app))
-        if "notifier" in names:
-            await stack.enter_async_context(running(create_notifier(settings).app))
-        if "ack" in names:
-            await stack.enter_async_context(running_ack(settings))
-        metrics = await serve_metrics(settings.metrics_port, settings.http_host)
-        stack.push_async_callback(metrics.cleanup)
+        if apps:
+            metrics = await _health_server(settings, names, [a.health for a in apps])
+            stack.push_async_callback(metrics.cleanup)
+        if "ack" in names:  # binds its port first, and joins no consumer group
+            try:
+                await stack.enter_async_context(running_ack(settings))
+            except RuntimeError as e:  # its port or address, named
+                raise PortInUse(str(e)) from None
+        for parts in apps:
+            await stack.enter_async_context(running(parts.app))
         log.info("duban %s running; Ctrl+C stops", ", ".join(names))
         await stop.wait()
         log.info("stopping")
+
+
+async def _health_server(
+    settings: Settings, names: list[str], healths: list[Health]
+) -> web.AppRunner:
+    """/metrics, /healthz and /readyz of the services in this process, on their own port."""
+    port, variable = (
+        (settings.metrics_port, "DUBAN_METRICS_PORT")
+        if "engine" in names
+        else (settings.notifier_metrics_port, "DUBAN_NOTIFIER_METRICS_PORT")
+    )
+
+    async def ready() -> list[str]:
+        found = await asyncio.gather(*(h.problems() for h in healths))
+        return [p for problems in found for p in problems]
+
+    try:
+        return await serve_metrics(port, settings.http_host, ready=ready)
+    except OSError as e:
+        raise PortInUse(
+            f"端口 {settings.http_host}:{port} 无法使用（{e.strerror}）：请设置 {variable} "
+            f"换一个端口 (port {port} on {settings.http_host} cannot be bound; set {variable})"
+        ) from None
+
+
+class PortInUse(SystemExit):
+    """A service's port is taken: reported before the service joins anything."""
 
 
 def run_services(service: str, config_dir: Path) -> None:

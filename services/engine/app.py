@@ -19,8 +19,16 @@ from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
-from services.errors import redelivered_after_backoff
-from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of, undecoded
+from services.guard import RecordGuard
+from services.health import Health
+from services.kafka import (
+    KafkaSink,
+    consumer_lag,
+    dead_letter,
+    ensure_topics,
+    records_of,
+    undecoded,
+)
 from services.settings import Settings, all_topics
 from services.store.entities import EntityStore
 from services.store.timers import TimerStore
@@ -34,6 +42,7 @@ class EngineParts:
 
     broker: KafkaBroker
     app: FastStream
+    health: Health
     engine: Engine | None = None
     timer_loop: TimerLoop | None = None
 
@@ -49,12 +58,20 @@ def create_engine(
     register_gauges(rules)
     clock = clock or SystemClock()
     broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-engine", logger=log)
-    parts = EngineParts(broker, FastStream(broker, logger=log))
+    parts = EngineParts(broker, FastStream(broker, logger=log), Health("engine", broker))
     topics = settings.topics
+    guard = RecordGuard(
+        "engine",
+        lambda record, reason: dead_letter(broker, topics.dlq_events, record, reason),
+        parts.health.healthy,
+        log,
+        attempts=settings.poison_attempts,
+    )
 
     # NACK_ON_ERROR: offsets are committed only after the batch is fully handled; an error
     # (Redis or Kafka down) seeks back so the batch is redelivered. Invalid events never
-    # raise: they go to the dead-letter topic inside the handler.
+    # raise: they go to the dead-letter topic inside the handler, and the guard
+    # dead-letters whatever record else makes the batch fail while Kafka and Redis answer.
     @broker.subscriber(
         *topics.inbound(),
         group_id=settings.engine_group,
@@ -65,15 +82,17 @@ def create_engine(
         decoder=undecoded,
     )
     async def on_events(message: KafkaMessage) -> None:
-        assert parts.engine is not None, "engine used before its lifespan started"
-        async with redelivered_after_backoff(log):
-            await parts.engine.handle(records_of(message.raw_message))
+        engine = parts.engine
+        assert engine is not None, "engine used before its lifespan started"
+        await guard.run(records_of(message.raw_message), engine.handle)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
         redis = Redis.from_url(settings.redis_url)
-        parts.engine = Engine(rules, EntityStore(redis), KafkaSink(broker, topics), clock)
+        parts.health.redis = redis
+        sink = KafkaSink(broker, topics)
+        parts.engine = Engine(rules, EntityStore(redis), sink, clock, settings.input_limits)
         parts.timer_loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)
         try:
             yield

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from contracts.registry import InvalidEvent, parse_event
+from contracts.registry import DEFAULT_LIMITS, InputLimits, InvalidEvent, parse_event
 from services.clock import Clock
 from services.core.advance import Advanced, advance
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.state import HazardState, UnitInfo
 from services.engine.duties import DutyWork
 from services.engine.observe import observe
+from services.guard import Record, failure_reason
 from services.inbound import Routed, route
 from services.store.entities import EntityStore, Stored, Write, hazard_key, unit_key
 
@@ -30,16 +31,6 @@ log = logging.getLogger("duban.engine")
 MAX_ATTEMPTS = 8
 UNIT_CACHE_SIZE = 10_000
 POISON_RETRY = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Record:
-    """One consumed Kafka message."""
-
-    value: bytes
-    topic: str
-    partition: int
-    offset: int
 
 
 class Sink(Protocol):
@@ -87,8 +78,16 @@ class ParsedUnits:
 class Engine:
     """Applies events and fires timers for hazards and units."""
 
-    def __init__(self, rules: Rules, store: EntityStore, sink: Sink, clock: Clock) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        store: EntityStore,
+        sink: Sink,
+        clock: Clock,
+        limits: InputLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.rules = rules
+        self.limits = limits
         self.store = store
         self.sink = sink
         self.clock = clock
@@ -102,16 +101,12 @@ class Engine:
         by_entity: dict[str, list[Routed]] = defaultdict(list)
         for record in records:
             try:
-                routed = replace(route(parse_event(record.value)), origin=record)
+                routed = replace(
+                    route(parse_event(record.value, limits=self.limits)), origin=record
+                )
             except InvalidEvent as e:
                 report.rejected += 1
-                log.warning(
-                    "dead-lettered %s[%d]@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    e.reason,
-                )
+                log.warning("dead-lettered %s: %s", record.position, e.reason)
                 await self.sink.dead_letter(record, e.reason)
                 continue
             by_entity[routed.entity].append(routed)
@@ -189,8 +184,8 @@ class Engine:
         self, hazard_id: str, doc: Stored, items: list[Routed], error: Exception, now: datetime
     ) -> None:
         """Dead-letter the events the core failed on; a failing timer retries hourly."""
-        reason = f"engine could not process hazard {hazard_id}: {type(error).__name__}: {error}"
-        log.exception("%s", reason)
+        reason = f"engine could not process hazard {hazard_id}: {failure_reason(error)}"
+        log.error("%s", reason, exc_info=error)
         for item in items:
             if isinstance(item.origin, Record):
                 await self.sink.dead_letter(item.origin, reason)

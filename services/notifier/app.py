@@ -17,23 +17,21 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from contracts.notice import NoticeRequested
-from contracts.registry import InvalidEvent, parse_event
-from contracts.topics import Topics
 from services.batchproducer import BatchProducer
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
-from services.engine.work import Record
-from services.errors import INFRASTRUCTURE_ERRORS, redelivered_after_backoff
+from services.guard import Record, RecordGuard
+from services.health import Health
 from services.kafka import dead_letter, ensure_topics, records_of, undecoded
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
 from services.notifier.deferred import DeferredStore
 from services.notifier.deliver import Deliverer
+from services.notifier.intake import Intake, release_deferred
 from services.notifier.ledger import DeliveryLedger
 from services.notifier.outcomes import KafkaOutcomes
 from services.notifier.ratelimit import RateLimiter, windows_of
-from services.notifier.render import TemplateError, TemplateSet
+from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
 from services.notifier.setup import build_channels, sms_templates
 from services.notifier.smscheck import sms_template_problems
@@ -50,7 +48,9 @@ class NotifierParts:
 
     broker: KafkaBroker
     app: FastStream
+    health: Health
     deliverer: Deliverer | None = None
+    intake: Intake | None = None
     deferred: DeferredStore | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
 
@@ -66,9 +66,16 @@ def create_notifier(
     config = config or load_config(settings.config_dir)
     clock = clock or SystemClock()
     broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-notifier", logger=log)
-    parts = NotifierParts(broker, FastStream(broker, logger=log))
+    parts = NotifierParts(broker, FastStream(broker, logger=log), Health("notifier", broker))
     topics = settings.topics
     templates = TemplateSet.load(config.folder / "templates")
+
+    async def dead_letter_record(record: Record, reason: str) -> None:
+        await dead_letter(broker, topics.dlq_notices, record, reason)
+
+    guard = RecordGuard(
+        "notifier", dead_letter_record, parts.health.healthy, log, settings.poison_attempts
+    )
 
     # NACK_ON_ERROR: offsets commit only after every notice of the batch is delivered,
     # deferred or dead-lettered; an infrastructure error redelivers the batch, and the
@@ -83,14 +90,19 @@ def create_notifier(
         decoder=undecoded,
     )
     async def on_notices(message: KafkaMessage) -> None:
-        async with redelivered_after_backoff(log):
-            records = records_of(message.raw_message)
-            await _each(records, lambda record: _handle(parts, record, topics), CONCURRENCY)
+        intake = parts.intake
+        assert intake is not None, "notifier used before its lifespan started"
+
+        async def handle(records: Sequence[Record]) -> None:
+            await _each(records, intake.record, CONCURRENCY)
+
+        await guard.run(records_of(message.raw_message), handle)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
         redis = _redis(settings.redis_url)
+        parts.health.redis = redis
         deferred = DeferredStore(redis)
         built = channels if channels is not None else build_channels(config, os.environ)
         parts.channels = built
@@ -110,6 +122,7 @@ def create_notifier(
             limiter=_limiter(settings, config, redis),
         )
         parts.deferred = deferred
+        parts.intake = Intake(parts.deliverer, dead_letter_record, settings.input_limits)
         await receipts.start()
         try:
             yield
@@ -121,13 +134,20 @@ def create_notifier(
             await redis.aclose()
 
     app = FastStream(broker, lifespan=lifespan, logger=log)
+    _release_while_running(app, parts, clock)
+    parts.app = app
+    return parts
+
+
+def _release_while_running(app: FastStream, parts: NotifierParts, clock: Clock) -> None:
+    """Release quiet-hours deferrals while the app runs."""
     tasks: list[asyncio.Task[None]] = []
 
     # Deferred notices publish receipts through the broker: start once it is connected.
     @app.after_startup
     async def start_release() -> None:
-        assert parts.deliverer is not None and parts.deferred is not None
-        tasks.append(asyncio.create_task(_release_deferred(parts.deliverer, parts.deferred, clock)))
+        assert parts.intake is not None and parts.deferred is not None
+        tasks.append(asyncio.create_task(release_deferred(parts.intake, parts.deferred, clock)))
 
     @app.on_shutdown
     async def stop_release() -> None:
@@ -136,30 +156,6 @@ def create_notifier(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    parts.app = app
-    return parts
-
-
-async def _handle(parts: NotifierParts, record: Record, topics: Topics) -> None:
-    """Deliver one consumed notice; an unreadable one goes to the dead-letter topic."""
-    assert parts.deliverer is not None, "notifier used before its lifespan started"
-    try:
-        notice = _notice(record.value)
-    except InvalidEvent as e:
-        log.warning("dead-lettered notice %s@%d: %s", record.topic, record.offset, e.reason)
-        await dead_letter(parts.broker, topics.dlq_notices, record, e.reason)
-        return
-    try:
-        await parts.deliverer.deliver(notice)
-    except TemplateError as e:
-        await parts.deliverer.outcomes.dead_letter(notice, f"template: {e}")
-    except INFRASTRUCTURE_ERRORS:
-        raise  # Redis or Kafka down: the batch is redelivered
-    except Exception as e:  # a bug on this notice: dead-letter it, never a crash loop
-        log.exception("notice %s could not be delivered", notice.notice_id)
-        reason = f"notifier error: {type(e).__name__}: {e}"
-        await parts.deliverer.outcomes.dead_letter(notice, reason)
 
 
 def _redis(url: str) -> Redis:
@@ -182,13 +178,6 @@ def _limiter(settings: Settings, config: Config, redis: Redis) -> RateLimiter | 
     return RateLimiter(redis, windows_of(config.channels))
 
 
-def _notice(raw: bytes) -> NoticeRequested:
-    event = parse_event(raw)
-    if not isinstance(event.data, NoticeRequested):
-        raise InvalidEvent(f"type: expected notice.requested, got '{event.type}'")
-    return event.data
-
-
 async def _each(items: Sequence[T], handle: Callable[[T], Awaitable[None]], workers: int) -> None:
     """``handle`` every item, at most ``workers`` at once; then raise the first error, if
     any, after every item settled (nothing half-sent is abandoned)."""
@@ -205,18 +194,3 @@ async def _each(items: Sequence[T], handle: Callable[[T], Awaitable[None]], work
     await asyncio.gather(*(work() for _ in range(min(workers, len(items)))))
     if errors:
         raise errors[0]
-
-
-async def _release_deferred(deliverer: Deliverer, store: DeferredStore, clock: Clock) -> None:
-    """Deliver notices whose quiet hours ended."""
-    while True:
-        try:
-            due = await store.claim(clock.now(), 200, lease_s=300)
-            for notice in due:
-                await deliverer.deliver(notice)
-                await store.done(notice)
-        except Exception:
-            log.exception("releasing deferred notices failed; retrying")
-            due = []
-        if not due:
-            await asyncio.sleep(1.0)

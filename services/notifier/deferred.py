@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from contracts.notice import NoticeRequested
@@ -16,6 +18,15 @@ PAYLOAD_KEY = "duban:deferred:payload"
 def deferral_id(notice: NoticeRequested) -> str:
     """One deferral per notice occurrence and recipient."""
     return f"{notice.notice_id}#{notice.occurrence}@{notice.recipient.person_id}"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A held payload that no longer parses (stored by an older version, or damaged)."""
+
+    member: str
+    raw: bytes
+    reason: str
 
 
 class DeferredStore:
@@ -31,18 +42,32 @@ class DeferredStore:
         await self.redis.hset(PAYLOAD_KEY, member, notice.model_dump_json())
         await self.timers.schedule(member, until)
 
-    async def claim(self, now: datetime, limit: int, lease_s: float) -> list[NoticeRequested]:
-        """Notices whose time has come, leased to this replica."""
+    async def claim(
+        self, now: datetime, limit: int, lease_s: float
+    ) -> list[NoticeRequested | Unreadable]:
+        """Notices whose time has come, leased to this replica; a payload that does not
+        parse comes back as Unreadable, so it can be dead-lettered rather than block."""
         claimed: list[Claimed] = await self.timers.claim_due(now, limit, lease_s)
         if not claimed:
             return []
-        payloads = await self.redis.hmget(PAYLOAD_KEY, [c.member for c in claimed])
-        return [NoticeRequested.model_validate_json(p) for p in payloads if p is not None]
+        members = [c.member for c in claimed]
+        payloads = await self.redis.hmget(PAYLOAD_KEY, members)
+        return [_parsed(m, p) for m, p in zip(members, payloads, strict=True) if p is not None]
 
-    async def done(self, notice: NoticeRequested) -> None:
-        """Forget a notice once it was handled."""
-        member = deferral_id(notice)
+    async def forget(self, member: str) -> None:
+        """Drop a deferral by its member (an unreadable one, once dead-lettered)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DEFERRED_KEY, member)
             pipe.hdel(PAYLOAD_KEY, member)
             await pipe.execute()
+
+    async def done(self, notice: NoticeRequested) -> None:
+        """Forget a notice once it was handled."""
+        await self.forget(deferral_id(notice))
+
+
+def _parsed(member: str, payload: bytes) -> NoticeRequested | Unreadable:
+    try:
+        return NoticeRequested.model_validate_json(payload)
+    except (ValidationError, ValueError) as e:
+        return Unreadable(member, payload, f"{type(e).__name__}, {len(payload)} bytes")

@@ -12,7 +12,8 @@ from faststream.kafka import TestKafkaBroker
 from services.config.load import load_config
 from services.core.evaluate import Rules
 from services.engine.app import create_engine
-from services.engine.work import Engine, Record
+from services.engine.work import Engine
+from services.guard import Record
 from services.settings import Settings
 from tests.fakes import FakeClock, MemoryStore, RecordingSink
 from tests.helpers import at, hazard_event, reported, unit_upserted

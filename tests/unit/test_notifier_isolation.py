@@ -7,13 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from faststream import FastStream
-from faststream.kafka import KafkaBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from contracts.topics import Topics
-from services.engine.work import Record
-from services.notifier.app import NotifierParts, _each, _handle
+from services.guard import Record
+from services.notifier.app import _each
+from services.notifier.intake import Intake
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "notice.requested.json"
 
@@ -31,15 +29,17 @@ class Failing:
         self.dead.append((notice.notice_id, reason))
 
 
-def parts_with(deliverer: Failing) -> NotifierParts:
-    broker = KafkaBroker()
-    return NotifierParts(broker, FastStream(broker), deliverer=deliverer)  # type: ignore[arg-type]
+def intake_with(deliverer: Failing) -> Intake:
+    async def no_dead_letter(record: Record, reason: str) -> None:
+        raise AssertionError(f"a readable notice was dead-lettered raw: {reason}")
+
+    return Intake(deliverer, no_dead_letter)  # type: ignore[arg-type]
 
 
 async def test_a_bug_on_one_notice_dead_letters_it() -> None:
     deliverer = Failing(KeyError("recipient_name"))
     record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
-    await _handle(parts_with(deliverer), record, Topics())
+    await intake_with(deliverer).record(record)
     assert len(deliverer.dead) == 1
     assert deliverer.dead[0][1] == "notifier error: KeyError: 'recipient_name'"
 
@@ -48,7 +48,7 @@ async def test_redis_trouble_is_raised_for_redelivery_not_dead_lettered() -> Non
     deliverer = Failing(RedisConnectionError("down"))
     record = Record(EXAMPLE.read_bytes(), "notice.requested", 0, 7)
     with pytest.raises(RedisConnectionError):
-        await _handle(parts_with(deliverer), record, Topics())
+        await intake_with(deliverer).record(record)
     assert deliverer.dead == []
 
 
