@@ -18,7 +18,7 @@ from services.ack.server import running_ack
 from services.health import Health
 from services.logs import setup_logging
 from services.metrics import serve_metrics
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 
 log = logging.getLogger("duban")
 SERVICES = ("engine", "notifier", "ack")
@@ -113,7 +113,10 @@ def run_services(service: str, config_dir: Path) -> None:
     if unknown:
         raise SystemExit(f"unknown service {unknown[0]!r}; choose {', '.join(SERVICES)} or all")
     setup_logging()
-    settings = Settings.from_env(config_dir)
+    try:
+        settings = Settings.from_env(config_dir)
+    except SettingsError as e:
+        raise SystemExit(f"设置有误 (invalid setting): {e}") from None
     if service == "all" and not _has_ack_secret():
         names.remove("ack")
         log.warning("DUBAN_ACK_SECRET is unset: the acknowledgement endpoint is not started")

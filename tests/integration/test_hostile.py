@@ -59,7 +59,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     """An outside publisher allowed to send 2 MB records, to topics that take them."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
-    names = [settings.topics.hazard_events, settings.topics.notice_requested]
+    names = [*settings.topics.inbound(), settings.topics.notice_requested]
     config = {"max.message.bytes": str(BIG)}
     await admin.create_topics([NewTopic(n, 2, 1, topic_configs=config) for n in names])
     await admin.close()
@@ -143,6 +143,44 @@ async def test_ten_thousand_duplicates_decide_one_report(
         notices = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
     ids = [json.loads(r.value)["id"] for r in notices]
     assert ids and len(ids) == len(set(ids))
+
+
+JUNK = [
+    ("nested 1,000 levels (2 KB)", b"[" * 1000 + b"]" * 1000),
+    ("invalid UTF-8", b"\xff\xfe{}"),
+    ("2 MB junk", b"x" * 2_000_000),
+    ("not JSON", b"\x00\x01hello"),
+]
+
+
+async def test_junk_on_the_unit_and_ack_topics_is_dead_lettered_and_nothing_blocks(
+    settings: Settings, clock: FakeClock, redis: Redis, producer, logs
+) -> None:
+    engine = create_engine(settings, clock=clock)
+    topics = [settings.topics.duty_events, settings.topics.notice_acks]
+    async with running(engine.app):
+        for topic in topics:
+            for n, (_, raw) in enumerate(JUNK):
+                key = f"UX-{n}".encode()
+                await producer.send_and_wait(topic, raw, key=key)
+                canary = unit_upserted(f"UX-{n}", at("2026-08-01 08:00"))
+                if topic == settings.topics.duty_events:
+                    await producer.send_and_wait(topic, json.dumps(canary).encode(), key=key)
+
+        async def units_stored() -> bool:
+            found = await redis.exists(*[f"duban:unit:UX-{n}" for n in range(len(JUNK))])
+            return found == len(JUNK)
+
+        async def all_consumed() -> bool:
+            lag = await consumer_lag(settings.kafka_bootstrap, settings.engine_group, topics)
+            return lag == 0
+
+        await wait_for(units_stored, timeout_s=60, what="every unit canary applied")
+        await wait_for(all_consumed, timeout_s=60, what="no partition blocked")
+    letters = await read_topic(settings.kafka_bootstrap, settings.topics.dlq_events, 2 * len(JUNK))
+    origins = sorted((headers_of(r)["duban-original-topic"], r.key.decode()) for r in letters)
+    assert origins == sorted((t, f"UX-{n}") for t in topics for n in range(len(JUNK)))
+    assert_nothing_in_clear(logs.getvalue())
 
 
 def canary_notice(n: int) -> dict[str, Any]:
