@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import fields, replace
@@ -28,7 +29,8 @@ from tests.stack import LocalStack as StackInfo
 from tests.stack import ensure_stack
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
-TEST_REDIS_DB = 1  # `make run` uses database 0; tests never touch it
+# `make run` uses database 0; tests never touch it (parallel runs may pick another).
+TEST_REDIS_DB = int(os.environ.get("DUBAN_TEST_REDIS_DB", "1"))
 POLL_INTERVAL_S = 0.05  # how often wait_for looks again; the timeout bounds the wait
 
 
