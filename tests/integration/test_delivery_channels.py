@@ -25,6 +25,7 @@ from tests.integration.deliverykit import (
     provider_templates,
     receipts,
     tencent_templates,
+    use,
     use_aliyun,
     use_dingtalk,
     use_feishu,
@@ -44,6 +45,7 @@ from tests.providers import (
     FakeWeCom,
 )
 from tests.providers._base import FakeHttpProvider
+from tests.providers.tcp import ConnectionRelay, RecordingProxy
 
 # channel name → (fake factory, how the example channels.yaml's variables point at it)
 PROVIDERS: dict[str, tuple[Callable[[], FakeHttpProvider], Callable[..., None]]] = {
@@ -162,3 +164,39 @@ async def test_a_reported_major_hazard_reaches_the_unit_by_sms_per_the_routing(
         json.loads(s["params"]["TemplateParam"])["level"] == "重大事故隐患" for s in fake.accepted
     )
     assert smtp.messages == []  # SMS came first and was accepted: no email as well
+
+
+async def test_consecutive_notices_share_one_connection_closed_when_the_notifier_stops(
+    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeWeCom() as fake, ConnectionRelay(fake.port) as relay:
+        use(monkeypatch, WECOM_WEBHOOK_URL=relay.via(fake.webhook_url))
+        async with (
+            running(create_notifier(settings, clock=clock).app),
+            notice_publisher(settings) as send,
+        ):
+            for n in (1, 2):
+                await send(notice(n, "wecom"))
+                await wait_for(lambda n=n: len(fake.accepted) == n, what=f"WeCom message {n}")
+            assert relay.ended == 0  # kept alive while the notifier runs
+        await relay.wait_ended(1)
+    assert relay.opened == 1 and fake.rejections == []
+
+
+async def test_the_notifier_reaches_the_provider_through_the_proxy_the_environment_names(
+    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeWeCom() as fake, RecordingProxy() as proxy:
+        use_wecom(monkeypatch, fake)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with (
+            running(create_notifier(settings, clock=clock).app),
+            notice_publisher(settings) as send,
+        ):
+            await send(notice(5, "wecom"))
+            await wait_for(lambda: fake.accepted, what="the WeCom message")
+            found = await receipts(settings, 1)
+    assert proxy.request_lines == [f"POST {fake.webhook_url} HTTP/1.1"]
+    assert outcomes(found) == [("notice.delivered", "wecom", 1)]

@@ -1,7 +1,7 @@
 """Common machinery of the fake HTTP providers.
 
-A fake is an aiohttp application on 127.0.0.1 with a random free port, used as an
-async context manager::
+A fake is an aiohttp application on 127.0.0.1 with a random free port (HTTPS when given
+a certificate: ``tls=``), used as an async context manager::
 
     async with FakeDingTalk(access_token="t", secret="SEC...") as fake:
         ... fake.webhook_url ...
@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
+
+from .tls import CertFiles, server_context
 
 
 @dataclass
@@ -92,8 +94,12 @@ class FakeHttpProvider(Serving):
     """Base class; subclasses implement ``routes``, ``verify``, ``success`` and
     ``failure``."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, tls: CertFiles | None = None
+    ) -> None:
         self.clock = clock
+        self.tls = tls
+        """Serve HTTPS with this certificate (HTTP when ``None``)."""
         self.requests: list[RecordedRequest] = []
         self.accepted: list[dict[str, Any]] = []
         self.rejections: list[str] = []
@@ -127,7 +133,7 @@ class FakeHttpProvider(Serving):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1024 * 1024)
@@ -137,7 +143,8 @@ class FakeHttpProvider(Serving):
         await self._runner.setup()
         sock = free_socket()
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
+        tls = server_context(self.tls) if self.tls else None
+        site = web.SockSite(self._runner, sock, ssl_context=tls)
         await site.start()
 
     async def stop(self) -> None:

@@ -1,30 +1,32 @@
 """Shared HTTP plumbing for the HTTP-based adapters.
 
-One :class:`HttpPoster` per adapter. Direct requests go through :mod:`.h1`, a small
-keep-alive HTTP/1.1 client for exactly the adapters' request (POST, read the whole
-answer); requests through a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, read
-once per endpoint host), or on an ``aiohttp.ClientSession`` passed in (shared, not
-closed by the adapter), go through aiohttp. Every request carries the adapter's own
-timeout. Redirects are not followed: a provider that answers 3xx has moved and ops must
-see it.
+Every adapter posts through one :class:`HttpPoster`, on aiohttp: one ``ClientSession``
+per channel, opened on the first send (inside the running loop) and closed by the
+channel's ``aclose()``; a session passed in is shared and stays open. The connector
+keeps connections alive (aiohttp closes them after 15 s unused or when the provider
+says ``Connection: close``), opens at most :data:`CONNECTIONS_PER_HOST` to one host, and
+checks certificates and host names against the system's trust store (aiohttp's default
+SSL context). Every request carries the adapter's own timeout. Redirects are not
+followed: a provider that answers 3xx has moved and ops must see it. Cookies are not
+kept: each request stands alone.
 
-Transport failures become :class:`DeliveryError`. How an answer is judged stays with
-each adapter, because several providers answer errors with HTTP 200 and a code in the
-body; the helpers below are the pieces those judgements share.
+Proxies come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), read
+once per endpoint host and passed to each request. aiohttp's ``trust_env`` would read
+them, and ``~/.netrc``, on a worker thread for every request: about four times the CPU
+of the request itself.
+
+Transport failures become :class:`DeliveryError`; how an answer is judged stays with
+each adapter (the pieces those judgements share are in :mod:`._answers`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
-import json
 import math
 import time
 import urllib.request
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
-from urllib.parse import SplitResult, urlsplit
+from typing import ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import aiohttp
 import orjson
@@ -32,12 +34,14 @@ from yarl import URL
 
 from services.masking import redact
 
-from .base import DeliveryError, Family, SendResult
-from .h1 import AnswerError, H1Client
+from .base import DeliveryError, Family
 
 USER_AGENT = "duban-notifier/0.1"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-CONNECTIONS_PER_CHANNEL = 100
+CONNECTIONS_PER_HOST = 32
+"""Open connections to one provider host; more concurrent sends wait for one."""
+CONNECTIONS_PER_CHANNEL = 64
+"""Open connections of one channel in all (a channel posts to one or two hosts)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class HttpAnswer:
 
 
 class HttpPoster:
+    """POSTs of one channel, on one aiohttp session (see the module docstring)."""
+
     def __init__(
         self,
         *,
@@ -66,7 +72,6 @@ class HttpPoster:
         self._client = client
         self._closed = False
         self._proxies: dict[tuple[str, str], URL | None] = {}
-        self._h1: H1Client | None = None
 
     async def post(
         self,
@@ -79,37 +84,19 @@ class HttpPoster:
         failures.  The URL is never part of an error message (it may hold a key)."""
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
-            proxy = None
-            if self._client is None:  # no shared session: direct unless a proxy applies
-                parts = urlsplit(url)
-                proxy = self._proxy_for(parts.scheme, parts.hostname or "")
-                if proxy is None:
-                    return await self._direct(parts, content, all_headers)
-            return await self._via_aiohttp(url, content, all_headers, proxy)
-        except (aiohttp.ClientError, AnswerError, OSError, TimeoutError, ValueError) as e:
-            reason, retryable = self._describe(e)
-            raise DeliveryError(reason, retryable=retryable, channel=self.channel) from e
-
-    async def _direct(
-        self, url: SplitResult, content: bytes, headers: Mapping[str, str]
-    ) -> HttpAnswer:
-        async with asyncio.timeout(self.timeout_s):
-            answer = await self._h1_client().post(url, content, headers)
-        return HttpAnswer(answer.status, answer.body, answer.headers)
-
-    async def _via_aiohttp(
-        self, url: str, content: bytes, headers: Mapping[str, str], proxy: URL | None
-    ) -> HttpAnswer:
-        async with self._session().post(
-            URL(url),
-            data=content,
-            headers=headers,
-            timeout=self._timeout,
-            allow_redirects=False,
-            proxy=proxy,
-        ) as response:
-            body = await response.read()
-            return HttpAnswer(response.status, body, response.headers)
+            target = URL(url)
+            async with self._session().post(
+                target,
+                data=content,
+                headers=all_headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                proxy=self._proxy_for(target.scheme, target.host or ""),
+            ) as response:
+                body = await response.read()
+                return HttpAnswer(response.status, body, response.headers)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+            raise self._error(e) from e
 
     async def post_json(
         self,
@@ -123,19 +110,16 @@ class HttpPoster:
         all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
         return await self.post(url, content=body, headers=all_headers)
 
-    def _h1_client(self) -> H1Client:
-        if self._closed:
-            raise RuntimeError(f"channel {self.channel} is closed")
-        if self._h1 is None:
-            self._h1 = H1Client(per_origin=CONNECTIONS_PER_CHANNEL)
-        return self._h1
-
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError(f"channel {self.channel} is closed")
         if self._client is None:
-            connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_CHANNEL)
-            self._client = aiohttp.ClientSession(connector=connector)
+            connector = aiohttp.TCPConnector(
+                limit=CONNECTIONS_PER_CHANNEL, limit_per_host=CONNECTIONS_PER_HOST
+            )
+            self._client = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._client
 
     def _proxy_for(self, scheme: str, host: str) -> URL | None:
@@ -147,6 +131,19 @@ class HttpPoster:
             self._proxies[where] = URL(proxy) if proxy and not bypass else None
         return self._proxies[where]
 
+    def _error(self, e: Exception) -> DeliveryError:
+        """The DeliveryError for a failed request; it says when nothing was sent."""
+        reason, retryable = self._describe(e)
+        # Refused, unresolved, TLS handshake failed, or no connection in time (a pool
+        # slot included): the request was never written.
+        unsent = isinstance(e, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+        return DeliveryError(
+            reason,
+            retryable=retryable,
+            channel=self.channel,
+            reached_provider=False if unsent else None,
+        )
+
     def _describe(self, e: Exception) -> tuple[str, bool]:
         """(reason, retryable) for a failed request; a bad endpoint is permanent."""
         name = type(e).__name__
@@ -156,16 +153,12 @@ class HttpPoster:
             return f"bad endpoint configuration ({name})", False
         if isinstance(e, aiohttp.ClientConnectionError | OSError):  # TLS errors too
             return f"connection failed ({name}: {redact(str(e), limit=120)})", True
-        if isinstance(e, AnswerError):
-            return f"HTTP error ({redact(str(e), limit=120)})", True
         return f"HTTP error ({name})", True  # e.g. a malformed answer while reading it
 
     async def aclose(self) -> None:
         """Close the session this poster owns (a shared one stays open and usable)."""
         if self._owns_client:
             self._closed = True
-            if self._h1 is not None:
-                self._h1.close()
             if self._client is not None:
                 await self._client.close()
 
@@ -214,149 +207,3 @@ def json_bytes(payload: object) -> bytes:
     """Compact UTF-8 JSON, non-ASCII text kept as is (what ``json.dumps(payload,
     ensure_ascii=False, separators=(",", ":"))`` writes, several times faster)."""
     return orjson.dumps(payload)
-
-
-def json_object(response: HttpAnswer) -> dict[str, Any] | None:
-    """The response body as a JSON object, or ``None`` if it is not one."""
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def retry_after_seconds(response: HttpAnswer, *, now_s: float | None = None) -> float | None:
-    """Parse ``Retry-After`` (delta-seconds or HTTP-date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        now = time.time() if now_s is None else now_s
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def status_is_retryable(status: int) -> bool:
-    """Generic HTTP classification: 408, 425, 429 and 5xx may succeed later."""
-    return status in (408, 425, 429) or status >= 500
-
-
-def http_status_error(
-    response: HttpAnswer,
-    *,
-    channel: str,
-    what: str = "",
-    detail: str | None = None,
-) -> DeliveryError:
-    """A DeliveryError for a response whose HTTP status is the whole story."""
-    status = response.status_code
-    retryable = status_is_retryable(status)
-    reason = f"HTTP {status}"
-    if what:
-        reason = f"{what}: {reason}"
-    if detail:
-        reason = f"{reason} {redact(detail, limit=200)}"
-    return DeliveryError(
-        reason,
-        retryable=retryable,
-        provider_code=f"HTTP {status}",
-        retry_after_s=retry_after_seconds(response) if retryable else None,
-        channel=channel,
-    )
-
-
-def raise_unless_2xx(response: HttpAnswer, *, channel: str) -> None:
-    """Raise the HTTP status error (with a piece of the body) for a non-2xx answer."""
-    if not 200 <= response.status_code < 300:
-        raise http_status_error(response, channel=channel, detail=body_snippet(response))
-
-
-def unexpected_answer(response: HttpAnswer, *, channel: str) -> DeliveryError:
-    """The error for an answer without the provider's code: its HTTP status if not 200,
-    else retryable (a proxy or an outage page may stand where the provider should)."""
-    if response.status_code != 200:
-        return http_status_error(response, channel=channel, detail=body_snippet(response))
-    return DeliveryError(
-        f"unexpected answer: {body_snippet(response)}",
-        retryable=True,
-        channel=channel,
-    )
-
-
-def provider_error(
-    label: str,
-    code: object,
-    message: str,
-    *,
-    retryable: bool,
-    retry_after_s: float | None,
-    channel: str,
-    request_id: str | None = None,
-) -> DeliveryError:
-    """The error for a provider's own failure code: ``"<label> <code>: <message>"``."""
-    reason = f"{label} {code}: {redact(message, limit=200)}"
-    if request_id is not None:
-        reason += f" (RequestId {request_id})"
-    return DeliveryError(
-        reason,
-        retryable=retryable,
-        provider_code=str(code),
-        retry_after_s=retry_after_s if retryable else None,
-        channel=channel,
-    )
-
-
-def errcode_result(
-    response: HttpAnswer,
-    *,
-    channel: str,
-    provider: str,
-    retryable_codes: Collection[int],
-    retry_after_s: Mapping[int, float],
-) -> SendResult:
-    """Judge a robot's HTTP 200 ``{"errcode": 0, "errmsg": ...}`` answer (DingTalk, WeCom);
-    any other errcode raises, retryable if in ``retryable_codes``."""
-    data = json_object(response)
-    if response.status_code != 200 or data is None or "errcode" not in data:
-        raise unexpected_answer(response, channel=channel)
-    errcode = data.get("errcode")
-    errmsg = str(data.get("errmsg", ""))
-    if errcode == 0:
-        return SendResult(provider_message_id=None, provider_answer=f"errcode=0 {errmsg}")
-    code = errcode if isinstance(errcode, int) else None
-    raise provider_error(
-        f"{provider} errcode",
-        errcode,
-        errmsg,
-        retryable=code in retryable_codes,
-        retry_after_s=retry_after_s.get(code) if code is not None else None,
-        channel=channel,
-    )
-
-
-def body_snippet(response: HttpAnswer, limit: int = 120) -> str:
-    """A short, redacted piece of a response body for error messages."""
-    try:
-        text = response.content.decode("utf-8", errors="replace")
-    except Exception:  # pragma: no cover - bytes.decode with "replace" does not raise
-        return ""
-    return redact(text, limit=limit)
-
-
-def utf8_truncate(text: str, max_bytes: int, *, ellipsis: str = "…") -> str:
-    """Cut ``text`` so its UTF-8 encoding fits in ``max_bytes`` (adding ``ellipsis``)."""
-    raw = text.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return text
-    budget = max_bytes - len(ellipsis.encode("utf-8"))
-    cut = raw[: max(0, budget)].decode("utf-8", errors="ignore")
-    return cut + ellipsis

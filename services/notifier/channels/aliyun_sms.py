@@ -29,15 +29,14 @@ from dataclasses import dataclass, field
 from typing import Unpack
 from urllib.parse import quote
 
-from ._http import (
-    HttpChannel,
-    HttpOptions,
+from ._answers import (
     json_object,
     provider_error,
     retry_after_seconds,
     status_is_retryable,
     unexpected_answer,
 )
+from ._http import HttpChannel, HttpOptions
 from ._sms import accepted, national_mobile, template_id
 from .base import Family, OutboundMessage, SendResult
 

@@ -108,13 +108,13 @@ def _failed_connecting(cause: BaseException | None) -> bool:
 
     connect_errors = (
         aiosmtplib.SMTPConnectError,  # refused, DNS, timeout or no greeting: no MAIL yet
-        aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake (proxied requests)
+        aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy unreachable
         aiohttp.ConnectionTimeoutError,
     )
     if isinstance(cause, connect_errors):
         return True
-    # The direct HTTP client (h1) raises OSError only while connecting, TLS included; a
-    # timeout, aiohttp's errors after connecting and SMTP's may come after the request.
+    # A bare OSError (refused, DNS, TLS) is read as a failed connect; a timeout and the
+    # libraries' own errors after connecting may come after the request was written.
     later = (TimeoutError, aiohttp.ClientError, aiosmtplib.SMTPException)
     return isinstance(cause, OSError) and not isinstance(cause, later)
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ._http import HttpChannel, errcode_result
+from ._answers import errcode_result
+from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
 
 _RETRYABLE_CODES = {

@@ -24,13 +24,8 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._http import (
-    HttpChannel,
-    json_object,
-    provider_error,
-    retry_after_seconds,
-    unexpected_answer,
-)
+from ._answers import json_object, provider_error, retry_after_seconds, unexpected_answer
+from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
 
 _FREQUENCY_CODES = {11232, 9499}

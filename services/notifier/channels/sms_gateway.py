@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._http import HttpChannel, json_object, raise_unless_2xx
+from ._answers import json_object, raise_unless_2xx
+from ._http import HttpChannel
 from ._sms import national_mobile, template_id
 from .base import Family, OutboundMessage, SendResult
 

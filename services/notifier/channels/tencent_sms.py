@@ -34,15 +34,8 @@ from typing import Any, Unpack
 
 from yarl import URL
 
-from ._http import (
-    JSON_CONTENT_TYPE,
-    HttpChannel,
-    HttpOptions,
-    json_object,
-    provider_error,
-    unexpected_answer,
-    utf8_truncate,
-)
+from ._answers import json_object, provider_error, unexpected_answer, utf8_truncate
+from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions
 from ._sms import accepted, national_mobile, template_id
 from .base import DeliveryError, Family, OutboundMessage, SendResult
 

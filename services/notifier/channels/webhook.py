@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Unpack
 from urllib.parse import quote
 
-from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, json_bytes, raise_unless_2xx
+from ._answers import raise_unless_2xx
+from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, json_bytes
 from .base import Family, OutboundMessage, SendResult
 
 SIGNATURE_HEADER = "X-Duban-Signature"

@@ -24,7 +24,8 @@ from typing import Any
 
 from yarl import URL
 
-from ._http import HttpChannel, errcode_result, utf8_truncate
+from ._answers import errcode_result, utf8_truncate
+from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
 
 DEFAULT_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"

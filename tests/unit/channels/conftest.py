@@ -20,7 +20,7 @@ def closed_port() -> int:
 
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Adapters' own httpx clients honour *_PROXY variables; the fakes are local."""
+    """The HTTP adapters honour *_PROXY variables; the fakes are local."""
     for name in (
         "HTTP_PROXY",
         "HTTPS_PROXY",
