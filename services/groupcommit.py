@@ -3,7 +3,9 @@
 Hundreds of deliveries in flight each want a small Redis write. Sent one by one, every
 write pays a client-side command and a round trip; :class:`GroupCommit` queues them
 and runs whatever queued while the previous batch was in flight as the next batch, so
-an idle system answers at once and a busy one sends few, large batches.
+an idle system answers at once and a busy one sends few, large batches. The delivery
+ledger (services.notifier.ledger) groups its Redis scripts so; Kafka records need no such
+thing here, aiokafka's producer batches them.
 
 With ``linger_s``, a batch smaller than ``max_batch`` waits that long for company
 before it runs (Kafka's ``linger.ms``): for writes whose callers are spread out in time,

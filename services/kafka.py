@@ -1,4 +1,8 @@
-"""Kafka plumbing shared by the services: topics, dead letters, outbound notice events."""
+"""Kafka plumbing shared by the services: topics, dead letters, outbound notice events.
+
+Everything duban publishes goes through FastStream publishers of the service's own
+KafkaBroker; aiokafka's producer batches the records (its linger and batch size).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,7 +34,7 @@ from contracts.topics import (
 from services.core.evaluate import PlannedNotice
 from services.guard import Record
 from services.masking import redact
-from services.metrics import METRICS
+from services.metrics import EngineMetrics
 
 log = logging.getLogger("duban.kafka")
 ENGINE_SOURCE = "urn:duban:engine"
@@ -40,6 +44,24 @@ PARTITIONS = 6
 DLQ_MAX_BYTES = 900_000
 # What a truncated copy keeps of the original; smaller again if the topic refuses that.
 DLQ_TRUNCATED_BYTES = (64 * 1024, 4 * 1024)
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+class Publisher(Protocol):
+    """Publishes records: a FastStream publisher (to its topic, or to ``topic`` if given),
+    or the broker itself (to ``topic``)."""
+
+    async def publish(
+        self,
+        message: Any,
+        topic: str = "",
+        *,
+        key: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        correlation_id: str | None = None,
+        no_confirm: bool = False,
+    ) -> Any:
+        """Publish one record; with ``no_confirm``, a future of the broker's confirmation."""
 
 
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
@@ -80,46 +102,68 @@ def notice_event(notice: PlannedNotice) -> bytes:
         channels=[ChannelPlan(channel=c.channel, not_before=c.not_before) for c in notice.channels],
         facts=notice.facts,
     )
-    event_id = f"{notice.notice_id}#{notice.occurrence}@{person.id}"
     event = make_event(
-        "notice.requested", ENGINE_SOURCE, notice.notice_id, data, time=notice.at, id=event_id
+        "notice.requested",
+        ENGINE_SOURCE,
+        notice.notice_id,
+        data,
+        time=notice.at,
+        id=notice_event_id(notice),
     )
     return event.to_json()
 
 
-class KafkaSink:
-    """Publishes the engine's notices and dead letters, awaiting the broker's confirmation."""
+def notice_event_id(notice: PlannedNotice) -> str:
+    """The notice.requested event's id: one per notice occurrence and recipient."""
+    return f"{notice.notice_id}#{notice.occurrence}@{notice.recipient.person.id}"
 
-    def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
-        self.broker = broker
+
+class KafkaSink:
+    """Publishes the engine's notices and dead letters, awaiting the broker's confirmation.
+    Its publishers are declared on the broker (and in its AsyncAPI document) when built."""
+
+    def __init__(
+        self, broker: KafkaBroker, topics: Topics, metrics: EngineMetrics | None = None
+    ) -> None:
         self.topics = topics
+        self.metrics = metrics if metrics is not None else EngineMetrics()
+        self._notices = broker.publisher(
+            topics.notice_requested,
+            headers=JSON_HEADERS,
+            description="notice.requested: one notice to one recipient, keyed by notice id.",
+        )
+        self._dead_letters = broker.publisher(
+            topics.dlq_events,
+            description="Inbound events refused: original bytes and key, reason in headers.",
+        )
 
     async def notices(self, notices: Sequence[PlannedNotice]) -> None:
         """Publish notice.requested events, keyed by notice id, all in flight at once."""
         pending = [
-            await self.broker.publish(
+            await self._notices.publish(
                 notice_event(n),
-                self.topics.notice_requested,
                 key=n.notice_id.encode(),
-                headers={"content-type": "application/json"},
+                correlation_id=notice_event_id(n),  # the event's id: no random one to make
                 no_confirm=True,
             )
             for n in notices
         ]
-        await asyncio.gather(*pending)
-        METRICS.inc(
-            "duban_notices_requested_total",
-            len(notices),
-            help="notice.requested events published (re-sends of a notice included).",
-        )
+        await confirmed(pending)
+        self.metrics.notices_requested.inc(len(notices))
 
     async def dead_letter(self, record: Record, reason: str) -> None:
         """Publish the original bytes with the reason and origin in headers."""
-        await dead_letter(self.broker, self.topics.dlq_events, record, reason)
+        await dead_letter(self._dead_letters, self.topics.dlq_events, record, reason)
+
+
+async def confirmed(pending: Sequence[Awaitable[object] | None]) -> None:
+    """Return once the broker confirmed every record published with ``no_confirm``
+    (FastStream's in-memory TestKafkaBroker hands back None: it has delivered already)."""
+    await asyncio.gather(*(p for p in pending if p is not None))
 
 
 async def dead_letter(
-    broker: KafkaBroker, topic: str, record: Record, reason: str, max_bytes: int = DLQ_MAX_BYTES
+    publisher: Publisher, topic: str, record: Record, reason: str, max_bytes: int = DLQ_MAX_BYTES
 ) -> None:
     """Send a record's original bytes, under its original key, to a dead-letter topic with
     the (masked) reason and origin in headers. One too large for the topic goes as a
@@ -132,7 +176,7 @@ async def dead_letter(
     }
     if len(record.value) <= max_bytes:
         try:
-            await broker.publish(record.value, topic, key=record.key, headers=headers)
+            await publisher.publish(record.value, topic, key=record.key, headers=headers)
             return
         except MessageSizeTooLargeError:
             log.warning(
@@ -142,7 +186,7 @@ async def dead_letter(
             )
     for keep in DLQ_TRUNCATED_BYTES:
         try:
-            await broker.publish(
+            await publisher.publish(
                 record.value[:keep], topic, key=record.key, headers=_truncated(headers, record)
             )
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -17,16 +18,16 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from services.batchproducer import BatchProducer
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
-from services.guard import Record, RecordGuard
+from services.guard import DeadLetter, Record, RecordGuard
 from services.health import Health
-from services.kafka import dead_letter, ensure_topics, records_of, undecoded
+from services.kafka import Publisher, dead_letter, ensure_topics, records_of, undecoded
+from services.metrics import Metrics
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
 from services.notifier.deferred import DeferredStore
-from services.notifier.deliver import Deliverer
+from services.notifier.deliver import Deliverer, Ledger, SlotTaker
 from services.notifier.intake import Intake, release_deferred
 from services.notifier.ledger import DeliveryLedger
 from services.notifier.outcomes import KafkaOutcomes
@@ -39,6 +40,10 @@ from services.settings import Settings, all_topics
 
 log = logging.getLogger("duban.notifier")
 CONCURRENCY = 256  # notices of one batch in delivery at once
+# The producer batches receipts: each waits up to LINGER_MS for company, and a batch holds
+# MAX_BATCH_BYTES (the default 16 KiB, some 20 receipts, would keep deliveries waiting).
+LINGER_MS = 2
+MAX_BATCH_BYTES = 256 * 1024
 T = TypeVar("T")
 
 
@@ -49,10 +54,25 @@ class NotifierParts:
     broker: KafkaBroker
     app: FastStream
     health: Health
+    metrics: Metrics = field(default_factory=Metrics)  # the notifier's registry
     deliverer: Deliverer | None = None
     intake: Intake | None = None
     deferred: DeferredStore | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What the notifier keeps outside itself: who sent what, the quiet-hours deferrals,
+    the channels' shared send-rate limits (None: off), and the Redis /readyz probes."""
+
+    ledger: Ledger
+    deferred: DeferredStore
+    limiter: SlotTaker | None
+    redis: Redis | None = None
+
+
+BackingFactory = Callable[[], contextlib.AbstractAsyncContextManager[Backing]]
 
 
 def create_notifier(
@@ -61,18 +81,127 @@ def create_notifier(
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
     channels: dict[str, Channel] | None = None,
+    backing: BackingFactory | None = None,
+    metrics: Metrics | None = None,
 ) -> NotifierParts:
-    """Build the notifier app; clients open in its lifespan, nothing at import time."""
+    """Build the notifier app; clients open in its lifespan, nothing at import time.
+    ``backing`` replaces the real one (topics on Kafka, stores in Redis), e.g. in memory."""
     config = config or load_config(settings.config_dir)
-    clock = clock or SystemClock()
-    broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-notifier", logger=log)
+    broker = _broker(settings)
+    registry = metrics if metrics is not None else Metrics()
     parts = NotifierParts(broker, FastStream(broker, logger=log), Health("notifier", broker))
-    topics = settings.topics
-    templates = TemplateSet.load(config.folder / "templates")
+    parts.metrics = registry
+    receipts, dead_notices = _publishers(broker, settings)
 
     async def dead_letter_record(record: Record, reason: str) -> None:
-        await dead_letter(broker, topics.dlq_notices, record, reason)
+        await dead_letter(dead_notices, settings.topics.dlq_notices, record, reason)
 
+    _subscribe(parts, settings, dead_letter_record)
+    assembly = _Assembly(
+        settings,
+        config,
+        clock or SystemClock(),
+        retry or RetryPolicy(),
+        TemplateSet.load(config.folder / "templates"),
+        receipts,
+        dead_notices,
+        dead_letter_record,
+        registry,
+        channels,
+        backing or functools.partial(redis_backing, settings, config),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with assembly.running(parts):
+            yield
+
+    app = FastStream(broker, lifespan=lifespan, logger=log)
+    _release_while_running(app, parts, assembly.clock)
+    parts.app = app
+    return parts
+
+
+@dataclass(frozen=True)
+class _Assembly:
+    """What the notifier's lifespan builds its delivery from."""
+
+    settings: Settings
+    config: Config
+    clock: Clock
+    retry: RetryPolicy
+    templates: TemplateSet
+    receipts: Publisher
+    dead_notices: Publisher
+    dead_letter_record: DeadLetter
+    metrics: Metrics
+    channels: dict[str, Channel] | None  # None: those channels.yaml configures
+    backing: BackingFactory
+
+    @contextlib.asynccontextmanager
+    async def running(self, parts: NotifierParts) -> AsyncIterator[None]:
+        """Open the backing and the channels, wire the deliverer into ``parts``; close
+        them on exit."""
+        async with self.backing() as kept:
+            parts.health.redis = kept.redis
+            built = self.channels
+            if built is None:  # the environment read at start: tests set variables late
+                built = build_channels(self.config, self.settings.environment())
+            parts.channels, parts.deferred = built, kept.deferred
+            parts.deliverer = self._deliverer(built, kept)
+            limits = self.settings.input_limits
+            parts.intake = Intake(parts.deliverer, self.dead_letter_record, limits)
+            try:
+                yield
+            finally:
+                for channel in built.values():
+                    await channel.aclose()
+
+    def _deliverer(self, channels: dict[str, Channel], kept: Backing) -> Deliverer:
+        """The deliverer over ``channels``, its state kept in ``kept``."""
+        for problem in sms_template_problems(self.config, self.templates):
+            log.warning("%s", problem)
+        outcomes = KafkaOutcomes(self.receipts, self.dead_notices, kept.deferred, self.clock)
+        return Deliverer(
+            channels=channels,
+            templates=self.templates,
+            ledger=kept.ledger,
+            outcomes=outcomes,
+            clock=self.clock,
+            retry=self.retry,
+            sms_templates=sms_templates(self.config),
+            ack_url=AckLinks.from_env(self.settings, self.clock).url_for,
+            limiter=kept.limiter,
+            metrics=self.metrics,
+        )
+
+
+def _broker(settings: Settings) -> KafkaBroker:
+    """The notifier's broker: one consumer, one producer for receipts and dead letters."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id="duban-notifier",
+        logger=log,
+        linger_ms=LINGER_MS,
+        max_batch_size=MAX_BATCH_BYTES,
+    )
+
+
+def _publishers(broker: KafkaBroker, settings: Settings) -> tuple[Publisher, Publisher]:
+    """The notifier's publishers: receipts, and notices no channel could deliver."""
+    receipts = broker.publisher(
+        settings.topics.notice_receipts,
+        description="notice.delivered / notice.failed receipts, keyed by notice id.",
+    )
+    dead_notices = broker.publisher(
+        settings.topics.dlq_notices,
+        description="Notices no channel could deliver, or unreadable: reason in headers.",
+    )
+    return receipts, dead_notices
+
+
+def _subscribe(parts: NotifierParts, settings: Settings, dead_letter_record: DeadLetter) -> None:
+    """Consume notice.requested in batches, each record behind the record guard."""
     guard = RecordGuard(
         "notifier", dead_letter_record, parts.health.healthy, log, settings.poison_attempts
     )
@@ -80,8 +209,8 @@ def create_notifier(
     # NACK_ON_ERROR: offsets commit only after every notice of the batch is delivered,
     # deferred or dead-lettered; an infrastructure error redelivers the batch, and the
     # delivery ledger keeps already-sent messages from going out twice.
-    @broker.subscriber(
-        topics.notice_requested,
+    @parts.broker.subscriber(
+        settings.topics.notice_requested,
         group_id=settings.notifier_group,
         batch=True,
         max_records=settings.batch_max,
@@ -98,45 +227,20 @@ def create_notifier(
 
         await guard.run(records_of(message.raw_message), handle)
 
-    @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
-        redis = _redis(settings.redis_url)
-        parts.health.redis = redis
-        deferred = DeferredStore(redis)
-        built = channels if channels is not None else build_channels(config, os.environ)
-        parts.channels = built
-        ledger = DeliveryLedger(redis, _owner())
-        receipts = BatchProducer(settings.kafka_bootstrap, client_id="duban-notifier-receipts")
-        for problem in sms_template_problems(config, templates):
-            log.warning("%s", problem)
-        parts.deliverer = Deliverer(
-            channels=built,
-            templates=templates,
-            ledger=ledger,
-            outcomes=KafkaOutcomes(broker, receipts, topics, deferred, clock),
-            clock=clock,
-            retry=retry or RetryPolicy(),
-            sms_templates=sms_templates(config),
-            ack_url=AckLinks.from_env(settings, clock).url_for,
-            limiter=_limiter(settings, config, redis),
-        )
-        parts.deferred = deferred
-        parts.intake = Intake(parts.deliverer, dead_letter_record, settings.input_limits)
-        await receipts.start()
-        try:
-            yield
-        finally:
-            for channel in built.values():
-                await channel.aclose()
-            await receipts.stop()
-            await ledger.aclose()
-            await redis.aclose()
 
-    app = FastStream(broker, lifespan=lifespan, logger=log)
-    _release_while_running(app, parts, clock)
-    parts.app = app
-    return parts
+@contextlib.asynccontextmanager
+async def redis_backing(settings: Settings, config: Config) -> AsyncIterator[Backing]:
+    """The real backing: the topics exist on Kafka; the delivery ledger, deferrals and
+    send-rate limits live in Redis."""
+    topics = all_topics(settings.topics)
+    await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+    redis = _redis(settings.redis_url)
+    ledger = DeliveryLedger(redis, _owner())
+    try:
+        yield Backing(ledger, DeferredStore(redis), _limiter(settings, config, redis), redis)
+    finally:
+        await ledger.aclose()
+        await redis.aclose()
 
 
 def _release_while_running(app: FastStream, parts: NotifierParts, clock: Clock) -> None:

@@ -1,33 +1,27 @@
 """Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic.
 
-Receipts of concurrent deliveries are published together (services.groupcommit) as
-Kafka record batches (services.batchproducer), awaited as a whole, so each receipt still
-returns only after the broker confirmed it.
+Receipts and dead letters go out through the notifier's FastStream publishers. Each
+receipt is awaited, so it returns only after the broker confirmed it; receipts of
+concurrent deliveries share record batches in aiokafka's producer (its linger and batch
+size, set on the broker).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from faststream.kafka import KafkaBroker
-
 from contracts.common import escape_controls
 from contracts.notice import NoticeDelivered, NoticeFailed, NoticeRequested
 from contracts.registry import make_event
-from contracts.topics import DLQ_HEADER_REASON, Topics
-from services.batchproducer import BatchProducer
+from contracts.topics import DLQ_HEADER_REASON
 from services.clock import Clock
-from services.groupcommit import GroupCommit
+from services.kafka import JSON_HEADERS, Publisher
 from services.masking import redact
 from services.notifier.channels import DeliveryError
 from services.notifier.deferred import DeferredStore
 from services.notifier.ledger import Sent
 
 NOTIFIER_SOURCE = "urn:duban:notifier"
-MAX_BATCH = 500
-RECEIPT_LINGER_S = 0.002  # receipts come spread out: a 2 ms wait gathers many per batch
-_Receipt = tuple[str, str, NoticeDelivered | NoticeFailed, datetime]
-_RECEIPT_HEADERS = [("content-type", b"application/json")]
 
 
 class KafkaOutcomes:
@@ -35,18 +29,15 @@ class KafkaOutcomes:
 
     def __init__(
         self,
-        broker: KafkaBroker,
-        receipts: BatchProducer,
-        topics: Topics,
+        receipts: Publisher,
+        dead_letters: Publisher,
         deferred: DeferredStore,
         clock: Clock,
     ) -> None:
-        self.broker = broker
-        self.receipts = receipts
-        self.topics = topics
+        self.receipts = receipts  # to notice.receipts
+        self.dead_letters = dead_letters  # to the notices dead-letter topic
         self.deferred_store = deferred
         self.clock = clock
-        self._receipts = GroupCommit(self._publish_all, MAX_BATCH, linger_s=RECEIPT_LINGER_S)
 
     async def delivered(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
         """Publish notice.delivered (its id and content follow from the ledger record)."""
@@ -93,9 +84,8 @@ class KafkaOutcomes:
         event = make_event(
             "notice.requested", NOTIFIER_SOURCE, notice.notice_id, notice, time=self.clock.now()
         )
-        await self.broker.publish(
+        await self.dead_letters.publish(
             event.to_json(),
-            self.topics.dlq_notices,
             key=notice.notice_id.encode(),
             headers={DLQ_HEADER_REASON: redact(reason, limit=1000)},
         )
@@ -103,20 +93,13 @@ class KafkaOutcomes:
     async def _receipt(
         self, type_: str, event_id: str, data: NoticeDelivered | NoticeFailed, now: datetime
     ) -> None:
-        await self._receipts.submit((type_, event_id, data, now))
-
-    async def _publish_all(self, receipts: list[_Receipt]) -> list[None]:
-        records = [
-            (
-                data.notice_id.encode(),
-                make_event(
-                    type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id
-                ).to_json(),
-            )
-            for type_, event_id, data, now in receipts
-        ]
-        await self.receipts.publish(self.topics.notice_receipts, records, _RECEIPT_HEADERS)
-        return [None] * len(receipts)
+        event = make_event(type_, NOTIFIER_SOURCE, data.notice_id, data, time=now, id=event_id)
+        await self.receipts.publish(
+            event.to_json(),
+            key=data.notice_id.encode(),
+            headers=JSON_HEADERS,
+            correlation_id=event_id,  # the event's id: no random one to make per receipt
+        )
 
 
 def _line(value: str | None) -> str | None:

@@ -3,7 +3,6 @@ codes, permanent codes, and falling back to the next channel, as the receipts re
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ async def test_timeouts_are_retried_on_the_same_channel(
     def quick_timeout(channels: dict[str, Any]) -> None:
         channels["channels"]["webhook"]["timeout_s"] = 0.3
 
-    settings = replace(settings, config_dir=config_with(tmp_path, quick_timeout))
+    settings = settings.model_copy(update={"config_dir": config_with(tmp_path, quick_timeout)})
     async with FakeWebhookReceiver() as fake:
         use_webhook(monkeypatch, fake)
         fake.delay_next(seconds=5)

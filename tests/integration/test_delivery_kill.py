@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import threading
 from collections import Counter
-from dataclasses import replace
 
 from redis.asyncio import Redis
 
@@ -46,7 +45,7 @@ class KillableNotifier:
     async def _start(self) -> None:
         self.parts = create_notifier(self.settings, clock=self.clock)
         # Held: a lifespan context dropped here would be collected and run its exit (close
-        # the channels, stop the receipts producer) while the notifier still works.
+        # the channels, close the ledger and Redis) while the notifier still works.
         self.lifespan = self.parts.app.lifespan_context()
         await self.lifespan.__aenter__()
         await self.parts.app.start()
@@ -74,7 +73,7 @@ async def ledger_counts(redis: Redis) -> Counter[str]:
 async def test_a_notifier_killed_mid_batch_and_restarted_sends_nothing_twice(
     settings: Settings, clock: FakeClock, smtp: FakeSmtpServer, redis: Redis
 ) -> None:
-    settings = replace(settings, batch_max=5)
+    settings = settings.model_copy(update={"batch_max": 5})
     async with notice_publisher(settings) as send:
         for n in range(TOTAL):
             await send(notice(n, "email"))

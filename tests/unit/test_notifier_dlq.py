@@ -4,7 +4,7 @@ dead letters' reasons masked when published (no Kafka here)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,30 +125,19 @@ def test_replay_needs_exactly_one_of_offset_or_all(args: list[str]) -> None:
 SMTP_PASSWORD = "Sm7p-Passw0rd"
 
 
-class RecordingBroker:
-    """Stands in for the broker: dead letters are published through it."""
+class RecordingPublisher:
+    """Stands in for a FastStream publisher: what was published to its topic."""
 
-    def __init__(self) -> None:
-        self.published: list[tuple[str, dict[str, str]]] = []
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.published: list[tuple[str, bytes, dict[str, Any]]] = []
 
-    async def publish(self, body: bytes, topic: str, **options: Any) -> None:
-        self.published.append((topic, options["headers"]))
-
-
-class RecordingReceipts:
-    """Stands in for the receipts' batch producer."""
-
-    def __init__(self) -> None:
-        self.batches: list[tuple[str, list[tuple[bytes, bytes]]]] = []
-
-    async def publish(
-        self, topic: str, records: Sequence[tuple[bytes, bytes]], headers: object
-    ) -> None:
-        self.batches.append((topic, list(records)))
+    async def publish(self, body: bytes, topic: str = "", **options: Any) -> None:
+        self.published.append((topic or self.topic, body, options))
 
 
-def kafka_outcomes(broker: RecordingBroker, receipts: RecordingReceipts) -> KafkaOutcomes:
-    return KafkaOutcomes(broker, receipts, TOPICS, None, FakeClock(NOW))  # type: ignore[arg-type]
+def kafka_outcomes(receipts: RecordingPublisher, dead_letters: RecordingPublisher) -> KafkaOutcomes:
+    return KafkaOutcomes(receipts, dead_letters, None, FakeClock(NOW))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -179,10 +168,10 @@ def unmasked_rejection(password: str) -> DeliveryError:
 async def test_a_failed_receipt_never_carries_the_password_a_server_echoed(
     smtp_password: str, rejection: Callable[[str], DeliveryError]
 ) -> None:
-    receipts = RecordingReceipts()
-    outcomes = kafka_outcomes(RecordingBroker(), receipts)
+    receipts = RecordingPublisher(TOPICS.notice_receipts)
+    outcomes = kafka_outcomes(receipts, RecordingPublisher(TOPICS.dlq_notices))
     await outcomes.failed(a_notice(), "email", 1, rejection(smtp_password), final=True)
-    [(topic, [(_, value)])] = receipts.batches
+    [(topic, value, _)] = receipts.published
     reason = json.loads(value)["data"]["reason"]
     assert topic == TOPICS.notice_receipts and smtp_password not in value.decode()
     assert reason == (
@@ -192,10 +181,13 @@ async def test_a_failed_receipt_never_carries_the_password_a_server_echoed(
 
 
 async def test_a_dead_letters_reason_is_masked() -> None:
-    broker = RecordingBroker()
+    dead_letters = RecordingPublisher(TOPICS.dlq_notices)
     reason = "template: title '联系 13912345678 wang@unit.example' breaks the subject"
-    await kafka_outcomes(broker, RecordingReceipts()).dead_letter(a_notice(), reason)
-    [(topic, headers)] = broker.published
+    await kafka_outcomes(RecordingPublisher(TOPICS.notice_receipts), dead_letters).dead_letter(
+        a_notice(), reason
+    )
+    [(topic, _, options)] = dead_letters.published
+    headers = options["headers"]
     assert topic == TOPICS.dlq_notices
     assert headers[DLQ_HEADER_REASON] == (
         "template: title '联系 139****5678 w***@unit.example' breaks the subject"
