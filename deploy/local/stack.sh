@@ -6,6 +6,7 @@
 #   deploy/local/stack.sh down [--wipe] stop everything (data kept unless --wipe)
 #   deploy/local/stack.sh wipe          stop and delete all data (downloaded jars are kept)
 #   deploy/local/stack.sh status        health of each part; exit 1 if any is down
+#   deploy/local/stack.sh tools         install the missing system packages only
 #
 # Everything lives in <repo>/.stack/ (git-ignored):
 #   kafka/libs/        broker jars, fetched once from Maven Central via deploy/local/kafka/pom.xml
@@ -19,7 +20,8 @@
 # DUBAN_STACK_KAFKA_CONTROLLER_PORT (9093), DUBAN_STACK_REDIS_PORT (6390) and
 # DUBAN_STACK_SMTP_PORT (1025). DUBAN_STACK_KAFKA_LOG_LEVEL (WARN) sets the broker log level.
 #
-# Missing system packages (redis-server, and java/maven if absent) are installed with apt-get.
+# Missing system packages (redis-server, prometheus for the tests' promtool, and java/maven
+# if absent) are installed with apt-get.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -192,6 +194,8 @@ ensure_tools() {
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
+    # promtool checks deploy/monitoring/'s alert rules (tests/unit/test_monitoring.py).
+    command -v promtool >/dev/null || missing+=(prometheus)
     # Maven is only needed until the broker jars are downloaded.
     if [[ ! -f "$KAFKA_LIBS/.pom.sha256" ]] && ! command -v mvn >/dev/null; then
         missing+=(maven)
@@ -488,6 +492,7 @@ main() {
             cmd_down "${2:-}" ;;
         wipe) cmd_down --wipe ;;
         status) cmd_status ;;
+        tools) mkdir -p "$STACK" && ensure_tools ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit 2 ;;
     esac

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from services.core.evaluate import Rules
-from services.metrics import METRICS
+from services.metrics import EngineMetrics
 
 if TYPE_CHECKING:
     from services.engine.work import BatchReport
@@ -15,18 +15,14 @@ log = logging.getLogger("duban.engine")
 _warned_years: set[int] = set()
 
 
-def observe(report: BatchReport, rules: Rules) -> None:
-    """Count a batch's outcomes; warn once for each year the calendar cannot cover."""
-    for outcome, count in report.outcomes.items():
-        METRICS.inc(
-            "duban_events_total", count, help="Events handled, by outcome.", outcome=outcome
-        )
-    METRICS.inc("duban_events_total", report.rejected, outcome="dead_lettered")
-    METRICS.inc(
-        "duban_state_conflicts_total",
-        report.conflicts,
-        help="Compare-and-set conflicts retried (replicas, timers racing events).",
-    )
+def observe(report: BatchReport, rules: Rules, metrics: EngineMetrics | None = None) -> None:
+    """Count a batch's outcomes on the engine's metrics (when given); warn once for each
+    year the calendar cannot cover."""
+    if metrics is not None:
+        for outcome, count in report.outcomes.items():
+            metrics.events.labels(outcome).inc(count)
+        metrics.events.labels("dead_lettered").inc(report.rejected)
+        metrics.conflicts.inc(report.conflicts)
     calendar = rules.timing.calendar
     for year in sorted(calendar.uncovered_years_used - _warned_years):
         _warned_years.add(year)
@@ -37,11 +33,10 @@ def observe(report: BatchReport, rules: Rules) -> None:
         )
 
 
-def register_gauges(rules: Rules) -> None:
-    """Gauges read at scrape time."""
+def register_gauges(rules: Rules, metrics: EngineMetrics | None = None) -> EngineMetrics:
+    """The engine's metrics (on a registry of their own unless given), with the gauges
+    read at scrape time."""
+    metrics = metrics if metrics is not None else EngineMetrics()
     calendar = rules.timing.calendar
-    METRICS.gauge(
-        "duban_calendar_fallback_years",
-        lambda: float(len(calendar.uncovered_years_used)),
-        help="Years whose working days fell back to Monday–Friday (no holiday data).",
-    )
+    metrics.calendar_fallback_years.set_function(lambda: float(len(calendar.uncovered_years_used)))
+    return metrics

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from services.clock import Clock
 from services.engine.work import Engine
-from services.metrics import METRICS
+from services.metrics import EngineMetrics
 from services.settings import Settings
-from services.store.timers import TimerStore
+from services.store.timers import Claimed, TimerStore
 
 log = logging.getLogger("duban.timers")
 ERROR_BACKOFF_S = 2.0
@@ -21,11 +22,19 @@ CATCH_UP_POLL_S = 0.5
 class TimerLoop:
     """Fires due timers until stopped; a failure is logged and retried, never fatal."""
 
-    def __init__(self, engine: Engine, timers: TimerStore, clock: Clock, settings: Settings):
+    def __init__(
+        self,
+        engine: Engine,
+        timers: TimerStore,
+        clock: Clock,
+        settings: Settings,
+        metrics: EngineMetrics | None = None,
+    ):
         self.engine = engine
         self.timers = timers
         self.clock = clock
         self.settings = settings
+        self.metrics = metrics if metrics is not None else EngineMetrics()
         self._stop = asyncio.Event()
         self.fired = 0
 
@@ -40,6 +49,7 @@ class TimerLoop:
         while not self._stop.is_set():
             try:
                 fired = await self.fire_once()
+                self.metrics.timers_pending.set(await self.timers.pending())
             except Exception:
                 # Redis or Kafka unavailable: leased timers come back when the lease ends.
                 log.exception("firing timers failed; retrying in %.0f s", ERROR_BACKOFF_S)
@@ -50,20 +60,21 @@ class TimerLoop:
 
     async def fire_once(self) -> int:
         """Claim one batch of due timers and fire it; returns how many fired."""
+        now = self.clock.now()
         claimed = await self.timers.claim_due(
-            self.clock.now(), self.settings.timer_batch, self.settings.timer_lease_s
+            now, self.settings.timer_batch, self.settings.timer_lease_s
         )
-        hazards = {
-            c.member.partition(":")[2]: [] for c in claimed if c.member.startswith("hazard:")
-        }
-        others = [c.member for c in claimed if not c.member.startswith("hazard:")]
-        if hazards:
-            await self.engine.advance_hazards(dict(hazards))
-        if others:
-            await self.engine.duties.fire(others)
+        await self.engine.fire([c.member for c in claimed])
         self.fired += len(claimed)
-        METRICS.inc("duban_timers_fired_total", len(claimed), help="Timers claimed and fired.")
+        self._observe(now, claimed)
         return len(claimed)
+
+    def _observe(self, now: datetime, claimed: list[Claimed]) -> None:
+        """Count the fired timers and how late each was claimed (a timer claimed again
+        after a lease ran out counts from the lease's end)."""
+        self.metrics.timers_fired.inc(len(claimed))
+        for timer in claimed:
+            self.metrics.timer_lag_seconds.observe((now - timer.due_at).total_seconds())
 
     async def _catch_up(self, caught_up: Callable[[], Awaitable[bool]]) -> None:
         """Wait (bounded) until inbound events that arrived while down are applied, so a

@@ -9,7 +9,9 @@ it for another cooldown.
 
 One breaker per notifier process, in memory: each replica learns on its own that a
 channel is down, within ``failures_to_open`` sends. Pure apart from the injected
-monotonic clock and the metrics registry it reports to.
+monotonic clock and the notifier's metrics registry it reports to. The failure of a
+skipped channel and the reason class of every failed delivery (bounded label values for
+the metrics) are named here too.
 """
 
 from __future__ import annotations
@@ -20,13 +22,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from services.metrics import METRICS, Metrics
+from services.metrics import Metrics, NotifierMetrics
+from services.notifier.channels import DeliveryError
+from services.notifier.channels.base import never_reached_provider
 
 log = logging.getLogger("duban.notifier")
 
-OPEN_GAUGE = "duban_channel_circuit_open"
-OPENED_COUNTER = "duban_channel_circuit_opened_total"
 State = Literal["closed", "open", "half_open"]
+CIRCUIT_OPEN = "channel circuit open"
+RATE_LIMIT_CODE = "rate_limit"  # services.notifier.ratelimit's provider_code
+
+
+def circuit_open(channel: str) -> DeliveryError:
+    """The failure of a channel skipped because its circuit is open."""
+    return DeliveryError(CIRCUIT_OPEN, retryable=True, channel=channel)
+
+
+def failure_reason(error: DeliveryError) -> str:
+    """The reason class of a failed delivery, for metrics: one of a bounded set
+    (services.metrics.FAILURE_REASONS), never the provider's free text."""
+    if error.reason == CIRCUIT_OPEN:
+        return "circuit_open"
+    if error.provider_code == RATE_LIMIT_CODE:
+        return "rate_limited"
+    if not error.retryable:
+        return "permanent"
+    return "unreachable" if never_reached_provider(error) else "retries_exhausted"
 
 
 @dataclass
@@ -58,14 +79,14 @@ class CircuitBreaker:
         failures_to_open: int = 5,
         cooldown_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
-        metrics: Metrics = METRICS,
+        metrics: Metrics | None = None,
     ) -> None:
         if failures_to_open < 1 or cooldown_s <= 0:
             raise ValueError("a circuit breaker needs failures_to_open >= 1 and cooldown_s > 0")
         self.failures_to_open = failures_to_open
         self.cooldown_s = cooldown_s
         self.monotonic = monotonic
-        self.metrics = metrics
+        self.metrics = NotifierMetrics(metrics)  # a registry of its own unless given
         self._circuits: dict[str, _Circuit] = {}
         self._probes = 0
         for channel in channels:
@@ -132,7 +153,7 @@ class CircuitBreaker:
             self.cooldown_s,
         )
         circuit.opened_at, circuit.probe = self.monotonic(), 0
-        self.metrics.inc(OPENED_COUNTER, 1, help=_OPENED_HELP, channel=channel)
+        self.metrics.circuit_opened.labels(channel).inc()
 
     def _circuit(self, channel: str) -> _Circuit:
         circuit = self._circuits.get(channel)
@@ -140,12 +161,6 @@ class CircuitBreaker:
 
     def _register(self, channel: str) -> _Circuit:
         circuit = self._circuits[channel] = _Circuit()
-        self.metrics.gauge(
-            OPEN_GAUGE, lambda: float(self.is_open(channel)), help=_OPEN_HELP, channel=channel
-        )
-        self.metrics.inc(OPENED_COUNTER, 0, help=_OPENED_HELP, channel=channel)
+        self.metrics.circuit_open.labels(channel).set_function(lambda: float(self.is_open(channel)))
+        self.metrics.circuit_opened.labels(channel)  # exported at 0 from the start
         return circuit
-
-
-_OPEN_HELP = "1 while the channel's circuit is open or half-open (the channel looks down)."
-_OPENED_HELP = "Times the channel's circuit opened after failed sends in a row."

@@ -7,7 +7,8 @@ limit, send with retries, record "sent" only after the provider accepted, and em
 receipt for every outcome. A permanent failure or exhausted retries (attempts or
 deadline) fall back to the next channel; when none is left the notice goes to the
 notices dead-letter topic with every channel's reason. A send that never reached the
-provider gives its rate-limit slot back.
+provider gives its rate-limit slot back. Each outcome is counted per channel on the
+notifier's metrics (sent, failed by reason class, retried, deferred, send latency).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Protocol, runtime_checkable
 from contracts.notice import NoticeRequested
 from services.clock import Clock
 from services.masking import redact
+from services.metrics import Metrics, NotifierMetrics
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage, SendResult
 from services.notifier.channels.base import never_reached_provider
-from services.notifier.circuit import CircuitBreaker
+from services.notifier.circuit import CircuitBreaker, circuit_open, failure_reason
 from services.notifier.ledger import LEASE_S, Claim, Found, Sent
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
@@ -102,11 +104,6 @@ class SlotLender(Protocol):
         """Give back the slot `token` took."""
 
 
-def circuit_open(channel: str) -> DeliveryError:
-    """The failure of a channel skipped because its circuit is open."""
-    return DeliveryError("channel circuit open", retryable=True, channel=channel)
-
-
 @dataclass
 class Deliverer:
     """Delivers notices through the configured channels."""
@@ -124,12 +121,17 @@ class Deliverer:
     unit_random: Callable[[], float] = random.random
     monotonic: Callable[[], float] = time.monotonic
     breaker: CircuitBreaker | None = None  # None: one of its own, on `monotonic`
+    metrics: Metrics = field(default_factory=Metrics)  # the notifier's registry
     _lender: SlotLender | None = field(default=None, init=False, repr=False)
+    _counts: NotifierMetrics = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.breaker is None:
-            self.breaker = CircuitBreaker(self.channels, monotonic=self.monotonic)
+            self.breaker = CircuitBreaker(
+                self.channels, monotonic=self.monotonic, metrics=self.metrics
+            )
         self._lender = self.limiter if isinstance(self.limiter, SlotLender) else None
+        self._counts = NotifierMetrics(self.metrics, self.channels)
 
     @property
     def circuit(self) -> CircuitBreaker:
@@ -151,6 +153,7 @@ class Deliverer:
                 reasons.append(f"{plan.channel}: channel is off (not configured)")
                 continue
             if plan.not_before is not None and plan.not_before > self.clock.now():
+                self._counts.channel(plan.channel).deferred.inc()
                 await self.outcomes.deferred(notice, plan.not_before)
                 return
             final = not any(p.channel in self.channels for p in plans[position + 1 :])
@@ -158,6 +161,12 @@ class Deliverer:
             if error is None:
                 return
             reasons.append(f"{plan.channel}: {error}")
+        await self._dead_letter(notice, reasons)
+
+    async def _dead_letter(self, notice: NoticeRequested, reasons: list[str]) -> None:
+        """No channel could deliver the notice: to the notices dead-letter topic."""
+        tried = any(p.channel in self.channels for p in notice.channels)
+        self._counts.dead_lettered.labels("channels_failed" if tried else "no_channel").inc()
         await self.outcomes.dead_letter(notice, "; ".join(reasons) or "no channel planned")
 
     async def _behind_circuit(
@@ -168,6 +177,7 @@ class Deliverer:
         admitted = self.circuit.admit(channel.name)
         if admitted is None:
             error = circuit_open(channel.name)
+            self._counts.channel(channel.name).failed["circuit_open"].inc()
             # 1 attempt, as for the other failures found before sending (contract: >= 1).
             await self.outcomes.failed(notice, channel.name, 1, error, final=final)
             return error
@@ -197,9 +207,11 @@ class Deliverer:
         if isinstance(outcome, SendResult):
             sent = Sent(outcome.provider_message_id, attempts, self.clock.now())
             await self.ledger.mark_sent(key, sent)
+            self._counts.channel(channel.name).sent.inc()
             await self.outcomes.delivered(notice, channel.name, sent)
             return None
         await self.ledger.release(key)
+        self._counts.channel(channel.name).failed[failure_reason(outcome)].inc()
         log.warning(
             "delivery %s failed on %s after %d attempt(s): %s",
             redact(key),
@@ -238,6 +250,7 @@ class Deliverer:
                     return attempts, e
                 if self.circuit.cooling_down(channel.name):
                     return attempts, e
+                self._counts.channel(channel.name).retried.inc()
                 await self.sleep(delay)
 
     async def _slot(self, channel: str, started: float) -> str | None:
@@ -264,6 +277,7 @@ class Deliverer:
     ) -> SendResult:
         """One send; tells the circuit breaker how it went, and gives the rate-limit slot
         back when the send never reached the provider."""
+        started = self.monotonic()
         try:
             result = await channel.send(message)
         except DeliveryError as e:
@@ -273,6 +287,8 @@ class Deliverer:
             if unsent and slot is not None and self._lender is not None:
                 await self._lender.release(channel.name, slot)
             raise
+        finally:
+            self._counts.channel(channel.name).send_seconds.observe(self.monotonic() - started)
         self.circuit.succeeded(channel.name)
         return result
 

@@ -51,7 +51,7 @@ from tests.perf.notices import notice_events
 from tests.stack import LocalStack
 
 REDIS_DB = 4
-TARGET = 3000.0
+CPU_RATIO_TARGET = 1.5  # issue 12: CPU per delivery at most 1.5x Alertmanager's
 CHANNELS = ("email", "webhook", "wecom", "dingtalk", "feishu")
 SCALE_OUT = 2  # notifier processes for the scale-out figure
 
@@ -150,8 +150,8 @@ async def run(
             rounded(rate),
             "deliveries/s",
             "notice.receipts end offsets sampled every 0.1 s, first to last receipt; "
-            "one notifier process; sinks in another process",
-            target=TARGET,
+            "one notifier process; sinks in another process (reported, not judged: this "
+            "machine's speed swings 2x; the CPU ratio to Alertmanager below is the target)",
             peers=[
                 Peer(
                     "Alertmanager 0.25 webhook (1 alert per notification)",
@@ -162,7 +162,8 @@ async def run(
             note="" if details["drained"] else f"did not finish in {timeout_s:.0f} s",
         )
     )
-    section.figures.append(cpu_per_delivery(rate, details, peer))
+    cpu = cpu_per_delivery(rate, details, peer)
+    section.figures += [cpu, cpu_ratio(cpu)]
     section.figures.append(
         Figure(
             f"notifier deliveries, {SCALE_OUT} processes",
@@ -196,6 +197,20 @@ def cpu_per_delivery(rate: float | None, details: dict[str, Any], peer: dict[str
         "Alertmanager: its process, per notification",
         higher_is_better=False,
         peers=[Peer("Alertmanager 0.25 webhook", theirs)],
+    )
+
+
+def cpu_ratio(cpu: Figure) -> Figure:
+    """The judged figure: duban's CPU per delivery over Alertmanager's CPU per notification,
+    both measured in this run, so the machine's speed of the moment cancels out."""
+    ratio = cpu.ratio(cpu.peers[0]) if cpu.peers else None
+    return Figure(
+        "notifier CPU per delivery ÷ Alertmanager's per notification",
+        None if ratio is None else round(ratio, 3),
+        "×",
+        "the two figures above, measured in the same run",
+        target=CPU_RATIO_TARGET,
+        higher_is_better=False,
     )
 
 
