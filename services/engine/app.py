@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
@@ -21,17 +21,11 @@ from services.engine.timers import TimerLoop
 from services.engine.work import Engine
 from services.guard import RecordGuard
 from services.health import Health
-from services.kafka import (
-    KafkaSink,
-    consumer_lag,
-    dead_letter,
-    ensure_topics,
-    records_of,
-    undecoded,
-)
+from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of, undecoded
+from services.metrics import EngineMetrics, Metrics
 from services.settings import Settings, all_topics
-from services.store.entities import EntityStore
-from services.store.timers import TimerStore
+from services.store.entities import RedisEntityStore
+from services.store.timers import RedisTimerStore
 
 log = logging.getLogger("duban.engine")
 
@@ -43,6 +37,7 @@ class EngineParts:
     broker: KafkaBroker
     app: FastStream
     health: Health
+    metrics: Metrics = field(default_factory=Metrics)  # the engine's registry
     engine: Engine | None = None
     timer_loop: TimerLoop | None = None
 
@@ -52,20 +47,21 @@ def create_engine(
     rules: Rules | None = None,
     clock: Clock | None = None,
     run_timers: bool = True,
+    metrics: Metrics | None = None,
 ) -> EngineParts:
     """Build the engine app; clients open in its lifespan, nothing at import time."""
     rules = rules or load_config(settings.config_dir).rules()
-    register_gauges(rules)
+    registry = metrics if metrics is not None else Metrics()
+    counts = register_gauges(rules, EngineMetrics(registry))
     clock = clock or SystemClock()
     broker = KafkaBroker(settings.kafka_bootstrap, client_id="duban-engine", logger=log)
-    parts = EngineParts(broker, FastStream(broker, logger=log), Health("engine", broker))
+    parts = EngineParts(
+        broker, FastStream(broker, logger=log), Health("engine", broker), metrics=registry
+    )
     topics = settings.topics
+    sink = KafkaSink(broker, topics, metrics=counts)  # declares its publishers (AsyncAPI)
     guard = RecordGuard(
-        "engine",
-        lambda record, reason: dead_letter(broker, topics.dlq_events, record, reason),
-        parts.health.healthy,
-        log,
-        attempts=settings.poison_attempts,
+        "engine", sink.dead_letter, parts.health.healthy, log, attempts=settings.poison_attempts
     )
 
     # NACK_ON_ERROR: offsets are committed only after the batch is fully handled; an error
@@ -84,16 +80,20 @@ def create_engine(
     async def on_events(message: KafkaMessage) -> None:
         engine = parts.engine
         assert engine is not None, "engine used before its lifespan started"
-        await guard.run(records_of(message.raw_message), engine.handle)
+        with counts.batch_seconds.time():
+            await guard.run(records_of(message.raw_message), engine.handle)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
         redis = Redis.from_url(settings.redis_url)
         parts.health.redis = redis
-        sink = KafkaSink(broker, topics)
-        parts.engine = Engine(rules, EntityStore(redis), sink, clock, settings.input_limits)
-        parts.timer_loop = TimerLoop(parts.engine, TimerStore(redis), clock, settings)
+        parts.engine = Engine(
+            rules, RedisEntityStore(redis), sink, clock, settings.input_limits, metrics=counts
+        )
+        parts.timer_loop = TimerLoop(
+            parts.engine, RedisTimerStore(redis), clock, settings, metrics=counts
+        )
         try:
             yield
         finally:

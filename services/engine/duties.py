@@ -26,22 +26,16 @@ from services.core.duty_timeline import (
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.reducer import Fact
 from services.core.state import HazardState, UnitInfo
-from services.store.entities import PREFIX, EntityStore, Stored, Write, unit_key
+from services.store.keys import digest_key, duty_key, unit_key
+from services.store.ports import EntityStore, Stored, Write
 
 log = logging.getLogger("duban.duties")
 MAX_ATTEMPTS = 8
+# Periods a digest remembers as sent: the core only asks about the latest one, and the
+# document must not grow a line every week for ever.
+DIGEST_PERIODS_KEPT = 60
 M = TypeVar("M", HazardState, UnitInfo, DutyState)
 Publish = Callable[[Sequence[PlannedNotice]], Awaitable[None]]
-
-
-def duty_key(duty_id: str, subject_id: str) -> str:
-    """Redis key of a duty's state."""
-    return f"{PREFIX}:duty:{duty_id}:{subject_id}"
-
-
-def digest_key(digest_id: str) -> str:
-    """Redis key of a digest's state."""
-    return f"{PREFIX}:digest:{digest_id}"
 
 
 class DutyWork:
@@ -175,7 +169,8 @@ class DutyWork:
             missed = missed_duties(await self._all(DutyState, "duty"), names)
             run = run_digest(digest, state, hazards, missed, self.rules, now)
             if run.period_key is not None:
-                state = state.model_copy(update={"sent": [*state.sent, run.period_key][-60:]})
+                sent = [*state.sent, run.period_key][-DIGEST_PERIODS_KEPT:]
+                state = state.model_copy(update={"sent": sent})
             await self.publish(run.notices)
             write = Write(
                 doc.key, doc.version, state.model_dump_json(), f"digest:{digest_id}", run.next_at

@@ -1,5 +1,8 @@
 """The engine's service layer: a batch of records (or due timers) in, notices and state out.
 
+`Engine.apply` is what happens when events arrive and `Engine.fire` what happens when
+timers fire; the consumer, the timer loop and `duban simulate` all call these two.
+
 Order of effects, per batch: publish the notices (awaiting the broker), then commit state
 and timers with compare-and-set, then let the consumer commit offsets. A crash anywhere
 repeats the batch; the repeat publishes the same notice ids, which the notifier's
@@ -14,33 +17,28 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, cast
 
 from contracts.registry import DEFAULT_LIMITS, InputLimits, InvalidEvent, parse_event
 from services.clock import Clock
 from services.core.advance import Advanced, advance
-from services.core.evaluate import PlannedNotice, Rules
+from services.core.evaluate import Rules
 from services.core.state import HazardState, UnitInfo
 from services.engine.duties import DutyWork
 from services.engine.observe import observe
-from services.guard import Record, failure_reason
 from services.inbound import Routed, route
-from services.store.entities import EntityStore, Stored, Write, hazard_key, unit_key
+from services.store.keys import hazard_key, unit_key
+from services.store.ports import EntityStore, Sink, Stored, Write
+
+if TYPE_CHECKING:
+    # services.guard imports Kafka's and Redis's error classes; simulate imports no client.
+    from services.guard import Record
+    from services.metrics import EngineMetrics
 
 log = logging.getLogger("duban.engine")
 MAX_ATTEMPTS = 8
 UNIT_CACHE_SIZE = 10_000
 POISON_RETRY = timedelta(hours=1)
-
-
-class Sink(Protocol):
-    """Where the engine's output goes."""
-
-    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
-        """Publish notices; return once the broker has them."""
-
-    async def dead_letter(self, record: Record, reason: str) -> None:
-        """Publish an invalid record with its reason; return once the broker has it."""
 
 
 @dataclass
@@ -85,8 +83,10 @@ class Engine:
         sink: Sink,
         clock: Clock,
         limits: InputLimits = DEFAULT_LIMITS,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.rules = rules
+        self.metrics = metrics
         self.limits = limits
         self.store = store
         self.sink = sink
@@ -98,17 +98,27 @@ class Engine:
     async def handle(self, records: Sequence[Record]) -> BatchReport:
         """Process consumed records: invalid ones to the dead-letter topic, the rest applied."""
         report = BatchReport()
-        by_entity: dict[str, list[Routed]] = defaultdict(list)
+        routed: list[Routed] = []
         for record in records:
             try:
-                routed = replace(
-                    route(parse_event(record.value, limits=self.limits)), origin=record
+                routed.append(
+                    replace(route(parse_event(record.value, limits=self.limits)), origin=record)
                 )
             except InvalidEvent as e:
                 report.rejected += 1
                 log.warning("dead-lettered %s: %s", record.position, e.reason)
                 await self.sink.dead_letter(record, e.reason)
-                continue
+        await self.apply(routed, report)
+        observe(report, self.rules, self.metrics)
+        return report
+
+    async def apply(
+        self, events: Sequence[Routed], report: BatchReport | None = None
+    ) -> BatchReport:
+        """Events arrive: units registered first, then hazards advanced, then duties fulfilled."""
+        report = report or BatchReport()
+        by_entity: dict[str, list[Routed]] = defaultdict(list)
+        for routed in events:
             by_entity[routed.entity].append(routed)
         await self.duties.units_registered(await self._units(by_entity))
         hazards = {k.partition(":")[2]: v for k, v in by_entity.items() if k.startswith("hazard:")}
@@ -118,7 +128,17 @@ class Engine:
         )
         for key in (k for k in by_entity if k.startswith("notice:")):
             log.info("acknowledgement of %s noted; duty and digest notices do not repeat", key)
-        observe(report, self.rules)
+        return report
+
+    async def fire(self, members: Sequence[str]) -> BatchReport:
+        """Timers fire ("hazard:<id>", "duty:<duty>:<subject>", "digest:<id>"): re-decide at now."""
+        hazards: dict[str, list[Routed]] = {
+            m.partition(":")[2]: [] for m in members if m.startswith("hazard:")
+        }
+        report = await self.advance_hazards(hazards)
+        others = [m for m in members if not m.startswith("hazard:")]
+        if others:
+            await self.duties.fire(others)
         return report
 
     async def advance_hazards(
@@ -184,11 +204,13 @@ class Engine:
         self, hazard_id: str, doc: Stored, items: list[Routed], error: Exception, now: datetime
     ) -> None:
         """Dead-letter the events the core failed on; a failing timer retries hourly."""
+        from services.guard import failure_reason  # see the import note at the top
+
         reason = f"engine could not process hazard {hazard_id}: {failure_reason(error)}"
         log.error("%s", reason, exc_info=error)
         for item in items:
-            if isinstance(item.origin, Record):
-                await self.sink.dead_letter(item.origin, reason)
+            if item.origin is not None:  # simulated events come from no record
+                await self.sink.dead_letter(cast("Record", item.origin), reason)
         if doc.json is not None and not items:
             retry = Write(doc.key, doc.version, doc.json, f"hazard:{hazard_id}", now + POISON_RETRY)
             await self.store.commit([retry])

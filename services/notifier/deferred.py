@@ -9,10 +9,9 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from contracts.notice import NoticeRequested
-from services.store.timers import Claimed, TimerStore
-
-DEFERRED_KEY = "duban:deferred"
-PAYLOAD_KEY = "duban:deferred:payload"
+from services.store.keys import DEFERRED_KEY, DEFERRED_PAYLOAD_KEY
+from services.store.ports import Claimed
+from services.store.timers import RedisTimerStore
 
 
 def deferral_id(notice: NoticeRequested) -> str:
@@ -34,12 +33,12 @@ class DeferredStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.timers = TimerStore(redis, DEFERRED_KEY)
+        self.timers = RedisTimerStore(redis, DEFERRED_KEY)
 
     async def hold(self, notice: NoticeRequested, until: datetime) -> None:
         """Keep the notice until `until` (idempotent: holding it again changes nothing)."""
         member = deferral_id(notice)
-        await self.redis.hset(PAYLOAD_KEY, member, notice.model_dump_json())
+        await self.redis.hset(DEFERRED_PAYLOAD_KEY, member, notice.model_dump_json())
         await self.timers.schedule(member, until)
 
     async def claim(
@@ -51,14 +50,14 @@ class DeferredStore:
         if not claimed:
             return []
         members = [c.member for c in claimed]
-        payloads = await self.redis.hmget(PAYLOAD_KEY, members)
+        payloads = await self.redis.hmget(DEFERRED_PAYLOAD_KEY, members)
         return [_parsed(m, p) for m, p in zip(members, payloads, strict=True) if p is not None]
 
     async def forget(self, member: str) -> None:
         """Drop a deferral by its member (an unreadable one, once dead-lettered)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(DEFERRED_KEY, member)
-            pipe.hdel(PAYLOAD_KEY, member)
+            pipe.hdel(DEFERRED_PAYLOAD_KEY, member)
             await pipe.execute()
 
     async def done(self, notice: NoticeRequested) -> None:

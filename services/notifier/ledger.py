@@ -33,9 +33,9 @@ from redis.asyncio import Redis
 
 from services.groupcommit import GroupCommit
 from services.masking import redact
+from services.store.keys import DELIVERY_PREFIX as PREFIX
 
 log = logging.getLogger("duban.notifier")
-PREFIX = "duban:delivery:"
 SENT_TTL_S = 180 * 86400  # far longer than any redelivery or replay window
 LEASE_S = 30.0
 MAX_BATCH = 500  # deliveries per script call: bounds how long one call holds Redis

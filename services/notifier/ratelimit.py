@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 
 from services.config.channels import ChannelsFile, rate_limits
 from services.notifier.channels import DeliveryError
+from services.store.keys import rate_window_key
 
-PREFIX = "duban:rate:"
 # Waiters wake up a little apart, so replicas do not all ask Redis in the same instant.
 SPREAD_S = 0.05
 # A waiter looks again at least this often: a slot given back may have made room, or
@@ -177,7 +177,7 @@ class RateLimiter:
 
 def _keys(channel: str, windows: Sequence[Window]) -> list[str]:
     """The channel's window keys (one hash slot per channel: the Lua scripts use them all)."""
-    return [f"{PREFIX}{{{channel}}}:{w.window_ms}" for w in windows]
+    return [rate_window_key(channel, w.window_ms) for w in windows]
 
 
 def _describe(windows: Sequence[Window]) -> str:

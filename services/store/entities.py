@@ -1,4 +1,4 @@
-"""Versioned documents in Redis (hazards, units), committed together with their timer.
+"""Versioned documents in Redis (hazards, units, duties, digests), committed with their timer.
 
 Each document is a hash {v: version, s: JSON}. A commit succeeds only if the version
 is still the one read, and sets the entity's timer in the same Lua call: the timer
@@ -8,15 +8,12 @@ always matches the committed state, whatever order replicas commit in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from redis.asyncio import Redis
 
+from services.store.keys import TIMERS_KEY, document_prefix
+from services.store.ports import Stored, Write
 from services.store.scan import scan_documents
-
-PREFIX = "duban"
-TIMERS_KEY = f"{PREFIX}:timers"
 
 # KEYS: the timers zset, then one document key per item.
 # ARGV: for each item: expected version, new JSON, timer member ("" = none),
@@ -59,38 +56,8 @@ return out
 """
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A document as read: its JSON (None if absent) and the version to commit against."""
-
-    key: str
-    json: str | None
-    version: int
-
-
-@dataclass(frozen=True)
-class Write:
-    """A document to commit, with the timer to set for it (or clear, or leave alone)."""
-
-    key: str
-    expected_version: int
-    json: str
-    timer_member: str | None = None
-    timer_due: datetime | None = None
-
-
-def hazard_key(hazard_id: str) -> str:
-    """Redis key of a hazard's state."""
-    return f"{PREFIX}:hazard:{hazard_id}"
-
-
-def unit_key(unit_id: str) -> str:
-    """Redis key of a unit's registry data."""
-    return f"{PREFIX}:unit:{unit_id}"
-
-
-class EntityStore:
-    """Batch reads and compare-and-set commits of versioned documents."""
+class RedisEntityStore:
+    """The EntityStore port on Redis: batch reads and compare-and-set commits."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -109,7 +76,7 @@ class EntityStore:
 
     async def scan(self, kind: str) -> list[str]:
         """The JSON of every document of a kind ("hazard", "unit", "duty"); for digests."""
-        return await scan_documents(self.redis, f"{PREFIX}:{kind}:*")
+        return await scan_documents(self.redis, document_prefix(kind) + "*")
 
     async def commit(self, writes: Sequence[Write]) -> list[int]:
         """Commit writes; returns the indexes of those whose version moved on (not written)."""

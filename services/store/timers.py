@@ -10,12 +10,15 @@ it again — harmless, because firing re-evaluates current state and effects are
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from services.store.entities import TIMERS_KEY
+from services.store.keys import TIMERS_KEY
+from services.store.ports import Claimed, TimerStore
+
+# TimerStore (the port) is named here too while services.engine.timers imports it from here.
+__all__ = ["Claimed", "RedisTimerStore", "TimerStore", "from_ms", "to_ms"]
 
 # KEYS[1]: timers zset. ARGV: now_ms, limit, lease_ms.
 _CLAIM = """
@@ -29,14 +32,6 @@ return due
 """
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """A timer this replica now owns until its lease ends."""
-
-    member: str
-    due_at: datetime
-
-
 def to_ms(moment: datetime) -> int:
     """Milliseconds since the epoch."""
     return int(moment.timestamp() * 1000)
@@ -47,8 +42,8 @@ def from_ms(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-class TimerStore:
-    """Schedule, claim and inspect timers."""
+class RedisTimerStore:
+    """The TimerStore port on a Redis sorted set: schedule, claim and inspect timers."""
 
     def __init__(self, redis: Redis, key: str = TIMERS_KEY) -> None:
         self.redis = redis
@@ -81,7 +76,7 @@ class TimerStore:
     async def next_due(self) -> datetime | None:
         """The earliest pending due time (leased timers included)."""
         first = await self.redis.zrange(self.key, 0, 0, withscores=True)
-        return from_ms(first[0][1]) if first else None
+        return from_ms(float(first[0][1])) if first else None
 
     async def pending(self) -> int:
         """How many timers are pending."""

@@ -1,4 +1,5 @@
-"""Durable timers on the real stack: restarts, replicas and re-plans fire each notice once."""
+"""Durable timers and the stores on the real stack: restarts, replicas and re-plans fire each
+notice once; the Redis stores keep the contract their in-memory twins keep."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from redis.asyncio import Redis
 from services.engine.app import create_engine
 from services.runner import running
 from services.settings import Settings
-from services.store.timers import TimerStore, from_ms
+from services.store.entities import RedisEntityStore
+from services.store.timers import RedisTimerStore, from_ms
 from tests.fakes import FakeClock
 from tests.helpers import at, hazard_event, reported, unit_upserted
 from tests.integration.conftest import read_topic, wait_for
+from tests.unit.test_simulate import check_entity_store, check_timer_store
 
 HAZARDS = 40
 
@@ -44,10 +47,18 @@ async def publish_hazards(publish, register_unit, settings: Settings, deadline: 
         )
 
 
+async def test_the_redis_entity_store_keeps_the_store_contract(redis: Redis) -> None:
+    await check_entity_store(RedisEntityStore(redis), RedisTimerStore(redis))
+
+
+async def test_the_redis_timer_store_keeps_the_timer_contract(redis: Redis) -> None:
+    await check_timer_store(RedisTimerStore(redis))
+
+
 async def test_engine_restarted_with_pending_timers_fires_each_once(
     settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
 ) -> None:
-    timers = TimerStore(redis)
+    timers = RedisTimerStore(redis)
     async with running(create_engine(settings, clock=clock).app):
         await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
         # 2 report notices per hazard, then every hazard waits on its d3 reminder timer.
@@ -74,11 +85,11 @@ async def test_two_engine_replicas_send_each_notice_once(
             await replicas.enter_async_context(running(create_engine(settings, clock=clock).app))
         await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
         await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2 * HAZARDS)
-        await wait_for(lambda: _pending(TimerStore(redis), HAZARDS), what="timers")
+        await wait_for(lambda: _pending(RedisTimerStore(redis), HAZARDS), what="timers")
         for day in ("2026-09-02 09:00", "2026-09-04 09:00", "2026-09-06 00:00"):
             clock.set(at(day) + timedelta(seconds=1))
             await wait_for(
-                lambda: _settled(TimerStore(redis), clock, settings), what=f"fires at {day}"
+                lambda: _settled(RedisTimerStore(redis), clock, settings), what=f"fires at {day}"
             )
         # reports 2 + d3 1 + d1 2 (S1, principal R1) + letter 3 (S1, R1, department) per hazard
         expected = HAZARDS * (2 + 1 + 2 + 3)
@@ -93,7 +104,7 @@ async def test_two_engine_replicas_send_each_notice_once(
 async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_deadline(
     settings: Settings, clock: FakeClock, redis: Redis, publish, register_unit
 ) -> None:
-    timers = TimerStore(redis)
+    timers = RedisTimerStore(redis)
     old_due, new_due = at("2026-09-02 09:00"), at("2026-10-23 09:00")  # d1 old, d7 new
     async with running(create_engine(settings, clock=clock).app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
@@ -123,21 +134,21 @@ async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_
     assert kinds == {"report": 2}  # neither the old d1 reminder nor anything else
 
 
-async def _next_due_is(timers: TimerStore, moment: datetime) -> bool:
+async def _next_due_is(timers: RedisTimerStore, moment: datetime) -> bool:
     return min((due for _, due in await _hazard_timers(timers)), default=None) == moment
 
 
-async def _hazard_timers(timers: TimerStore) -> list[tuple[str, datetime]]:
+async def _hazard_timers(timers: RedisTimerStore) -> list[tuple[str, datetime]]:
     """(member, due) of hazard timers; duty and digest timers live in the same set."""
     rows = await timers.redis.zrange(timers.key, 0, -1, withscores=True)
     return [(m.decode(), from_ms(score)) for m, score in rows if m.startswith(b"hazard:")]
 
 
-async def _pending(timers: TimerStore, count: int) -> bool:
+async def _pending(timers: RedisTimerStore, count: int) -> bool:
     return len(await _hazard_timers(timers)) == count
 
 
-async def _settled(timers: TimerStore, clock: FakeClock, settings: Settings) -> bool:
+async def _settled(timers: RedisTimerStore, clock: FakeClock, settings: Settings) -> bool:
     """Every due timer fired: none is due, and none is merely leased (lease = now + lease_s)."""
     due = min((due for _, due in await _hazard_timers(timers)), default=None)
     return due is None or due > clock.now() + timedelta(seconds=settings.timer_lease_s)
@@ -167,7 +178,7 @@ async def test_a_restarted_engine_applies_the_backlog_before_firing_timers(
     )
     async with running(create_engine(settings, clock=clock).app):
         await wait_for(
-            lambda: _next_due_is(TimerStore(redis), at("2026-10-23 09:00")),
+            lambda: _next_due_is(RedisTimerStore(redis), at("2026-10-23 09:00")),
             what="the re-planned timer",
         )
         records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)

@@ -22,7 +22,9 @@ from services.engine.app import create_engine
 from services.inbound import route
 from services.runner import running
 from services.settings import Settings
-from services.store.entities import TIMERS_KEY, EntityStore, Write, unit_key
+from services.store.entities import RedisEntityStore
+from services.store.keys import TIMERS_KEY, unit_key
+from services.store.ports import EntityStore, Write
 from tests.fakes import FakeClock
 from tests.perf.common import (
     CpuMeter,
@@ -93,7 +95,7 @@ async def ingest(
     tag = unique_tag()
     settings = bench_settings(stack, tag, REDIS_DB)
     async with fresh_stack(settings) as redis:
-        await seed_units(EntityStore(redis), mix)
+        await seed_units(RedisEntityStore(redis), mix)
         produced_rate = await produce(
             settings.kafka_bootstrap, settings.topics.hazard_events, mix.hazard_events
         )

@@ -33,12 +33,12 @@ from redis.asyncio import Redis
 
 from services.engine.timers import TimerLoop
 from services.settings import Settings
-from services.store.timers import TimerStore, from_ms
+from services.store.timers import RedisTimerStore, from_ms
 from tests.perf.common import percentile, rounded
 
-BATCH = Settings.timer_batch
-IDLE_POLL_S = Settings.timer_idle_poll_s
-LEASE_S = Settings.timer_lease_s
+BATCH = Settings.model_fields["timer_batch"].default
+IDLE_POLL_S = Settings.model_fields["timer_idle_poll_s"].default
+LEASE_S = Settings.model_fields["timer_lease_s"].default
 
 
 @dataclass
@@ -123,7 +123,7 @@ class CheapFire:
 
 async def duban_run(redis: Redis, key: str, count: int, window_s: float) -> TimerRun:
     """Schedule `count` timers with TimerStore, fire them with TimerLoop."""
-    store = TimerStore(redis, key)
+    store = RedisTimerStore(redis, key)
     run = TimerRun(count)
     start = time.time() + 3600  # scheduled in the future; the fire clock is shifted there
     due = due_times(count, start, window_s)

@@ -15,7 +15,7 @@ import time
 
 from services.engine.app import create_engine
 from services.runner import running
-from services.store.entities import EntityStore
+from services.store.entities import RedisEntityStore
 from tests.fakes import FakeClock
 from tests.perf.common import (
     OffsetWatch,
@@ -40,7 +40,7 @@ async def engine_fire_run(stack: LocalStack, hazards: int, timeout_s: float = 12
     settings = bench_settings(stack, unique_tag(), REDIS_DB)
     clock = FakeClock(CLOCK_AT)
     async with fresh_stack(settings) as redis:
-        await seed_units(EntityStore(redis), build_mix(0, 0, UNITS))
+        await seed_units(RedisEntityStore(redis), build_mix(0, 0, UNITS))
         await produce(
             settings.kafka_bootstrap,
             settings.topics.hazard_events,

@@ -1,4 +1,5 @@
-"""Statutory duties and digests through the core (example duties.yaml), via simulate."""
+"""Statutory duties and digests (example duties.yaml): the core directly, and the engine's
+service layer through simulate."""
 
 from __future__ import annotations
 

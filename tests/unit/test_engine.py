@@ -15,7 +15,7 @@ from services.engine.app import create_engine
 from services.engine.work import Engine
 from services.guard import Record
 from services.settings import Settings
-from tests.fakes import FakeClock, MemoryStore, RecordingSink
+from tests.fakes import FakeClock, RacingStore, RecordingSink
 from tests.helpers import at, hazard_event, reported, unit_upserted
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
@@ -31,9 +31,9 @@ def record(event: dict | bytes, offset: int = 0) -> Record:
     return Record(value, "hazard.events", 0, offset)
 
 
-def engine(rules: Rules) -> tuple[Engine, MemoryStore, RecordingSink, FakeClock]:
-    store, sink, clock = MemoryStore(), RecordingSink(), FakeClock(at("2026-09-01 10:00"))
-    return Engine(rules, store, sink, clock), store, sink, clock  # type: ignore[arg-type]
+def engine(rules: Rules) -> tuple[Engine, RacingStore, RecordingSink, FakeClock]:
+    store, sink, clock = RacingStore(), RecordingSink(), FakeClock(at("2026-09-01 10:00"))
+    return Engine(rules, store, sink, clock), store, sink, clock
 
 
 async def test_a_major_report_publishes_notices_and_plans_the_next_timer(rules: Rules) -> None:
@@ -163,3 +163,25 @@ async def test_progress_notes_leave_the_timeline_and_its_timer_alone(rules: Rule
         ]
     )
     assert store.timers["hazard:H1"] == at("2026-11-24 09:00")
+
+
+async def test_firing_timers_re_decides_hazards_duties_and_digests_at_the_clock(
+    rules: Rules,
+) -> None:
+    eng, store, sink, clock = engine(rules)
+    await eng.duties.bootstrap()
+    await eng.handle(
+        [
+            record(unit_upserted("U1", at("2026-08-01 08:00"))),
+            record(reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30))),
+        ]
+    )
+    clock.set(at("2026-09-23 09:00"))
+    due = sorted(m for m, due_at in store.timers.items() if due_at <= clock.now())
+    assert {m.partition(":")[0] for m in due} == {"hazard", "duty", "digest"}
+    sink.published.clear()
+    await eng.fire(due)
+    kinds = {n.kind for n in sink.published}
+    assert {"reminder", "digest"} <= kinds
+    # Each fired timer was re-planned to a later moment in the same commit as its state.
+    assert all(store.timers[m] > clock.now() for m in due)

@@ -1,4 +1,5 @@
-"""The example policy's timeline against fixed dates (the spec's notice table), via the core."""
+"""The example policy's timeline against fixed dates (the spec's notice table), through
+simulate: the engine's service layer on in-memory stores and a virtual clock."""
 
 from __future__ import annotations
 
