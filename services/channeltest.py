@@ -9,7 +9,6 @@ test that needs no action.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ class NotifyTestError(Exception):
 
 @notify_app.command("test")
 def test_command(
+    ctx: typer.Context,
     channel: Annotated[str, typer.Option("--channel", help="Channel name in channels.yaml.")],
     config: Annotated[Path, typer.Option("--config", help="Config folder.")] = Path(
         "deploy/config/example"
@@ -55,7 +55,8 @@ def test_command(
     from services.config.positions import ConfigError
 
     try:
-        answer = asyncio.run(send_test(config, channel, to, os.environ))
+        # ctx.obj: the environment `duban` read at start (channels.yaml's ${NAME}s).
+        answer = asyncio.run(send_test(config, channel, to, ctx.obj))
     except (NotifyTestError, ConfigError) as e:
         typer.echo(f"failed: {mask(str(e))}", err=True)
         raise typer.Exit(1) from e

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from services.channeltest import notify_app
 from services.config.positions import ConfigError
 from services.dlq import dlq_app
 from services.masking import mask, register_secrets, secrets_from_env
+from services.settings import Settings, SettingsError, read_environment
 
 app = typer.Typer(
     help="督办 duban: keeps every reported work-safety hazard moving to close-out.",
@@ -27,10 +27,13 @@ app.add_typer(notify_app, name="notify")
 
 
 @app.callback()
-def _know_secrets() -> None:
-    # Before any command: secrets echoed in a provider's error or a config error are
-    # masked in what the command prints (and in its log, as `run` logs).
-    register_secrets(secrets_from_env(os.environ))
+def _read_environment(ctx: typer.Context) -> None:
+    # Before any command, once: the environment every command takes its settings from
+    # (ctx.obj). Secrets echoed in a provider's error or a config error are masked in
+    # what the command prints (and in its log, as `run` logs).
+    environment = read_environment()
+    register_secrets(secrets_from_env(environment))
+    ctx.obj = environment
 
 
 ConfigDir = Annotated[
@@ -40,21 +43,27 @@ ConfigDir = Annotated[
 
 @app.command()
 def run(
+    ctx: typer.Context,
     service: Annotated[str, typer.Argument(help="engine, notifier, ack, or all.")],
     config: ConfigDir = Path("deploy/config/example"),
 ) -> None:
     """Run one service (or all of them in one process) until stopped."""
     from services.runner import run_services
 
-    run_services(service, config)
+    try:
+        settings = Settings.from_env(config, ctx.obj)
+    except SettingsError as e:
+        typer.echo(mask(f"设置有误 (invalid setting): {e}"), err=True)
+        raise typer.Exit(1) from e
+    run_services(service, settings)
 
 
 @config_app.command("check")
-def config_check(config: ConfigDir = Path("deploy/config/example")) -> None:
+def config_check(ctx: typer.Context, config: ConfigDir = Path("deploy/config/example")) -> None:
     """Validate every YAML file; errors name file, line and key. Exit 1 on error."""
-    from services.config.check import check_folder
+    from services.configcheck import check_folder
 
-    problems, warnings = check_folder(config)
+    problems, warnings = check_folder(config, env=ctx.obj)
     for warning in warnings:
         typer.echo(mask(f"warning: {warning}"), err=True)
     for problem in problems:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -43,6 +42,7 @@ TopicOption = Annotated[
 
 @dlq_app.command("list")
 def list_letters(
+    ctx: typer.Context,
     topic: TopicOption = Which.notices,
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="Show at most N, oldest first.")
@@ -51,16 +51,19 @@ def list_letters(
     """Print dead letters oldest first: position, time, reason, summary. Commits nothing."""
     from services.deadletters import summary
 
-    letters = _read(topic)
+    settings = _settings(ctx)
+    letters = _read(settings, topic)
     for letter in letters[:limit]:
         typer.echo(f"{letter.position}\t{letter.time}\t{summary(letter)}")
         typer.echo(f"\treason: {letter.reason}")
     shown = min(limit, len(letters))
-    typer.echo(f"{shown} of {len(letters)} dead letter(s) in {_topic_name(topic)}", err=True)
+    where = _topic_name(settings, topic)
+    typer.echo(f"{shown} of {len(letters)} dead letter(s) in {where}", err=True)
 
 
 @dlq_app.command("replay")
 def replay(
+    ctx: typer.Context,
     topic: TopicOption = Which.notices,
     offset: Annotated[
         str | None, typer.Option("--offset", help="PARTITION:OFFSET (or OFFSET) from `dlq list`.")
@@ -73,9 +76,9 @@ def replay(
     if (offset is None) == (not all_):
         typer.echo("give exactly one of --offset or --all", err=True)
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _settings(ctx)
     try:
-        chosen = select(_read(topic), offset)
+        chosen = select(_read(settings, topic), offset)
     except DeadLetterError as e:
         typer.echo(mask(f"error: {e}"), err=True)
         raise typer.Exit(1) from e
@@ -94,26 +97,31 @@ def replay(
         raise typer.Exit(1)
 
 
-def _read(topic: Which) -> list[DeadLetter]:
+def _read(settings: Settings, topic: Which) -> list[DeadLetter]:
     from aiokafka.errors import KafkaError
 
     from services.deadletters import DeadLetterError, read_dead_letters
 
-    settings = _settings()
+    name = _topic_name(settings, topic)
     try:
-        return asyncio.run(read_dead_letters(settings.kafka_bootstrap, _topic_name(topic)))
+        return asyncio.run(read_dead_letters(settings.kafka_bootstrap, name))
     except (DeadLetterError, KafkaError, OSError) as e:
         typer.echo(mask(f"error: cannot read dead letters: {e}"), err=True)
         raise typer.Exit(1) from e
 
 
-def _topic_name(topic: Which) -> str:
-    topics = _settings().topics
+def _topic_name(settings: Settings, topic: Which) -> str:
+    topics = settings.topics
     return topics.dlq_events if topic is Which.events else topics.dlq_notices
 
 
-def _settings() -> Settings:
-    from services.settings import Settings
+def _settings(ctx: typer.Context) -> Settings:
+    """Settings from the environment `duban` read at start (ctx.obj); only Kafka and the
+    topic names are used, from the same DUBAN_* variables as the services'."""
+    from services.settings import Settings, SettingsError
 
-    # Only Kafka and topic names are used; they come from DUBAN_* like the services'.
-    return Settings.from_env(Path("."))
+    try:
+        return Settings.from_env(env=ctx.obj)
+    except SettingsError as e:
+        typer.echo(mask(f"设置有误 (invalid setting): {e}"), err=True)
+        raise typer.Exit(1) from e

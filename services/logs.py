@@ -12,9 +12,9 @@ which FastStream creates at the broker's start with its own stdout handler, unma
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
+from collections.abc import Mapping
 from types import TracebackType
 
 # Imported first: importing faststream gives its "faststream" logger a handler of its own,
@@ -58,9 +58,10 @@ class MaskingFormatter(logging.Formatter):
         return mask(super().formatStack(stack_info))
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log to stderr through the masking formatter; mask the environment's secrets."""
-    register_secrets(secrets_from_env(os.environ))
+def setup_logging(env: Mapping[str, str], level: int = logging.INFO) -> None:
+    """Log to stderr through the masking formatter; mask the secrets of `env`, the
+    environment the settings were read from (`Settings.environment()`)."""
+    register_secrets(secrets_from_env(env))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(MaskingFormatter(FORMAT))
     root = logging.getLogger()

@@ -8,7 +8,6 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import uvloop
 from aiohttp import web
@@ -17,8 +16,8 @@ from faststream import FastStream
 from services.ack.server import running_ack
 from services.health import Health
 from services.logs import setup_logging
-from services.metrics import serve_metrics
-from services.settings import Settings, SettingsError
+from services.metrics import Metrics, serve_metrics
+from services.settings import Settings
 
 log = logging.getLogger("duban")
 SERVICES = ("engine", "notifier", "ack")
@@ -65,7 +64,9 @@ async def serve(names: list[str], settings: Settings) -> None:
         apps.append(create_notifier(settings))
     async with contextlib.AsyncExitStack() as stack:
         if apps:
-            metrics = await _health_server(settings, names, [a.health for a in apps])
+            metrics = await _health_server(
+                settings, names, [a.health for a in apps], [a.metrics for a in apps]
+            )
             stack.push_async_callback(metrics.cleanup)
         if "ack" in names:  # binds its port first, and joins no consumer group
             try:
@@ -80,9 +81,10 @@ async def serve(names: list[str], settings: Settings) -> None:
 
 
 async def _health_server(
-    settings: Settings, names: list[str], healths: list[Health]
+    settings: Settings, names: list[str], healths: list[Health], registries: list[Metrics]
 ) -> web.AppRunner:
-    """/metrics, /healthz and /readyz of the services in this process, on their own port."""
+    """/metrics, /healthz and /readyz of the services in this process, on their own port:
+    /metrics serves every service's registry (the ack service serves its own on its port)."""
     port, variable = (
         (settings.metrics_port, "DUBAN_METRICS_PORT")
         if "engine" in names
@@ -94,7 +96,7 @@ async def _health_server(
         return [p for problems in found for p in problems]
 
     try:
-        return await serve_metrics(port, settings.http_host, ready=ready)
+        return await serve_metrics(port, settings.http_host, registries, ready)
     except OSError as e:
         raise PortInUse(
             f"端口 {settings.http_host}:{port} 无法使用（{e.strerror}）：请设置 {variable} "
@@ -106,25 +108,15 @@ class PortInUse(SystemExit):
     """A service's port is taken: reported before the service joins anything."""
 
 
-def run_services(service: str, config_dir: Path) -> None:
-    """Entry point of `duban run SERVICE`."""
+def run_services(service: str, settings: Settings) -> None:
+    """Entry point of `duban run SERVICE`, with the settings the command read at start."""
     names = list(SERVICES) if service == "all" else [service]
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
         raise SystemExit(f"unknown service {unknown[0]!r}; choose {', '.join(SERVICES)} or all")
-    setup_logging()
-    try:
-        settings = Settings.from_env(config_dir)
-    except SettingsError as e:
-        raise SystemExit(f"设置有误 (invalid setting): {e}") from None
-    if service == "all" and not _has_ack_secret():
+    setup_logging(settings.environment())
+    if service == "all" and settings.ack_secret is None:
         names.remove("ack")
         log.warning("DUBAN_ACK_SECRET is unset: the acknowledgement endpoint is not started")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(names, settings))
-
-
-def _has_ack_secret() -> bool:
-    import os
-
-    return bool(os.environ.get("DUBAN_ACK_SECRET"))

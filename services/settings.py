@@ -1,18 +1,34 @@
-"""Runtime settings from the environment (addresses, topics, tuning); never secrets in YAML."""
+"""Runtime settings: every DUBAN_* variable, read once at start through pydantic-settings.
+
+This is the only module that reads ``os.environ``. A service gets a :class:`Settings` and
+takes everything from it: addresses, topics and tuning as typed fields, and the variables
+channels.yaml names (``${NAME}``) and ``DUBAN_ACK_SECRET`` from :meth:`Settings.environment`,
+whose values are kept as ``SecretStr``. Never secrets in YAML.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from contracts.plausible import Plausibility
 from contracts.registry import InputLimits
 from contracts.topics import Topics
 
-_OFF = frozenset({"off", "0", "false", "no"})
+Count = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+_TOPIC = "topic_"
+_DEFAULT_TOPICS = Topics()
+_DEFAULT_DATES = Plausibility()
 
 
 def all_topics(topics: Topics) -> list[str]:
@@ -20,108 +36,172 @@ def all_topics(topics: Topics) -> list[str]:
     return [getattr(topics, f.name) for f in fields(topics)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a service needs besides the config folder."""
+class Variables(Mapping[str, str]):
+    """Environment variables taken at start, each value kept as a ``SecretStr``: reading a
+    name gives its text, while ``repr`` and logs of the whole show names only."""
 
-    config_dir: Path = Path("deploy/config/example")
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6390/0"
-    topics: Topics = field(default_factory=Topics)
-    engine_group: str = "duban-engine"
-    notifier_group: str = "duban-notifier"
-    # notifier: notices per batch (256 in delivery at once). The batch's tail, its last
-    # sends and receipts, leaves the loop part idle: long batches make it a small share.
-    batch_max: int = 2000
-    engine_batch_max: int = 2000  # engine: events per batch; one Redis round trip each way
-    topic_partitions: int = 6
-    timer_batch: int = 500
-    timer_lease_s: float = 30.0
-    timer_idle_poll_s: float = 0.2
-    catch_up_timeout_s: float = 60.0
-    ack_http_port: int = 8086
-    http_host: str = "127.0.0.1"
-    metrics_port: int = 9310  # the engine's health and metrics (and `run all`'s)
-    notifier_metrics_port: int = 9311  # the notifier's, so both can share a host
-    ack_base_url: str = "http://127.0.0.1:8086"
-    service_name: str = "duban"
-    rate_limits: bool = True  # channels' shared send-rate limits; off only for benchmarks
-    poison_attempts: int = 3  # a record failing this often while Kafka and Redis answer
-    max_event_bytes: int = 1_000_000  # inbound messages: refused (dead-lettered) above this
-    max_json_depth: int = 32
-    plausibility: Plausibility = field(default_factory=Plausibility)  # dates refused outside
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = {name: SecretStr(value) for name, value in values.items()}
 
-    @property
-    def input_limits(self) -> InputLimits:
-        """How large, deep and plausible an inbound message must be."""
-        return InputLimits(self.max_event_bytes, self.max_json_depth, self.plausibility)
+    def __getitem__(self, name: str) -> str:
+        return self._values[name].get_secret_value()
 
-    @classmethod
-    def from_env(cls, config_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from DUBAN_* environment variables, defaults for the local stack."""
-        e = os.environ if env is None else env
-        topic_names = {
-            f.name: e.get(f"DUBAN_TOPIC_{f.name.upper()}", getattr(Topics(), f.name))
-            for f in fields(Topics)
-        }
-        return cls(
-            config_dir=config_dir,
-            kafka_bootstrap=e.get("DUBAN_KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
-            redis_url=e.get("DUBAN_REDIS_URL", cls.redis_url),
-            topics=Topics(**topic_names),
-            engine_group=e.get("DUBAN_ENGINE_GROUP", cls.engine_group),
-            engine_batch_max=_int(e, "DUBAN_ENGINE_BATCH_MAX", cls.engine_batch_max),
-            notifier_group=e.get("DUBAN_NOTIFIER_GROUP", cls.notifier_group),
-            ack_http_port=_int(e, "DUBAN_ACK_HTTP_PORT", cls.ack_http_port),
-            http_host=e.get("DUBAN_HTTP_HOST", cls.http_host),
-            metrics_port=_int(e, "DUBAN_METRICS_PORT", cls.metrics_port),
-            notifier_metrics_port=_int(e, "DUBAN_NOTIFIER_METRICS_PORT", cls.notifier_metrics_port),
-            topic_partitions=_int(e, "DUBAN_TOPIC_PARTITIONS", cls.topic_partitions),
-            ack_base_url=e.get("DUBAN_ACK_BASE_URL", cls.ack_base_url),
-            rate_limits=e.get("DUBAN_RATE_LIMITS", "on").strip().lower() not in _OFF,
-            poison_attempts=_int(e, "DUBAN_POISON_ATTEMPTS", cls.poison_attempts),
-            max_event_bytes=_int(e, "DUBAN_MAX_EVENT_BYTES", cls.max_event_bytes),
-            max_json_depth=_int(e, "DUBAN_MAX_JSON_DEPTH", cls.max_json_depth),
-            plausibility=_plausibility(e),
-        )
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Variables({len(self._values)} variables, values hidden)"
+
+    def secret(self, name: str) -> SecretStr | None:
+        """The variable as a SecretStr; None when it is unset or empty."""
+        value = self._values.get(name)
+        return value if value is not None and value.get_secret_value() else None
+
+
+def read_environment() -> Variables:
+    """The process environment, now; `duban` reads it once at start and passes it down."""
+    return Variables(os.environ)
 
 
 class SettingsError(ValueError):
     """A DUBAN_* variable whose value cannot be used; the message names it."""
 
 
-def _plausibility(env: Mapping[str, str]) -> Plausibility:
-    default = Plausibility()
-    earliest = _date(env, "DUBAN_EARLIEST_DATE", default.earliest)
-    latest = _date(env, "DUBAN_LATEST_DATE", default.latest)
-    days = env.get("DUBAN_DEADLINE_TOLERANCE_DAYS")
-    tolerance = default.deadline_tolerance
-    if days is not None:
-        tolerance = timedelta(days=_int(env, "DUBAN_DEADLINE_TOLERANCE_DAYS", 1, minimum=0))
-    try:
-        return Plausibility(earliest, latest, tolerance)
-    except ValueError as e:
-        raise SettingsError(f"DUBAN_EARLIEST_DATE / DUBAN_LATEST_DATE: {e}") from None
+class Settings(BaseSettings):
+    """Everything a service needs besides the config folder; field ``x`` is ``DUBAN_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="DUBAN_", frozen=True, env_ignore_empty=True)
+
+    config_dir: Path = Path("deploy/config/example")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    # DUBAN_TOPIC_<NAME>: one field per name of contracts.topics.Topics (see `topics`).
+    topic_hazard_events: str = _DEFAULT_TOPICS.hazard_events
+    topic_duty_events: str = _DEFAULT_TOPICS.duty_events
+    topic_notice_acks: str = _DEFAULT_TOPICS.notice_acks
+    topic_notice_requested: str = _DEFAULT_TOPICS.notice_requested
+    topic_notice_receipts: str = _DEFAULT_TOPICS.notice_receipts
+    topic_dlq_events: str = _DEFAULT_TOPICS.dlq_events
+    topic_dlq_notices: str = _DEFAULT_TOPICS.dlq_notices
+    engine_group: str = "duban-engine"
+    notifier_group: str = "duban-notifier"
+    # notifier: notices per batch (256 in delivery at once). The batch's tail, its last
+    # sends and receipts, leaves the loop part idle: long batches make it a small share.
+    batch_max: Count = 2000
+    engine_batch_max: Count = 2000  # engine: events per batch; one Redis round trip each way
+    topic_partitions: Count = 6
+    timer_batch: Count = 500
+    timer_lease_s: Seconds = 30.0
+    timer_idle_poll_s: Seconds = 0.2
+    catch_up_timeout_s: Seconds = 60.0
+    ack_http_port: Port = 8086
+    http_host: str = "127.0.0.1"
+    metrics_port: Port = 9310  # the engine's health and metrics (and `run all`'s)
+    notifier_metrics_port: Port = 9311  # the notifier's, so both can share a host
+    ack_base_url: str = "http://127.0.0.1:8086"
+    service_name: str = "duban"
+    rate_limits: bool = True  # channels' shared send-rate limits; off only for benchmarks
+    poison_attempts: Count = 3  # a record failing this often while Kafka and Redis answer
+    max_event_bytes: Count = 1_000_000  # inbound messages: refused (dead-lettered) above this
+    max_json_depth: Count = 32
+    # Dates in events outside [earliest, latest] are refused, and deadlines earlier than
+    # found_at by more than the tolerance.
+    earliest_date: date = _DEFAULT_DATES.earliest
+    latest_date: date = _DEFAULT_DATES.latest
+    deadline_tolerance_days: Annotated[int, Field(ge=0)] = _DEFAULT_DATES.deadline_tolerance.days
+
+    _variables: Variables | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_topics(cls, data: Any) -> Any:
+        # Tests and benches name a run's own topics at once: Settings(topics=Topics(...)).
+        if not (isinstance(data, dict) and isinstance(data.get("topics"), Topics)):
+            return data
+        topics = data["topics"]
+        named = {_TOPIC + f.name: getattr(topics, f.name) for f in fields(Topics)}
+        return {k: v for k, v in data.items() if k != "topics"} | named
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Settings:
+        if self.earliest_date > self.latest_date:
+            raise ValueError(
+                f"DUBAN_EARLIEST_DATE / DUBAN_LATEST_DATE: {self.earliest_date} is after "
+                f"{self.latest_date}"
+            )
+        return self
+
+    @property
+    def topics(self) -> Topics:
+        """The topic names in use."""
+        return Topics(**{f.name: getattr(self, _TOPIC + f.name) for f in fields(Topics)})
+
+    @property
+    def plausibility(self) -> Plausibility:
+        """The dates an event may carry."""
+        tolerance = timedelta(days=self.deadline_tolerance_days)
+        return Plausibility(self.earliest_date, self.latest_date, tolerance)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """How large, deep and plausible an inbound message must be."""
+        return InputLimits(self.max_event_bytes, self.max_json_depth, self.plausibility)
+
+    def environment(self) -> Variables:
+        """The variables channels.yaml names and the ack secret: those `from_env` read.
+        Settings built in code (tests, benches) take the process environment when asked,
+        so a test may set a fake provider's variables after building its settings."""
+        return self._variables if self._variables is not None else read_environment()
+
+    @property
+    def ack_secret(self) -> SecretStr | None:
+        """DUBAN_ACK_SECRET, which signs acknowledgement links; None when unset."""
+        return self.environment().secret("DUBAN_ACK_SECRET")
+
+    @classmethod
+    def from_env(
+        cls, config_dir: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from DUBAN_* variables of `env` (default: the process environment,
+        read now), defaults for the local stack. Raises SettingsError naming the variable."""
+        if env is None:
+            variables = read_environment()
+        else:
+            variables = env if isinstance(env, Variables) else Variables(env)
+        values = _VariablesSource(cls, variables)()
+        if config_dir is not None:
+            values["config_dir"] = config_dir
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as e:
+            raise SettingsError(_named(e)) from None
+        settings._variables = variables
+        return settings
 
 
-def _date(env: Mapping[str, str], name: str, default: date) -> date:
-    text = env.get(name)
-    if text is None:
-        return default
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r}: expected a date YYYY-MM-DD") from None
+class _VariablesSource(EnvSettingsSource):
+    """pydantic-settings' environment source, over a snapshot rather than os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
+        self._snapshot = variables
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._snapshot, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    text = env.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r}: expected a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={text!r}: expected a whole number of at least {minimum}")
-    return value
+def _named(error: ValidationError) -> str:
+    """pydantic's errors, each naming its variable and the value it had."""
+    reasons = []
+    for problem in error.errors(include_url=False):
+        if problem["loc"]:
+            variable = f"DUBAN_{str(problem['loc'][0]).upper()}"
+            reasons.append(f"{variable}={problem['input']!r}: {problem['msg']}")
+        else:
+            reasons.append(problem["msg"].removeprefix("Value error, "))
+    return "; ".join(reasons)

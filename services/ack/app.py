@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from contracts.notice import NoticeAcknowledged
 from contracts.registry import make_event
-from services.ack.token import AckClaim, InvalidToken, verify
+from services.acktoken import AckClaim, InvalidToken, verify
 from services.clock import Clock, SystemClock
 from services.health import Health
+from services.metrics import AckMetrics, Metrics
 from services.settings import Settings
 
 log = logging.getLogger("duban.ack")
@@ -63,6 +64,7 @@ class AckService:
     clock: Clock
     limits: AckLimits
     health: Health
+    metrics: AckMetrics = field(default_factory=AckMetrics)
 
     async def handle(self, request: web.Request) -> web.Response:
         """GET /ack?t=…: 200 and a confirmation page, 403 for a bad or expired link, 503
@@ -72,6 +74,7 @@ class AckService:
             claim = verify(self.secret, request.query.get("t", ""), int(now.timestamp()))
         except InvalidToken as e:
             log.info("acknowledgement refused: %s", e.reason)
+            self.metrics.refused.labels(_refusal(e)).inc()
             return _page(403, "链接无效或已过期", "请联系安委办。")
         try:
             async with asyncio.timeout(self.limits.publish_timeout_s):
@@ -84,7 +87,9 @@ class AckService:
                 claim.person_id,
                 _describe(e),
             )
+            self.metrics.refused.labels("unavailable").inc()
             return _page(503, "系统繁忙，请稍后再试", "确认尚未记录，请稍后重新打开此链接。")
+        self.metrics.acknowledged.inc()
         return _page(200, "已确认收到", "感谢确认。督办提醒将不再重复发送给您；整改时限不变。")
 
     async def _publish(self, claim: AckClaim, now: datetime) -> None:
@@ -111,6 +116,11 @@ class AckService:
         return web.Response(text="ready\n")
 
 
+def _refusal(error: InvalidToken) -> str:
+    """The reason class of a refused link (services.metrics.ACK_REFUSALS)."""
+    return "expired" if "expired" in error.reason else "invalid"
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return "no answer from Kafka in time"
@@ -132,9 +142,12 @@ def create_ack_app(
     clock: Clock | None = None,
     secret: bytes | None = None,
     limits: AckLimits | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
-    """The aiohttp application of the acknowledgement endpoint."""
-    key = secret or os.environ.get("DUBAN_ACK_SECRET", "").encode()
+    """The aiohttp application of the acknowledgement endpoint; its /metrics serves
+    `metrics` (a registry of its own unless given)."""
+    from_settings = settings.ack_secret
+    key = secret or (from_settings.get_secret_value().encode() if from_settings else b"")
     if not key:
         raise RuntimeError("the ack service needs DUBAN_ACK_SECRET in the environment")
     limits = limits or AckLimits()
@@ -146,14 +159,16 @@ def create_ack_app(
         timeout_s=limits.ready_timeout_s,
         checks=["kafka"],
     )
+    counts = AckMetrics(metrics)
     service = AckService(
-        broker, key, settings.topics.notice_acks, clock or SystemClock(), limits, health
+        broker, key, settings.topics.notice_acks, clock or SystemClock(), limits, health, counts
     )
     app = web.Application()
     # No HEAD: link scanners and mail previews probe with it, and it must acknowledge nothing.
     app.router.add_get("/ack", service.handle, allow_head=False)
     app.router.add_get("/healthz", _alive)
     app.router.add_get("/readyz", service.ready)
+    app.router.add_get("/metrics", make_aiohttp_handler(counts.registry))
     return app
 
 

@@ -1,8 +1,10 @@
-"""channels.yaml: the configured channels, their settings (from the environment) and routing."""
+"""channels.yaml: the configured channels, their settings (from the environment) and routing.
+
+The environment is always given (`Settings.environment()`): this module reads no variable.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -168,13 +170,12 @@ class ChannelsFile(Strict):
         return {name: c.type for name, c in self.channels.items()}
 
 
-def unset_variables(channel: ChannelBase, env: Mapping[str, str] | None = None) -> list[str]:
+def unset_variables(channel: ChannelBase, env: Mapping[str, str]) -> list[str]:
     """Environment variables a channel reads that are unset (and have no default)."""
-    environ = os.environ if env is None else env
     missing = []
     for value in channel.model_dump(exclude={"templates"}).values():
         if isinstance(value, str):
             missing += [
-                n for n in env_names(value) if expand(value, environ) is None and not environ.get(n)
+                n for n in env_names(value) if expand(value, env) is None and not env.get(n)
             ]
     return missing

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from contracts.notice import NoticeRequested
-from services.ack.token import AckClaim, sign
+from services.acktoken import AckClaim, sign
 from services.clock import Clock
 from services.settings import Settings
 
@@ -27,14 +25,14 @@ class AckLinks:
     ttl_s: int = LINK_TTL_S
 
     @classmethod
-    def from_env(
-        cls, settings: Settings, clock: Clock, env: Mapping[str, str] | None = None
-    ) -> AckLinks:
-        """Links signed with DUBAN_ACK_SECRET; without it, messages carry no link."""
-        secret = (os.environ if env is None else env).get("DUBAN_ACK_SECRET")
-        if not secret:
+    def from_env(cls, settings: Settings, clock: Clock) -> AckLinks:
+        """Links signed with DUBAN_ACK_SECRET, as the settings read it at start; without it,
+        messages carry no link."""
+        secret = settings.ack_secret
+        if secret is None:
             log.warning("DUBAN_ACK_SECRET is unset: messages carry no acknowledgement link")
-        return cls(secret.encode() if secret else None, settings.ack_base_url, clock)
+            return cls(None, settings.ack_base_url, clock)
+        return cls(secret.get_secret_value().encode(), settings.ack_base_url, clock)
 
     def url_for(self, notice: NoticeRequested) -> str | None:
         """The acknowledgement link of a notice for its recipient, or None without a secret."""

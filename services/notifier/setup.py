@@ -1,4 +1,8 @@
-"""Channels from channels.yaml and the environment; a channel missing a variable is off."""
+"""Channels from channels.yaml and the environment; a channel missing a variable is off.
+
+`env` is the environment the settings were read from (`Settings.environment()`), taken
+once at start: this module reads no variable itself.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ def later(clock: FakeClock, **delta: float) -> None:
 
 def with_timers_fast(settings: Settings) -> Settings:
     """Settings whose timer loop polls quickly."""
-    return replace(settings, timer_idle_poll_s=0.05)
+    return settings.model_copy(update={"timer_idle_poll_s": 0.05})
 
 
 def _db_url(url: str, db: int) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import date, timedelta
 from email.message import EmailMessage
 
@@ -17,7 +16,7 @@ from aiohttp import web
 from faststream.kafka import KafkaBroker
 
 from services.ack.app import create_ack_app
-from services.ack.token import AckClaim, sign
+from services.acktoken import AckClaim, sign
 from services.engine.app import create_engine
 from services.notifier.app import create_notifier
 from services.runner import running
@@ -46,7 +45,7 @@ async def ack_server(
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield replace(settings, ack_base_url=f"http://127.0.0.1:{port}"), ack_clock
+        yield settings.model_copy(update={"ack_base_url": f"http://127.0.0.1:{port}"}), ack_clock
     finally:
         await runner.cleanup()
         await broker.stop()

@@ -8,14 +8,13 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest
 
 from services.ack.app import acknowledgement_id
 from services.ack.server import running_ack
-from services.ack.token import AckClaim, sign
+from services.acktoken import AckClaim, sign
 from services.settings import Settings
 from tests.integration.conftest import read_topic
 
@@ -26,7 +25,7 @@ NOTICE, PERSON = "H1:major-report:report", "R1"
 @pytest.fixture
 async def base_url(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     monkeypatch.setenv("DUBAN_ACK_SECRET", SECRET)
-    async with running_ack(replace(settings, ack_http_port=0)) as runner:
+    async with running_ack(settings.model_copy(update={"ack_http_port": 0})) as runner:
         host, port = runner.addresses[0][:2]
         yield f"http://{host}:{port}"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +97,7 @@ async def test_two_notifier_replicas_keep_to_one_shared_rate(
     def slow_robot(channels: dict[str, Any]) -> None:
         channels["channels"]["wecom"].update(rate_per_minute=600, rate_per_second=PER_SECOND)
 
-    settings = replace(settings, config_dir=config_with(tmp_path, slow_robot))
+    settings = settings.model_copy(update={"config_dir": config_with(tmp_path, slow_robot)})
     async with TimedWeCom() as fake:
         use_wecom(monkeypatch, fake)
         config = load_config(settings.config_dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
 from datetime import date
 from email.header import decode_header, make_header
 
@@ -97,7 +96,9 @@ async def test_a_notifier_restarted_mid_stream_sends_nothing_twice(
     settings: Settings, clock: FakeClock, smtp: FakeSmtpServer, publish, register_unit
 ) -> None:
     hazards = 30
-    settings = replace(settings, batch_max=5)  # small batches: a stop lands mid-stream
+    settings = settings.model_copy(
+        update={"batch_max": 5}
+    )  # small batches: a stop lands mid-stream
     engine = create_engine(settings, clock=clock)
     async with running(engine.app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))

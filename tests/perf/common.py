@@ -120,7 +120,7 @@ def bench_settings(stack: LocalStack, tag: str, db: int, **overrides: Any) -> Se
         engine_group=f"engine-{tag}",
         notifier_group=f"notifier-{tag}",
     )
-    return Settings(**{**{f.name: getattr(base, f.name) for f in fields(base)}, **overrides})
+    return base.model_copy(update=overrides)
 
 
 @asynccontextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
@@ -28,7 +27,7 @@ def taken_port() -> Iterator[int]:
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("DUBAN_ACK_SECRET", "ack-server-unit-secret")
-    return replace(Settings(), kafka_bootstrap=NO_KAFKA, http_host="127.0.0.1")
+    return Settings().model_copy(update={"kafka_bootstrap": NO_KAFKA, "http_host": "127.0.0.1"})
 
 
 def free_port() -> int:
@@ -51,7 +50,7 @@ async def test_the_port_is_checked_before_kafka_is_contacted(
     settings: Settings, taken_port: int
 ) -> None:
     with pytest.raises(RuntimeError, match=rf"port {taken_port} .*DUBAN_ACK_HTTP_PORT"):
-        async with running_ack(replace(settings, ack_http_port=taken_port)):
+        async with running_ack(settings.model_copy(update={"ack_http_port": taken_port})):
             pytest.fail("served on a port in use")
 
 
@@ -60,13 +59,13 @@ async def test_a_missing_secret_is_reported_before_the_port_is_claimed(
 ) -> None:
     monkeypatch.delenv("DUBAN_ACK_SECRET")
     with pytest.raises(RuntimeError, match="DUBAN_ACK_SECRET"):
-        async with running_ack(replace(settings, ack_http_port=taken_port)):
+        async with running_ack(settings.model_copy(update={"ack_http_port": taken_port})):
             pytest.fail("served without a secret")
 
 
 async def test_unreachable_kafka_at_start_releases_the_port(settings: Settings) -> None:
     port = free_port()
     with pytest.raises(KafkaConnectionError):
-        async with running_ack(replace(settings, ack_http_port=port)):
+        async with running_ack(settings.model_copy(update={"ack_http_port": port})):
             pytest.fail("served without Kafka")
     bind_listening_sockets("127.0.0.1", port)[0].close()  # free again

@@ -123,3 +123,28 @@ def test_config_check_reports_broken_yaml_with_its_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", "--config", str(folder)])
     assert result.exit_code == 1
     assert "calendar.yaml:2: not valid YAML" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "engine", "--config", str(EXAMPLE)],
+        ["dlq", "list", "--topic", "events"],
+    ],
+)
+def test_a_bad_setting_stops_a_command_naming_its_variable(args: list[str]) -> None:
+    result = runner.invoke(app, args, env={"DUBAN_POISON_ATTEMPTS": "three"})
+    assert result.exit_code == 1
+    assert "invalid setting" in result.stderr
+    assert "DUBAN_POISON_ATTEMPTS='three'" in result.stderr
+
+
+def test_config_check_names_the_variables_a_channel_waits_for() -> None:
+    unset = runner.invoke(app, ["config", "check", "--config", str(EXAMPLE)])
+    [wecom] = [line for line in unset.stderr.splitlines() if "'wecom'" in line]
+    assert "DUBAN_WECOM_WEBHOOK_URL" in wecom
+    env = {"DUBAN_WECOM_WEBHOOK_URL": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"}
+    set_ = runner.invoke(app, ["config", "check", "--config", str(EXAMPLE)], env=env)
+    assert set_.exit_code == 0, set_.output
+    assert "'wecom'" not in set_.stderr
+    assert "DUBAN_DINGTALK_WEBHOOK_URL" in set_.stderr

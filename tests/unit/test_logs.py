@@ -11,6 +11,7 @@ import pytest
 
 from services.logs import FORMAT, MaskingFormatter, setup_logging
 from services.masking import forget_secrets, register_secrets
+from services.settings import read_environment
 
 SECRET = "hunter2-smtp-Passw0rd"
 RAW = ("13912345678", "wang@unit.example", SECRET)
@@ -134,7 +135,7 @@ def test_setup_logging_masks_the_environments_secrets_and_faststreams_lines(
     out = io.StringIO()
     monkeypatch.setattr(sys, "stderr", out)
     monkeypatch.setenv("DUBAN_SMTP_PASSWORD", SECRET)
-    setup_logging()
+    setup_logging(read_environment())
     logging.getLogger("faststream").warning("login with %s failed", SECRET)
     logging.getLogger("aiohttp.access").info('"GET /x?m=13912345678" 200')
     text = out.getvalue()

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.config.channels import SmsTemplate
+from services.config.channels import SmsTemplate, unset_variables
 from services.config.load import Config, load_config
+from services.notifier.acklinks import AckLinks
 from services.notifier.render import TemplateSet
 from services.notifier.setup import build_channels, channel_settings, sms_templates
 from services.notifier.smscheck import served_by, sms_template_problems
+from services.settings import Settings
+from tests.fakes import FakeClock
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
 FULL_ENV = {
@@ -108,7 +112,7 @@ def test_sms_templates_map_every_kind_with_the_rendered_parameter_names(
 ) -> None:
     assert sms_template_problems(config, templates) == []
     table = sms_templates(config)["aliyun_sms"]
-    assert table["escalation.circular"] == ("SMS_480000004", ("unit", "level", "title", "days"))
+    assert table["escalation.circular"] == ("SMS_480000004", ("unit", "level", "title", "overdue"))
 
 
 def test_a_parameter_no_template_renders_is_reported(
@@ -133,3 +137,33 @@ def _with_sms(config: Config, name: str, table: dict[str, tuple[str, tuple[str, 
     templates = {k: SmsTemplate(template=t, params=p) for k, (t, p) in table.items()}
     channels = {**config.channels.channels, name: entry.model_copy(update={"templates": templates})}
     return replace(config, channels=config.channels.model_copy(update={"channels": channels}))
+
+
+def test_channels_take_their_variables_from_the_settings_environment(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env(EXAMPLE, FULL_ENV)
+    monkeypatch.setenv("DUBAN_WEBHOOK_SECRET", "changed-after-start")  # not read again
+    built = build_channels(config, settings.environment())
+    assert len(built) == 8
+    webhook: Any = channel_settings(config.channels.channels["webhook"], settings.environment())
+    assert webhook.secret == "webhook-secret-value"
+    assert unset_variables(config.channels.channels["webhook"], settings.environment()) == []
+    assert unset_variables(config.channels.channels["webhook"], {}) == [
+        "DUBAN_WEBHOOK_URL",
+        "DUBAN_WEBHOOK_SECRET",
+    ]
+
+
+def test_ack_links_are_signed_with_the_settings_ack_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(datetime(2026, 9, 1, 2, 0, tzinfo=UTC))
+    env = {"DUBAN_ACK_SECRET": "ack-secret-value-0123", "DUBAN_ACK_BASE_URL": "https://a.example/"}
+    links = AckLinks.from_env(Settings.from_env(EXAMPLE, env), clock)
+    assert links.secret == b"ack-secret-value-0123"
+    assert links.base_url == "https://a.example/"
+    with caplog.at_level(logging.WARNING, logger="duban.notifier"):
+        unsigned = AckLinks.from_env(Settings.from_env(EXAMPLE, {}), clock)
+    assert unsigned.secret is None
+    assert "DUBAN_ACK_SECRET is unset" in caplog.text
