@@ -16,7 +16,7 @@ run: export DUBAN_SMTP_FROM ?= duban@localhost
 run: export DUBAN_SMTP_TLS ?= none
 
 .PHONY: setup run test test-unit test-integration lint format typecheck bench stack-up \
-        stack-down schemas check simulate clean
+        stack-down schemas asyncapi check simulate clean
 
 setup: $(VENV)/.synced
 
@@ -65,6 +65,10 @@ check: setup
 
 schemas: setup
 	$(BIN)/python tools/export_schemas.py
+
+# The document takes its message schemas from contracts/schemas/: regenerate those first.
+asyncapi: schemas
+	$(BIN)/python tools/export_asyncapi.py
 
 bench: setup stack-up
 	$(BIN)/python -m tests.perf.run

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from contracts.common import Authority, FoundBy, Level
+from contracts.notice import EscalationAction
 from services.config.channels import ChannelsFile
 from services.config.positions import ConfigError, Located, Problem, load
-from services.core.directory import Directory, DirectoryIndex
+from services.core.directory import Directory, DirectoryIndex, Labels
 from services.core.duties import DutiesFile
 from services.core.evaluate import Rules
-from services.core.policy import Policy
+from services.core.policy import Policy, Role
 from services.core.routing import family_of
+from services.core.state import Status
 from services.core.timeline import Timing
 from services.core.workcalendar import CalendarOverrides, WorkCalendar
 
 M = TypeVar("M", bound=BaseModel)
+
+LABELS_FILE = "labels.yaml"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class Config:
     channels: ChannelsFile
     calendar: CalendarOverrides
     duties: DutiesFile
+    labels: Labels = field(default_factory=Labels)
 
     def rules(self) -> Rules:
         """The compiled form the core decides with."""
@@ -57,11 +63,55 @@ def load_config(folder: Path) -> Config:
     channels = _model(folder, "channels.yaml", ChannelsFile, problems)
     calendar = _model(folder, "calendar.yaml", CalendarOverrides, problems, optional=True)
     duties = _model(folder, "duties.yaml", DutiesFile, problems, optional=True)
+    labels = _labels(folder, problems)
     if policy and directory and channels:
         problems += _cross_checks(folder, policy, directory, channels)
-    if problems or not (policy and directory and channels and calendar and duties):
+    if problems or not (policy and directory and channels and calendar and duties and labels):
         raise ConfigError(problems)
-    return Config(folder, policy, directory, channels, calendar, duties)
+    return Config(folder, policy, directory, channels, calendar, duties, labels)
+
+
+def load_labels(folder: Path) -> tuple[Labels, Directory | None]:
+    """labels.yaml and directory.yaml of `folder`, for the names messages show; either
+    may be absent (codes are then shown as they are). Raise ConfigError if one is broken."""
+    problems: list[Problem] = []
+    labels = _labels(folder, problems)
+    directory = None
+    if (folder / "directory.yaml").exists():
+        directory = _model(folder, "directory.yaml", Directory, problems)
+    if problems or labels is None:
+        raise ConfigError(problems)
+    return labels, directory
+
+
+#: labels.yaml tables whose codes are a closed set (the contract's and the policies').
+_CLOSED_CODES: dict[str, tuple[str, ...]] = {
+    "roles": get_args(Role),
+    "levels": get_args(Level),
+    "authorities": get_args(Authority),
+    "actions": get_args(EscalationAction),
+    "statuses": get_args(Status),
+    "found_by": get_args(FoundBy),
+}
+
+
+def _labels(folder: Path, problems: list[Problem]) -> Labels | None:
+    """labels.yaml, strict: a label for a code that does not exist (a misspelt role, say)
+    would never be shown, so it is an error naming its line."""
+    labels = _model(folder, LABELS_FILE, Labels, problems, optional=True)
+    if labels is None:
+        return None
+    found = [
+        (
+            f"{table}.{code}",
+            f"'{code}' 不是已知的代码，可用：{', '.join(codes)}（not a known code）",
+        )
+        for table, codes in _CLOSED_CODES.items()
+        for code in getattr(labels, table)
+        if code not in codes
+    ]
+    problems += [Problem(LABELS_FILE, _line(folder, LABELS_FILE, k), k, m) for k, m in found]
+    return None if found else labels
 
 
 def _model(

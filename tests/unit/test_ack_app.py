@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.errors import KafkaConnectionError
 
 from services.ack.app import AckLimits, acknowledgement_id, create_ack_app
-from services.ack.token import AckClaim, sign
+from services.acktoken import AckClaim, sign
 from services.settings import Settings
 from tests.fakes import FakeClock
 

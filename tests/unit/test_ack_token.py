@@ -10,7 +10,7 @@ import string
 
 import pytest
 
-from services.ack.token import AckClaim, InvalidToken, sign, verify
+from services.acktoken import AckClaim, InvalidToken, sign, verify
 
 SECRET = b"ack-test-secret-0123456789"
 NOW = 1_790_000_000
