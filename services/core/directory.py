@@ -1,8 +1,11 @@
-"""Who is who: people, departments, the committee office, leaders and authorities."""
+"""Who is who: people, departments, the committee office, leaders and authorities; and
+the Chinese label of every code a message shows (labels.yaml)."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
 
 from services.core.policy import ID_PATTERN, Strict
 
@@ -142,3 +145,58 @@ class DirectoryIndex:
         if override and override.leaders:
             return override.leaders
         return self.directory.leaders
+
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+#: labels.yaml tables: the name of each in the file → the template filter that applies it.
+LABEL_TABLES = {
+    "roles": "role_label",
+    "levels": "level_label",
+    "authorities": "authority_label",
+    "actions": "action_label",
+    "statuses": "status_label",
+    "found_by": "found_by_label",
+    "duties": "duty_label",
+    "industries": "industry_label",
+}
+#: Tables filled from directory.yaml's names rather than from labels.yaml.
+NAME_TABLES = {"departments": "department_label", "regions": "region_label"}
+
+
+class Office(Strict):
+    """The office duban writes for (本级安委会办公室): how letters name and sign it."""
+
+    name: Label = Field(description="Full name, e.g. 白土镇安全生产委员会办公室.")
+    short_name: Label | None = Field(None, description="Short name, e.g. 镇安委办.")
+    signature: Label | None = Field(
+        None, description="The line under a letter (落款); default: the full name."
+    )
+    phone: Label | None = Field(None, description="Contact phone shown in the footer.")
+
+
+class Labels(Strict):
+    """The whole of labels.yaml: code → Chinese label, one table per kind of code."""
+
+    office: Office | None = Field(None, description="The issuing office.")
+    roles: dict[str, Label] = Field(default_factory=dict, description="Recipient roles.")
+    levels: dict[str, Label] = Field(default_factory=dict, description="Hazard levels.")
+    authorities: dict[str, Label] = Field(
+        default_factory=dict, description="Listing authority levels (挂牌督办)."
+    )
+    actions: dict[str, Label] = Field(default_factory=dict, description="Escalation actions.")
+    statuses: dict[str, Label] = Field(default_factory=dict, description="Hazard statuses.")
+    found_by: dict[str, Label] = Field(default_factory=dict, description="How hazards are found.")
+    duties: dict[str, Label] = Field(default_factory=dict, description="Statutory duties.")
+    industries: dict[str, Label] = Field(default_factory=dict, description="Industry codes.")
+
+
+def label_tables(labels: Labels, directory: Directory | None) -> dict[str, dict[str, str]]:
+    """Table name → code → label: labels.yaml's tables plus directory.yaml's names of
+    departments (by id) and regions (by code)."""
+    tables = {name: dict(getattr(labels, name)) for name in LABEL_TABLES}
+    tables["departments"] = {d.id: d.name for d in directory.departments} if directory else {}
+    tables["regions"] = (
+        {code: r.name for code, r in directory.regions.items() if r.name} if directory else {}
+    )
+    return tables

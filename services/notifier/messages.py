@@ -26,16 +26,30 @@ SmsTemplates = Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]]
 def render_for(
     templates: TemplateSet, notice: NoticeRequested, channel: Channel, ack_url: str | None
 ) -> Rendered:
-    """The renderings of ``notice`` that ``channel`` sends."""
+    """The renderings of ``notice`` that ``channel`` sends, worded for its recipient's side."""
     families = FAMILIES_OF[channel.family]
     if _mentions(notice, channel) and getattr(channel, TEXT_FOR_MENTIONS, False):
         families += ("text",)
-    facts = {**notice.facts}
-    rendered = templates.render(notice.kind, notice.action, facts, ack_url, families=families)
+    rendered = _render(templates, notice, ack_url, families)
     if "markdown" in families and "text" not in families and not rendered.markdown.strip():
         families += ("text",)  # the robots fall back to plain text
-        rendered = templates.render(notice.kind, notice.action, facts, ack_url, families=families)
+        rendered = _render(templates, notice, ack_url, families)
     return rendered
+
+
+def _render(
+    templates: TemplateSet, notice: NoticeRequested, ack_url: str | None, families: tuple[str, ...]
+) -> Rendered:
+    """The recipient's role picks its side's wording; letters are dated the day they are due."""
+    return templates.render(
+        notice.kind,
+        notice.action,
+        notice.facts,
+        ack_url,
+        families=families,
+        role=notice.recipient.role,
+        issued_at=notice.due_at,
+    )
 
 
 def build_message(

@@ -12,20 +12,19 @@ from zoneinfo import ZoneInfo
 import markupsafe
 import pytest
 
+from services.config.load import load_labels
 from services.notifier.render import (
     NOTICE_VARIANTS,
     SMS_PARAM_MAX,
+    LabelSet,
     Rendered,
     TemplateError,
     TemplateMissing,
     TemplateSet,
-    authority_label,
     check_templates,
     cn_date,
     cn_datetime,
     cn_end_date,
-    duty_label,
-    level_label,
     md_escape,
     period_label,
     sample_facts,
@@ -144,7 +143,8 @@ def test_official_wording(
 
 
 def test_repeat_says_nth_reminder(templates: TemplateSet) -> None:
-    facts = {**sample_facts("escalation", "letter"), "occurrence": 2}
+    # Issue 14: the second sending (occurrence 1, the first repeat) is "第2次".
+    facts = {**sample_facts("escalation", "letter"), "occurrence": 1}
     out = templates.render("escalation", "letter", facts, ACK)
     assert out.subject.startswith("【第2次提醒】")
     for body in (out.text, out.html, out.markdown):
@@ -289,7 +289,8 @@ def test_missing_template_names_the_file(copy: Path) -> None:
     with pytest.raises(TemplateMissing) as caught:
         loaded.render("closure", None, sample_facts("closure"), None)
     assert "closure.md.j2" in str(caught.value)
-    assert caught.value.expected == ("closure.md.j2",)
+    # Issue 14: the recipient's side (the sample's principal: enterprise) is looked up first.
+    assert caught.value.expected == ("closure.enterprise.md.j2", "closure.md.j2")
     assert caught.value.family == "markdown"
 
 
@@ -548,6 +549,10 @@ def test_dates() -> None:
 
 
 def test_labels() -> None:
+    # Issue 14: the labels come from the example config's labels.yaml, no longer from Python.
+    filters = LabelSet.of(*load_labels(SHIPPED.parent)).filters()
+    level_label, authority_label = filters["level_label"], filters["authority_label"]
+    duty_label = filters["duty_label"]
     assert level_label("major") == "重大事故隐患" and level_label("general") == "一般隐患"
     assert authority_label("county") == "县级挂牌督办"
     assert authority_label("province") == "省级挂牌督办"

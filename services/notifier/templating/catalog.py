@@ -1,4 +1,5 @@
-"""Notice kinds and actions, channel families, template file names and the result."""
+"""Notice kinds, actions and recipient sides, channel families, template file names and
+the result."""
 
 from __future__ import annotations
 
@@ -36,6 +37,52 @@ FAMILIES: Final[dict[str, str]] = {
     "sms": "sms.yaml",
 }
 
+#: The wording file of a notice (heading, paragraphs, demands), loaded by the layouts.
+WORDING: Final = "body.j2"
+
+#: Who a notice is written to. Each side is told only what is its own to do: the
+#: enterprise rectifies, the department supervises, the committee office coordinates,
+#: leaders and the listing authority oversee.
+SIDES: Final[tuple[str, ...]] = ("enterprise", "department", "committee_office", "leader")
+SIDE_OF_ROLE: Final[dict[str, str]] = {
+    "principal": "enterprise",
+    "controller": "enterprise",
+    "safety_officer": "enterprise",
+    "responsible": "enterprise",
+    "five_package": "enterprise",
+    "department": "department",
+    "department_head": "department",
+    "committee_office": "committee_office",
+    "leader": "leader",
+    "authority": "leader",
+}
+
+#: Facts a notice may leave out; templates then see ``none`` (or 0) instead of failing.
+OPTIONAL_FACTS: Final[dict[str, object]] = {
+    "unit_name": None,
+    "industry": None,
+    "region": None,
+    "deadline": None,
+    "department": None,
+    "authority": None,
+    "days_left": None,
+    "days_overdue": None,
+    "status": None,
+    "percent": None,
+    "recipient_name": None,
+    "recipient_role": None,
+    "occurrence": 0,
+    "subject_name": None,
+    "description": None,
+    "responsible_names": None,
+    "next_steps": None,
+    "found_by": None,
+    "owed_by": None,
+    "rectified_at": None,
+    "closed_at": None,
+}
+
+
 #: Chinese SMS providers cap a template variable at 35 characters.
 SMS_PARAM_MAX: Final = 35
 
@@ -50,10 +97,25 @@ def known_families(families: Collection[str]) -> frozenset[str]:
     return frozenset(families)
 
 
-def expected_files(kind: str, action: str | None, family: str) -> list[str]:
-    """File names that may hold ``family`` for ``kind``/``action``, most specific first."""
-    suffix = FAMILIES[family]
-    names = [f"{kind}.{action}.{suffix}"] if action else []
+def side_of(role: object) -> str | None:
+    """The side (enterprise, department, committee_office, leader) of a recipient role."""
+    return SIDE_OF_ROLE.get(str(role)) if role is not None else None
+
+
+def expected_files(
+    kind: str, action: str | None, family: str, side: str | None = None
+) -> list[str]:
+    """File names that may hold ``family`` for ``kind``/``action`` written to ``side``,
+    most specific first: the action beats the side, so a side's file for a kind never
+    stands in for an action's own (a duty reminder never words a duty letter)::
+
+        kind.action.side.x  kind.action.x  kind.side.x  kind.x
+
+    ``family`` is a key of FAMILIES, or ``"body"`` for the wording file."""
+    suffix = WORDING if family == "body" else FAMILIES[family]
+    names = [f"{kind}.{action}.{side}.{suffix}"] if action and side else []
+    names += [f"{kind}.{action}.{suffix}"] if action else []
+    names += [f"{kind}.{side}.{suffix}"] if side else []
     names.append(f"{kind}.{suffix}")
     return names
 

@@ -6,31 +6,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import tzinfo
 
-from services.notifier.templating import labels
 from services.notifier.templating.dates import cn_date, cn_datetime
+from services.notifier.templating.labels import percent_label, period_label
+
+Filter = Callable[[object], str]
 
 
-def _formatters(tz: tzinfo) -> dict[str, Callable[[object], str]]:
-    """Column formats by name; ``""`` shows the value as it is."""
+def _formatters(tz: tzinfo, by_code: Mapping[str, Filter]) -> dict[str, Filter]:
+    """Column formats by name; ``""`` shows the value as it is. A label filter
+    ``x_label`` is the format ``x`` (``industry``, ``region``, ``department``, …)."""
     return {
         "": lambda v: "" if v is None else str(v),
         "date": lambda v: cn_date(v, tz),
         "datetime": lambda v: cn_datetime(v, tz),
-        "level": labels.level_label,
-        "industry": labels.industry_label,
-        "duty": labels.duty_label,
-        "authority": labels.authority_label,
-        "action": labels.action_label,
-        "role": labels.role_label,
-        "period": labels.period_label,
-        "percent": labels.percent_label,
+        **{name.removesuffix("_label"): label for name, label in by_code.items()},
+        "period": period_label,
+        "percent": percent_label,
         "days": lambda v: "" if v is None else f"{v}天",
     }
 
 
-def make_cells(tz: tzinfo) -> Callable[[object, object], list[tuple[str, str]]]:
-    """The ``cells`` filter, showing dates in ``tz``."""
-    formats = _formatters(tz)
+def make_cells(
+    tz: tzinfo, by_code: Mapping[str, Filter]
+) -> Callable[[object, object], list[tuple[str, str]]]:
+    """The ``cells`` filter, showing dates in ``tz`` and codes with ``by_code``'s labels."""
+    formats = _formatters(tz, by_code)
 
     def cells(item: object, columns: object) -> list[tuple[str, str]]:
         """``(label, text)`` for each column ``[label, key, format]`` of a table row.

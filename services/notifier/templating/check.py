@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -13,60 +12,98 @@ from services.notifier.templating.catalog import (
     FAMILIES,
     KINDS,
     NOTICE_VARIANTS,
+    SIDE_OF_ROLE,
+    SIDES,
+    WORDING,
     Rendered,
 )
 from services.notifier.templating.errors import VIA, TemplateError, TemplateMissing
-from services.notifier.templating.samples import sample_facts
+from services.notifier.templating.samples import SAMPLE_ISSUED_AT, sample_facts
 from services.notifier.templating.templateset import TemplateSet
 
-_FILE_RE: Final = re.compile(
-    r"^(?P<kind>[a-z][a-z0-9_]*)(?:\.(?P<action>[a-z][a-z0-9_]*))?"
-    r"\.(?P<suffix>" + "|".join(re.escape(s) for s in FAMILIES.values()) + r")$"
-)
+_SUFFIXES: Final = (*FAMILIES.values(), WORDING)
 #: Strings that must never reach an HTML or markdown body unescaped.
 _HTML_FORBIDDEN: Final = ("<script>", "<@all>")
 _MD_FORBIDDEN: Final = ("<script>", "<@all>", "](http://evil", "**粗**", "`代码`")
 _SAMPLE_ACK: Final = "https://duban.example.gov.cn/ack/N-0001?p=P-0001"
+#: A role of each side to render its files with; None renders the generic files.
+_ROLE_OF_SIDE: Final[dict[str | None, str | None]] = {
+    None: None,
+    **{side: next(r for r, s in SIDE_OF_ROLE.items() if s == side) for side in SIDES},
+}
+
+
+def _parse(name: str) -> tuple[str, str | None, str | None] | str | None:
+    """(kind, action, side) of a notice file name, a problem text, or None if not one."""
+    suffix = next((s for s in _SUFFIXES if name.endswith("." + s)), None)
+    if suffix is None or not name[:1].isalpha():
+        return None
+    kind, *rest = name[: -len(suffix) - 1].split(".")
+    if kind not in KINDS:
+        return f"{name}: unknown notice kind '{kind}' (known: {', '.join(KINDS)})"
+    action = rest.pop(0) if rest and rest[0] not in SIDES else None
+    side = rest.pop(0) if rest else None
+    if action is not None and action not in ACTIONS:
+        known = ", ".join((*ACTIONS, *SIDES))
+        return f"{name}: unknown action or side '{action}' (known: {known})"
+    if side not in (None, *SIDES):
+        return f"{name}: unknown side '{side}' (known: {', '.join(SIDES)})"
+    if rest:
+        return f"{name}: too many parts; name it kind.action.side.{suffix}"
+    return kind, action, side
 
 
 def _variants_to_check(templates: TemplateSet, problems: list[str]) -> list[tuple[str, str | None]]:
     """The engine's variants plus any other kind/action that has files; flags unusable names."""
     variants = list(NOTICE_VARIANTS)
     for name in templates.files():
-        match = _FILE_RE.match(name)
-        if match is None:
-            continue
-        kind, action = match["kind"], match["action"]
-        if kind not in KINDS:
-            problems.append(f"{name}: unknown notice kind '{kind}' (known: {', '.join(KINDS)})")
-        elif action is not None and action not in ACTIONS:
-            problems.append(f"{name}: unknown action '{action}' (known: {', '.join(ACTIONS)})")
-        elif (kind, action) not in variants:
-            variants.append((kind, action))
+        parsed = _parse(name)
+        if isinstance(parsed, str):
+            problems.append(parsed)
+        elif parsed is not None and parsed[:2] not in variants:
+            variants.append(parsed[:2])
     return variants
 
 
 def _check_variant(
     templates: TemplateSet, kind: str, action: str | None, problems: list[str]
 ) -> None:
-    try:
-        files = templates.variant_files(kind, action)
-    except TemplateMissing as exc:
-        problems.append(str(exc))
-        return
-    except TemplateError:
-        return  # a file it needs failed to load: already reported
-    samples = [sample_facts(kind, action)]
+    generic_sms: tuple[str, ...] | None = None
+    for side, role in _ROLE_OF_SIDE.items():
+        try:
+            files = templates.variant_files(kind, action, side)
+            sms = templates.sms_param_names(kind, action, side)
+        except TemplateMissing as exc:
+            problems.append(str(exc))
+            return
+        except TemplateError:
+            return  # a file it needs failed to load: already reported
+        generic_sms = sms if generic_sms is None else generic_sms
+        if sms != generic_sms:
+            problems.append(
+                f"{files['sms']}: gives the SMS parameters {', '.join(sms)}, the other sides "
+                f"{', '.join(generic_sms)}; a provider template serves every side alike"
+            )
+        _render_samples(templates, kind, action, role, files, problems)
+
+
+def _render_samples(
+    templates: TemplateSet,
+    kind: str,
+    action: str | None,
+    role: str | None,
+    files: Mapping[str, str],
+    problems: list[str],
+) -> None:
+    samples = [sample_facts(kind, action, role=role)]
     if kind == "digest":
-        samples.append(sample_facts(kind, action, empty=True))
+        samples.append(sample_facts(kind, action, empty=True, role=role))
+    hostile = sample_facts(kind, action, hostile=True, role=role)
     try:
         for facts in samples:
-            _check_rendered(templates.render(kind, action, facts, _SAMPLE_ACK), files, problems)
-        _check_inert(
-            templates.render(kind, action, sample_facts(kind, action, hostile=True), None),
-            files,
-            problems,
-        )
+            out = templates.render(kind, action, facts, _SAMPLE_ACK, issued_at=SAMPLE_ISSUED_AT)
+            _check_rendered(out, files, problems)
+        _check_inert(templates.render(kind, action, hostile, None), files, problems)
     except TemplateError as exc:
         problems.append(str(exc))
 
@@ -101,12 +138,14 @@ def _check_inert(out: Rendered, files: Mapping[str, str], problems: list[str]) -
 
 
 def check_templates(directory: Path, *, tz: str = DEFAULT_TZ) -> list[str]:
-    """Render every notice kind/action against sample facts; the problems found, if any.
+    """Render every notice kind/action, for every recipient side, against sample facts;
+    the problems found, if any.
 
     Each problem names the file relative to ``directory`` (``x.body.j2:12: ...``) and
     what is wrong. Besides loading and rendering, it checks that each body shows
-    ``ack_url`` when given, and that text from events (a sample hazard whose title is
-    markup) stays escaped in the HTML and markdown bodies."""
+    ``ack_url`` when given, that text from events (a sample hazard whose title is
+    markup) stays escaped in the HTML and markdown bodies, that file names use known
+    kinds, actions and sides, and that every side gives the same SMS parameters."""
     problems: list[str] = []
     try:
         templates = TemplateSet._load(Path(directory), tz, problems)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.notifier.templating.catalog import DEFAULT_TZ
 
 _DEFAULT_ZONE: Final = ZoneInfo(DEFAULT_TZ)
+_END_OF_DAY: Final = time(23, 59, 59)
 
 
 def _parse_moment(value: object, tz: tzinfo) -> datetime | date | None:
@@ -36,6 +37,8 @@ def _cn_day(d: date) -> str:
 
 
 def _cn_minute(moment: datetime) -> str:
+    if moment.time().replace(microsecond=0) == _END_OF_DAY:
+        return _cn_day(moment)  # a deadline given as a date means the end of that day
     return f"{_cn_day(moment)} {moment.hour:02d}:{moment.minute:02d}"
 
 
@@ -60,7 +63,8 @@ def _cn_moment(value: object, tz: tzinfo, show: Callable[[datetime], str]) -> st
 
 
 def cn_datetime(value: object, tz: tzinfo = _DEFAULT_ZONE) -> str:
-    """``2026-12-01T18:00:00+08:00`` → ``2026年12月1日 18:00``; a bare date has no time."""
+    """``2026-12-01T18:00:00+08:00`` → ``2026年12月1日 18:00``; a bare date, or the end of a
+    day (23:59:59, what a deadline given as a date becomes), has no time."""
     return _cn_moment(value, tz, _cn_minute)
 
 

@@ -21,10 +21,10 @@ from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from services.notifier.templating import labels
 from services.notifier.templating.cells import filled, make_cells
 from services.notifier.templating.dates import cn_date, cn_datetime, cn_end_date
 from services.notifier.templating.errors import TemplateError, syntax_error
+from services.notifier.templating.labels import LabelSet, cn_num, percent_label, period_label
 from services.notifier.templating.text import lines, md_escape, md_url, paragraphs
 
 #: Context key of the per-render cache of ``load(...)`` modules.
@@ -34,25 +34,21 @@ _PLAIN_VALUES: Final = frozenset((str, Markup, int, float, bool, type(None), lis
 _ABSENT: Final = object()
 
 
-def _filters(tz: tzinfo) -> dict[str, Callable[..., Any]]:
+def _filters(tz: tzinfo, labels: LabelSet) -> dict[str, Callable[..., Any]]:
+    by_code = labels.filters()
     return {
         "cn_datetime": lambda v: cn_datetime(v, tz),
         "cn_date": lambda v: cn_date(v, tz),
         "cn_end_date": lambda v: cn_end_date(v, tz),
-        "cn_num": labels.cn_num,
-        "level_label": labels.level_label,
-        "authority_label": labels.authority_label,
-        "action_label": labels.action_label,
-        "duty_label": labels.duty_label,
-        "role_label": labels.role_label,
-        "industry_label": labels.industry_label,
-        "period_label": labels.period_label,
-        "percent_label": labels.percent_label,
+        "cn_num": cn_num,
+        **by_code,
+        "period_label": period_label,
+        "percent_label": percent_label,
         "md_escape": md_escape,
         "md_url": md_url,
         "paragraphs": paragraphs,
         "lines": lines,
-        "cells": make_cells(tz),
+        "cells": make_cells(tz, by_code),
         "filled": filled,
     }
 
@@ -99,8 +95,10 @@ def _load(context: Context, name: str) -> TemplateModule:
     return module
 
 
-def make_env(directory: Path, tz: tzinfo) -> ImmutableSandboxedEnvironment:
-    """The sandbox loading templates from ``directory``; ``*.html.j2`` autoescape."""
+def make_env(directory: Path, tz: tzinfo, labels: LabelSet) -> ImmutableSandboxedEnvironment:
+    """The sandbox loading templates from ``directory``; ``*.html.j2`` autoescape.
+
+    ``labels`` gives the ``*_label`` filters and the ``office`` the letters are signed by."""
     env = _Sandbox(
         loader=FileSystemLoader(str(directory), encoding="utf-8"),
         undefined=StrictUndefined,
@@ -120,8 +118,9 @@ def make_env(directory: Path, tz: tzinfo) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
         cache_size=-1,
     )
-    env.filters.update(_filters(tz))
+    env.filters.update(_filters(tz, labels))
     env.globals["load"] = _load
+    env.globals["office"] = labels.office_globals()
     return env
 
 

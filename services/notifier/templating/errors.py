@@ -32,14 +32,16 @@ class TemplateError(Exception):
 
 
 class TemplateMissing(TemplateError):
-    """No template file exists for a notice's kind/action in one channel family."""
+    """No template file exists for a notice's kind/action in one channel family.
+
+    It names the generic file (the last one looked for): the one every side falls back to."""
 
     def __init__(self, kind: str, action: str | None, family: str, expected: Sequence[str]) -> None:
         what = f"kind {kind!r}" + (f" action {action!r}" if action else "")
         super().__init__(
-            f"{expected[0]}: file missing (no {family} template for {what}; "
+            f"{expected[-1]}: file missing (no {family} template for {what}; "
             f"looked for {' or '.join(expected)})",
-            template=expected[0],
+            template=expected[-1],
         )
         self.kind = kind
         self.action = action

@@ -1,70 +1,52 @@
-"""Template filters that show codes, numbers and period keys as Chinese labels."""
+"""Template filters that show codes, numbers and period keys as Chinese labels.
+
+The labels themselves come from the config folder (labels.yaml, and the names of
+departments and regions in directory.yaml); this module only applies them."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
-LEVEL_LABELS: Final = {"major": "重大事故隐患", "general": "一般隐患"}
-AUTHORITY_LABELS: Final = {
-    "town": "镇级挂牌督办",
-    "county": "县级挂牌督办",
-    "city": "市级挂牌督办",
-    "province": "省级挂牌督办",
-}
-ACTION_LABELS: Final = {
-    "letter": "函告",
-    "circular": "通报",
-    "interview": "约谈",
-    "exposure": "曝光",
-}
-DUTY_LABELS: Final = {
-    "principal_inspection": "主要负责人带队检查",
-    "evacuation_drill": "应急疏散演练",
-    "weekly_report": "周上报",
-    "monthly_analysis_meeting": "月度安全生产分析会",
-}
-ROLE_LABELS: Final = {
-    "principal": "主要负责人",
-    "controller": "实际控制人",
-    "actual_controller": "实际控制人",
-    "safety_officer": "安全管理人员",
-    "responsible": "整改责任人",
-    "five_package": "五包一责任人",
-    "department": "行业主管部门",
-    "committee_office": "安委会办公室",
-    "leader": "分管领导",
-    "authority": "挂牌督办单位",
-}
-INDUSTRY_LABELS: Final = {
-    "non_coal_mine": "非煤矿山",
-    "tailings_pond": "尾矿库",
-    "hazardous_chemicals": "危险化学品",
-    "fireworks": "烟花爆竹",
-    "industry_trade": "工贸",
-    "metal_smelting": "金属冶炼",
-    "construction": "建筑施工",
-    "gas": "城镇燃气",
-    "self_built_housing": "自建房",
-    "special_equipment": "特种设备",
-    "fire_safety": "消防",
-    "road_transport": "道路运输",
-    "waterway_transport": "水路运输",
-    "road_traffic": "道路交通",
-    "education": "教育",
-    "elderly_care": "养老服务",
-    "culture_tourism": "文化旅游",
-    "medical": "医疗卫生",
-    "power": "电力",
-    "agriculture_machinery": "农业机械",
-}
+from services.core.directory import LABEL_TABLES, NAME_TABLES, Directory, Labels, label_tables
+
 _CN_DIGITS: Final = "零一二三四五六七八九"
 _HALF: Final = {"1": "上半年", "2": "下半年"}
 
 
+@dataclass(frozen=True)
+class LabelSet:
+    """Every code's Chinese label (from labels.yaml and directory.yaml) and the office.
+
+    Python holds none of the labels: it only applies them. An unknown code is shown as
+    it is, and ``duban config check`` warns about codes in the config without a label."""
+
+    tables: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    office: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, labels: Labels, directory: Directory | None) -> LabelSet:
+        """The labels of a checked config: labels.yaml and directory.yaml's names."""
+        office = labels.office.model_dump() if labels.office else {}
+        if office and not office.get("signature"):
+            office["signature"] = office["name"]
+        return cls(label_tables(labels, directory), office)
+
+    def filters(self) -> dict[str, Callable[[object], str]]:
+        """The template filters: ``role_label``, ``industry_label``, ``region_label``, …"""
+        named = {**LABEL_TABLES, **NAME_TABLES}
+        return {f: _labeller(self.tables.get(table, {})) for table, f in named.items()}
+
+    def office_globals(self) -> dict[str, str | None]:
+        """``office.name``, ``office.short_name``, ``office.signature``, ``office.phone``."""
+        keys = ("name", "short_name", "signature", "phone")
+        return {key: self.office.get(key) for key in keys}
+
+
 def _labeller(labels: Mapping[str, str]) -> Callable[[object], str]:
-    """A filter mapping codes to Chinese labels; unknown codes are shown as they are."""
+    """A filter mapping codes to labels; an unknown code is shown as it is."""
 
     def label(value: object) -> str:
         if value is None:
@@ -72,14 +54,6 @@ def _labeller(labels: Mapping[str, str]) -> Callable[[object], str]:
         return labels.get(str(value), str(value))
 
     return label
-
-
-level_label = _labeller(LEVEL_LABELS)
-authority_label = _labeller(AUTHORITY_LABELS)
-action_label = _labeller(ACTION_LABELS)
-duty_label = _labeller(DUTY_LABELS)
-role_label = _labeller(ROLE_LABELS)
-industry_label = _labeller(INDUSTRY_LABELS)
 
 
 def cn_num(value: object) -> str:

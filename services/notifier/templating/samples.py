@@ -1,9 +1,15 @@
-"""Built-in sample facts (a Chinese hazard, duty and digest) to try templates with."""
+"""Built-in sample facts (a Chinese hazard, duty and digest) to try templates with.
+
+They carry codes where the engine sends codes (region, industry, level, status, role,
+duty, department ids in digests), so a check can see that every code is labelled."""
 
 from __future__ import annotations
 
 from copy import deepcopy
 from typing import Any, Final
+
+#: The date sample letters are issued on (a notice's ``due_at``).
+SAMPLE_ISSUED_AT: Final = "2026-12-02T09:00:00+08:00"
 
 HOSTILE_TEXT: Final = (
     "{{ 7*7 }}{% for x in y %}<script>alert(1)</script></table>"
@@ -13,13 +19,16 @@ HOSTILE_TEXT: Final = (
 _SAMPLE_HAZARD: Final[dict[str, object]] = {
     "hazard_id": "HZ-2026-0042",
     "title": "危化品仓库可燃气体报警装置失效",
+    "description": "二号仓库东侧3个可燃气体报警探头失效，未及时维修更换",
     "level": "major",
+    "found_by": "inspection",
     "unit_id": "U-0007",
     "unit_name": "白土镇宏达化工有限公司",
     "industry": "hazardous_chemicals",
-    "region": "白土镇",
+    "region": "baitu",
     "deadline": "2026-12-01T18:00:00+08:00",
-    "department": "县应急管理局",
+    "department": "应急管理办公室",
+    "responsible_names": ["李强", "王伟"],
     "authority": "county",
     "days_left": None,
     "days_overdue": None,
@@ -31,16 +40,35 @@ _SAMPLE_HAZARD: Final[dict[str, object]] = {
 }
 _HAZARD_BY_KIND: Final[dict[str, dict[str, object]]] = {
     "report": {"status": "reported", "percent": None},
-    "reminder": {"days_left": 3, "recipient_role": "responsible"},
+    "reminder": {"days_left": 3, "recipient_role": "responsible", "next_steps": ["letter"]},
     "escalation": {"days_overdue": 5, "recipient_role": "department", "occurrence": 1},
-    "verification": {"status": "rectified", "percent": 100, "recipient_role": "department"},
-    "supervision": {"recipient_role": "principal"},
-    "closure": {"status": "closed", "percent": 100},
+    "verification": {
+        "status": "rectified",
+        "percent": 100,
+        "recipient_role": "department",
+        "rectified_at": "2026-11-25T16:00:00+08:00",
+    },
+    "supervision": {"recipient_role": "principal", "next_steps": ["letter", "circular"]},
+    "closure": {
+        "status": "closed",
+        "percent": 60,  # a stale progress report: closure must not show it
+        "rectified_at": "2026-11-25T16:00:00+08:00",
+        "closed_at": "2026-11-30T10:00:00+08:00",
+    },
 }
+#: The escalation steps still ahead of each action under the example policy.
+_AHEAD: Final[dict[str, list[str]]] = {
+    "letter": ["circular", "interview", "exposure"],
+    "circular": ["interview", "exposure"],
+    "interview": ["exposure"],
+    "exposure": [],
+}
+_DAYS_OVERDUE: Final[dict[str, int]] = {"letter": 5, "circular": 8, "interview": 12, "exposure": 21}
 _SAMPLE_DUTY: Final[dict[str, object]] = {
     "duty": "principal_inspection",
     "subject_id": "U-0007",
     "subject_name": "白土镇宏达化工有限公司",
+    "owed_by": "unit",
     "period_key": "2026-Q4",
     "period_end": "2027-01-01T00:00:00+08:00",
     "recipient_name": "张建国",
@@ -55,8 +83,8 @@ _SAMPLE_DIGEST: Final[dict[str, object]] = {
     "recipient_role": "committee_office",
     "totals": {"open": 12, "overdue": 3, "closed": 5, "reported": 4},
     "by_region": [
-        {"region": "白土镇", "open": 7, "overdue": 2, "closed": 3, "reported": 2},
-        {"region": "青阳镇", "open": 5, "overdue": 1, "closed": 2, "reported": 2},
+        {"region": "baitu", "open": 7, "overdue": 2, "closed": 3, "reported": 2},
+        {"region": "qingyang", "open": 5, "overdue": 1, "closed": 2, "reported": 2},
     ],
     "by_industry": [
         {"industry": "hazardous_chemicals", "open": 6, "overdue": 2, "closed": 1, "reported": 2},
@@ -67,7 +95,7 @@ _SAMPLE_DIGEST: Final[dict[str, object]] = {
             "hazard_id": "HZ-2026-0007",
             "title": "尾矿库排洪设施淤堵",
             "unit_name": "栾川某矿业有限公司",
-            "region": "白土镇",
+            "region": "baitu",
             "industry": "tailings_pond",
             "deadline": "2026-10-31",
             "days_overdue": 29,
@@ -79,26 +107,41 @@ _SAMPLE_DIGEST: Final[dict[str, object]] = {
             "subject_name": "青阳镇某建筑公司",
             "duty": "evacuation_drill",
             "period_key": "2026-H2",
-        }
+        },
+        {
+            "subject_id": "housing",
+            "subject_name": None,
+            "duty": "weekly_report",
+            "period_key": "2026-W48",
+        },
     ],
 }
 
 
 def sample_facts(
-    kind: str, action: str | None = None, *, empty: bool = False, hostile: bool = False
+    kind: str,
+    action: str | None = None,
+    *,
+    empty: bool = False,
+    hostile: bool = False,
+    role: str | None = None,
 ) -> dict[str, object]:
     """Built-in sample facts for ``kind`` (a Chinese sample hazard, duty or digest).
 
     ``empty``: a digest with all zeros and empty lists. ``hostile``: every free text
-    (titles, names, departments) replaced by markup that must stay inert."""
+    (titles, names, departments) replaced by markup that must stay inert. ``role``: the
+    recipient's role (which picks the side's wording)."""
     if kind == "digest":
         facts = _sample_digest(empty)
     elif kind == "duty":
         facts = deepcopy(_SAMPLE_DUTY)
     else:
-        facts = {**_SAMPLE_HAZARD, **_HAZARD_BY_KIND.get(kind, {})}
-        if action and kind == "escalation" and action != "letter":
-            facts["days_overdue"] = {"circular": 8, "interview": 12, "exposure": 21}.get(action, 5)
+        facts = deepcopy({**_SAMPLE_HAZARD, **_HAZARD_BY_KIND.get(kind, {})})
+        if kind == "escalation":
+            facts["days_overdue"] = _DAYS_OVERDUE.get(action or "letter", 5)
+            facts["next_steps"] = list(_AHEAD.get(action or "letter", []))
+    if role is not None:
+        facts["recipient_role"] = role
     return _hostile(facts) if hostile else facts
 
 
@@ -112,7 +155,16 @@ def _sample_digest(empty: bool) -> dict[str, object]:
 
 
 _FREE_TEXT: Final = frozenset(
-    {"title", "unit_name", "department", "region", "recipient_name", "subject_name"}
+    {
+        "title",
+        "description",
+        "unit_name",
+        "department",
+        "region",
+        "recipient_name",
+        "responsible_names",
+        "subject_name",
+    }
 )
 
 

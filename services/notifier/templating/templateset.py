@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Template, TemplateSyntaxError
 from jinja2 import UndefinedError as _JinjaUndefinedError
 from jinja2.exceptions import SecurityError
 
+from services.config.load import load_labels
+from services.config.positions import ConfigError
 from services.notifier.templating.catalog import (
     DEFAULT_TZ,
     FAMILIES,
+    OPTIONAL_FACTS,
     Rendered,
     expected_files,
     known_families,
+    side_of,
 )
 from services.notifier.templating.environment import (
     RENDER_CACHE,
@@ -33,33 +38,17 @@ from services.notifier.templating.errors import (
     syntax_error,
     undefined_name,
 )
+from services.notifier.templating.labels import LabelSet
 from services.notifier.templating.sms import SmsParams, load_sms, sms_value
 from services.notifier.templating.text import one_line, tidy
-
-#: Facts a notice may leave out; templates then see ``none`` (or 0) instead of failing.
-_OPTIONAL_FACTS: Final[dict[str, object]] = {
-    "unit_name": None,
-    "industry": None,
-    "region": None,
-    "deadline": None,
-    "department": None,
-    "authority": None,
-    "days_left": None,
-    "days_overdue": None,
-    "status": None,
-    "percent": None,
-    "recipient_name": None,
-    "recipient_role": None,
-    "occurrence": 0,
-    "subject_name": None,
-}
 
 
 @dataclass(frozen=True, slots=True)
 class _Variant:
-    """The resolved templates of one (kind, action)."""
+    """The resolved templates of one (kind, action, side); ``body`` is its wording file."""
 
     files: dict[str, str]
+    body: str | None
     subject: Template
     text: Template
     html: Template
@@ -84,23 +73,34 @@ class TemplateSet:
         self._sms = dict(sms)
         self._origins = dict(origins)
         self._files = frozenset(self._templates) | frozenset(self._sms)
-        self._variants: dict[tuple[str, str | None], _Variant] = {}
+        self._variants: dict[tuple[str, str | None, str | None], _Variant] = {}
 
     # -- loading
 
     @classmethod
-    def load(cls, directory: Path, *, tz: str = DEFAULT_TZ) -> TemplateSet:
+    def load(
+        cls, directory: Path, *, tz: str = DEFAULT_TZ, labels: LabelSet | None = None
+    ) -> TemplateSet:
         """Compile every ``*.j2`` and ``*.sms.yaml`` file in ``directory``.
 
-        Raises :class:`TemplateError` naming the file and line of the first problem."""
-        return cls._load(Path(directory), tz, problems=None)
+        ``labels``: the codes' Chinese labels and the office; by default read from the
+        config folder holding ``directory`` (labels.yaml and directory.yaml, both
+        optional). Raises :class:`TemplateError` naming the file and line of the first
+        problem."""
+        return cls._load(Path(directory), tz, problems=None, labels=labels)
 
     @classmethod
-    def _load(cls, directory: Path, tz: str, problems: list[str] | None) -> TemplateSet:
+    def _load(
+        cls,
+        directory: Path,
+        tz: str,
+        problems: list[str] | None,
+        labels: LabelSet | None = None,
+    ) -> TemplateSet:
         """Like :meth:`load`; with ``problems``, a file that fails is noted there instead."""
         if not directory.is_dir():
             raise TemplateError(f"{directory}: template folder not found", template=str(directory))
-        env = make_env(directory, ZoneInfo(tz))
+        env = make_env(directory, ZoneInfo(tz), labels or _labels_beside(directory, problems))
         templates: dict[str, Template] = {}
         sms: dict[str, SmsParams] = {}
         origins: dict[str, str] = {}
@@ -127,34 +127,46 @@ class TemplateSet:
         """Names of the loaded template files."""
         return sorted(self._files)
 
-    def variant_files(self, kind: str, action: str | None) -> dict[str, str]:
-        """Family → file name used for ``kind``/``action``; raises TemplateMissing."""
-        return dict(self._variant(kind, action).files)
+    def variant_files(
+        self, kind: str, action: str | None, side: str | None = None
+    ) -> dict[str, str]:
+        """Family → file name used for ``kind``/``action`` written to ``side`` (with
+        ``"body"`` → its wording file, when there is one); raises TemplateMissing."""
+        variant = self._variant(kind, action, side)
+        return {**variant.files, "body": variant.body} if variant.body else dict(variant.files)
 
-    def sms_param_names(self, kind: str, action: str | None) -> tuple[str, ...]:
+    def sms_param_names(
+        self, kind: str, action: str | None, side: str | None = None
+    ) -> tuple[str, ...]:
         """Names of the SMS parameters ``kind``/``action`` renders; raises TemplateMissing."""
-        return self._variant(kind, action).sms.names
+        return self._variant(kind, action, side).sms.names
 
-    def _variant(self, kind: str, action: str | None) -> _Variant:
-        key = (kind, action)
+    def _variant(self, kind: str, action: str | None, side: str | None) -> _Variant:
+        key = (kind, action, side)
         variant = self._variants.get(key)
         if variant is None:
-            variant = self._resolve(kind, action)
+            variant = self._resolve(kind, action, side)
             self._variants[key] = variant
         return variant
 
-    def _resolve(self, kind: str, action: str | None) -> _Variant:
+    def _find(self, kind: str, action: str | None, family: str, side: str | None) -> str | None:
+        expected = expected_files(kind, action, family, side)
+        found = next((n for n in expected if n in self._files or n in self._broken), None)
+        if found is None and family != "body":
+            raise TemplateMissing(kind, action, family, expected)
+        if found in self._broken:
+            raise TemplateError(f"{found}: could not be loaded", template=found)
+        return found
+
+    def _resolve(self, kind: str, action: str | None, side: str | None) -> _Variant:
         files: dict[str, str] = {}
         for family in FAMILIES:
-            expected = expected_files(kind, action, family)
-            found = next((n for n in expected if n in self._files or n in self._broken), None)
-            if found is None:
-                raise TemplateMissing(kind, action, family, expected)
-            if found in self._broken:
-                raise TemplateError(f"{found}: could not be loaded", template=found)
+            found = self._find(kind, action, family, side)
+            assert found is not None  # _find raises for a missing family file
             files[family] = found
         return _Variant(
             files=files,
+            body=self._find(kind, action, "body", side),
             subject=self._templates[files["subject"]],
             text=self._templates[files["text"]],
             html=self._templates[files["html"]],
@@ -172,22 +184,25 @@ class TemplateSet:
         ack_url: str | None,
         *,
         families: Collection[str] | None = None,
+        role: str | None = None,
+        issued_at: datetime | str | None = None,
     ) -> Rendered:
         """Render one notice in every family (or only ``families``; the others stay empty).
 
-        ``families`` is e.g. ``("subject", "markdown")`` for a chat robot. Raises
-        :class:`TemplateMissing` when no file exists for a family and
-        :class:`TemplateError` when a template fails (e.g. an undefined variable)."""
-        variant = self._variant(kind, action)
+        ``families`` is e.g. ``("subject", "markdown")`` for a chat robot. ``role`` (by
+        default the facts' ``recipient_role``) picks the side's files; ``issued_at`` is
+        the date letters carry. Raises :class:`TemplateMissing` when no file exists for
+        a family and :class:`TemplateError` when a template fails (e.g. an undefined
+        variable)."""
+        side = side_of(role if role is not None else facts.get("recipient_role"))
+        variant = self._variant(kind, action, side)
         wanted = FAMILIES.keys() if families is None else known_families(families)
         if ack_url is not None and not ack_url.startswith(("https://", "http://")):
             raise TemplateError(f"ack_url must be an http(s) URL, got {ack_url[:40]!r}")
-        context: dict[str, Any] = dict(_OPTIONAL_FACTS)
-        context.update(facts)
-        context["kind"] = kind
-        context["action"] = action
-        context["ack_url"] = ack_url
-        context[RENDER_CACHE] = {}
+        context: dict[str, Any] = {**OPTIONAL_FACTS, **facts, RENDER_CACHE: {}}
+        context.update(kind=kind, action=action, side=side, ack_url=ack_url, issued_at=issued_at)
+        if variant.body is not None:
+            context["body_template"] = variant.body
         subject = one_line(self._run(variant.subject, context, variant.files["subject"]))
         context["subject"] = subject
         files = variant.files
@@ -250,3 +265,15 @@ class TemplateSet:
                 found = (name, tb.tb_lineno)
             tb = tb.tb_next
         return found
+
+
+def _labels_beside(directory: Path, problems: list[str] | None) -> LabelSet:
+    """The labels of the config folder holding ``directory``; a broken file is a
+    TemplateError (or, with ``problems``, noted there and its labels left out)."""
+    try:
+        return LabelSet.of(*load_labels(directory.parent))
+    except ConfigError as exc:
+        if problems is None:
+            raise TemplateError(f"labels: {exc}") from exc
+        problems += [f"labels: {p}" for p in exc.problems]
+        return LabelSet()
