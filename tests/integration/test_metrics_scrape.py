@@ -27,6 +27,7 @@ from services.settings import Settings
 from tests.fakes import FakeClock
 from tests.helpers import at, reported, unit_upserted
 from tests.integration.conftest import TEST_REDIS_DB, wait_for
+from tests.integration.processes import ready, stop
 from tests.providers.smtp import FakeSmtpServer
 from tests.stack import LocalStack
 
@@ -123,23 +124,7 @@ def run_all(stack: LocalStack) -> Iterator[tuple[int, int]]:
     try:
         yield metrics_port, ack_port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def ready(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/readyz") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+        stop(process)
 
 
 def families(text: str) -> list[str]:

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import Topics
 from tests.integration.conftest import wait_for
+from tests.integration.processes import ready, stop
 from tests.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,24 +58,7 @@ def start(env: dict[str, str]) -> Iterator:
 
     yield run
     for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def ready(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/readyz") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+        stop(process)
 
 
 async def members(bootstrap: str, group: str) -> int:

@@ -246,7 +246,8 @@ async def test_a_send_that_may_have_reached_the_provider_keeps_its_slot(
     ("cause", "said", "unsent"),
     [
         (ConnectionRefusedError(111, "Connection refused"), None, True),
-        (ConnectionResetError(104, "reset while connecting"), None, True),  # a bare OSError is read as a failed connect
+        # a bare OSError is read as a failed connect
+        (ConnectionResetError(104, "reset while connecting"), None, True),
         (socket.gaierror(-2, "Name or service not known"), None, True),
         (ssl.SSLError("handshake failed"), None, True),
         (aiohttp.ConnectionTimeoutError("connect timeout"), None, True),
