@@ -40,8 +40,13 @@ run: setup stack-up
 	@echo
 	$(BIN)/duban run all --config $(CONFIG)
 
+# The suite starts the local stack when it is not running (tests/stack.py); what it started
+# it stops again, a stack that was already up (`make run`) is left as it was.
 test: setup lint typecheck
-	$(BIN)/pytest
+	@if bash deploy/local/stack.sh status >/dev/null 2>&1; then was_up=1; else was_up=0; fi; \
+	$(BIN)/pytest; rc=$$?; \
+	if [ $$was_up = 0 ]; then bash deploy/local/stack.sh down; fi; \
+	exit $$rc
 
 test-unit: setup
 	$(BIN)/pytest -m "not integration"
