@@ -27,3 +27,20 @@ class RacingStore(MemoryEntityStore):
                 version, json = self.docs.get(write.key, (0, write.json))
                 self.docs[write.key] = (version + 1, json)
         return await super().commit(writes)
+
+
+class FakeTime:
+    """Monotonic time that moves only when the deliverer sleeps or the test says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """The fake monotonic clock."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the pause and let that much time pass."""
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -27,7 +27,7 @@ from services.notifier.ledger import DeliveryLedger, Sent
 from services.notifier.ratelimit import MAX_NAP_S, RateLimiter, Window
 from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeTime
 from tests.integration.conftest import EXAMPLE
 from tests.integration.deliverykit import notice
 from tests.providers import FakeSmtpServer
@@ -44,21 +44,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-class FakeTime:
-    """Monotonic time that moves only when the deliverer sleeps or the test says."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 async def no_waiting_for_slots(seconds: float) -> None:

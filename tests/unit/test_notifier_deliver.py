@@ -16,7 +16,7 @@ from services.notifier.deliver import Deliverer
 from services.notifier.ledger import Sent
 from services.notifier.render import TemplateSet, sample_facts
 from services.notifier.retry import RetryPolicy
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeTime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
 NOW = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
@@ -97,21 +97,6 @@ class Outcomes:
 
     async def dead_letter(self, notice: Any, reason: str) -> None:
         self.events.append(("dead_letter", reason))
-
-
-class FakeTime:
-    """Monotonic time that only moves when the deliverer sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
