@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
 from contracts.topics import Topics
+from deploy.local.standins.smtp import FakeSmtpServer
 from services.settings import Settings
 from tests.fakes import FakeClock
-from tests.providers.smtp import FakeSmtpServer
 from tests.stack import LocalStack as StackInfo
 from tests.stack import ensure_stack
 

@@ -12,6 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from contracts.topics import DLQ_HEADER_REASON
+from deploy.local.standins.smtp import FakeSmtpServer
 from services.config.load import load_config
 from services.notifier.app import create_notifier
 from services.notifier.channels import OutboundMessage, SendResult
@@ -22,7 +23,6 @@ from services.settings import Settings
 from tests.fakes import FakeClock
 from tests.hostile.corpus import example
 from tests.integration.conftest import EXAMPLE, read_topic, wait_for
-from tests.providers.smtp import FakeSmtpServer
 
 
 class BuggyOnPoison:

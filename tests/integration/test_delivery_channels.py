@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from deploy.local.standins._base import FakeHttpProvider
+from deploy.local.standins.tcp import ConnectionRelay, RecordingProxy
 from services.engine.app import create_engine
 from services.notifier.app import create_notifier
 from services.runner import running
@@ -44,8 +46,6 @@ from tests.providers import (
     FakeWebhookReceiver,
     FakeWeCom,
 )
-from tests.providers._base import FakeHttpProvider
-from tests.providers.tcp import ConnectionRelay, RecordingProxy
 
 # channel name → (fake factory, how the example channels.yaml's variables point at it)
 PROVIDERS: dict[str, tuple[Callable[[], FakeHttpProvider], Callable[..., None]]] = {

@@ -24,6 +24,7 @@ from contracts.topics import (
     DLQ_HEADER_SIZE,
     DLQ_HEADER_TRUNCATED,
 )
+from deploy.local.standins.smtp import FakeSmtpServer
 from services.engine.app import create_engine
 from services.kafka import consumer_lag
 from services.logs import MaskingFormatter
@@ -35,7 +36,6 @@ from tests.fakes import FakeClock
 from tests.helpers import at, reported, unit_upserted
 from tests.hostile.corpus import EMAIL, MOBILE, SECRET, example, hazard_records, notice_records
 from tests.integration.conftest import read_topic, wait_for
-from tests.providers.smtp import FakeSmtpServer
 
 DEADLINE = date(2026, 12, 1)
 BIG = 4 * 1024 * 1024  # inbound topics take records larger than the dead-letter topics do

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.topics import Topics
+from deploy.local.standins.smtp import FakeSmtpServer
 from services.engine.app import create_engine
 from services.metrics import serve_metrics
 from services.notifier.app import create_notifier
@@ -28,7 +29,6 @@ from tests.fakes import FakeClock
 from tests.helpers import at, reported, unit_upserted
 from tests.integration.conftest import TEST_REDIS_DB, wait_for
 from tests.integration.processes import ready, stop
-from tests.providers.smtp import FakeSmtpServer
 from tests.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]

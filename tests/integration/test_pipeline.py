@@ -8,6 +8,7 @@ from datetime import date
 from email.header import decode_header, make_header
 
 from contracts.topics import DLQ_HEADER_REASON
+from deploy.local.standins.smtp import FakeSmtpServer
 from services.engine.app import create_engine
 from services.notifier.app import create_notifier
 from services.runner import running
@@ -15,7 +16,6 @@ from services.settings import Settings
 from tests.fakes import FakeClock
 from tests.helpers import at, hazard_event, reported, unit_upserted
 from tests.integration.conftest import read_topic, wait_for
-from tests.providers.smtp import FakeSmtpServer
 
 
 def subject_of(mail) -> str:

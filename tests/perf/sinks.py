@@ -24,9 +24,9 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from deploy.local.standins._base import free_socket
 from services.runner import settle_garbage_collector
 from tests.providers import FakeDingTalk, FakeFeishu, FakeSmtpServer, FakeWebhookReceiver, FakeWeCom
-from tests.providers._base import free_socket
 
 
 @dataclass

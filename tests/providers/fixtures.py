@@ -17,16 +17,16 @@ from typing import Any, TypeVar
 import pytest
 import pytest_asyncio
 
-from ._base import Serving
-from .aliyun_sms import FakeAliyunSms
-from .dingtalk import FakeDingTalk
-from .feishu import FakeFeishu
-from .sms_gateway import FakeSmsGateway
-from .smtp import FakeSmtpServer
-from .tencent_sms import FakeTencentSms
-from .tls import CertFiles, TlsUnavailable, make_self_signed_cert
-from .webhook_receiver import FakeWebhookReceiver
-from .wecom import FakeWeCom
+from deploy.local.standins._base import Serving
+from deploy.local.standins.aliyun_sms import FakeAliyunSms
+from deploy.local.standins.dingtalk import FakeDingTalk
+from deploy.local.standins.feishu import FakeFeishu
+from deploy.local.standins.sms_gateway import FakeSmsGateway
+from deploy.local.standins.smtp import FakeSmtpServer
+from deploy.local.standins.tencent_sms import FakeTencentSms
+from deploy.local.standins.tls import CertFiles, TlsUnavailable, make_self_signed_cert
+from deploy.local.standins.webhook_receiver import FakeWebhookReceiver
+from deploy.local.standins.wecom import FakeWeCom
 
 SMTP_USERS = {"notifier@example.com": "smtp-test-password"}
 

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from deploy.local.standins._base import FakeHttpProvider
 from services.notifier.channels.base import Channel, DeliveryError, OutboundMessage
 from tests.providers import FakeDingTalk, FakeFeishu, sample_message
-from tests.providers._base import FakeHttpProvider
 
 ChannelT = TypeVar("ChannelT", bound=Channel)
 

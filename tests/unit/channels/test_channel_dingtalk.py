@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from deploy.local.standins._crypto import rfc2104_hmac
 from services.notifier.channels.dingtalk import DingTalkChannel, DingTalkSettings
 from tests.providers import FakeDingTalk, sample_message
-from tests.providers._crypto import rfc2104_hmac
 from tests.unit.channels._support import (
     robot_channel,
     send_expecting_error,

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from deploy.local.standins.tls import CertFiles
 from services.notifier.channels.base import DeliveryError
 from services.notifier.channels.email import EmailChannel, EmailSettings, Security, message_id_for
 from tests.providers import FakeSmtpServer, sample_message
 from tests.providers.fixtures import SMTP_USERS
-from tests.providers.tls import CertFiles
 from tests.unit.channels._support import send_expecting_error, until_connection_lost
 
 USER, PASSWORD = next(iter(SMTP_USERS.items()))

@@ -12,11 +12,11 @@ import pytest
 import pytest_asyncio
 import uvloop
 
+from deploy.local.standins.tcp import ConnectionRelay, RecordingProxy
 from services.notifier.channels._http import CONNECTIONS_PER_HOST
 from services.notifier.channels.base import never_reached_provider
 from services.notifier.channels.wecom import WeComChannel, WeComSettings
 from tests.providers import CertFiles, FakeWeCom, sample_message
-from tests.providers.tcp import ConnectionRelay, RecordingProxy
 from tests.unit.channels._support import send_expecting_error
 
 

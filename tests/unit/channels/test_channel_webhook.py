@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from deploy.local.standins._crypto import rfc2104_hmac
 from services.notifier.channels.webhook import (
     WebhookChannel,
     WebhookSettings,
@@ -12,7 +13,6 @@ from services.notifier.channels.webhook import (
     webhook_signature,
 )
 from tests.providers import FakeWebhookReceiver, sample_message
-from tests.providers._crypto import rfc2104_hmac
 from tests.unit.channels._support import (
     send_expecting_error,
     send_past_timeout,
