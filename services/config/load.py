@@ -45,7 +45,10 @@ class Config:
         zone = ZoneInfo(self.policy.time_zone)
         overrides = self.calendar.model_copy(update={"time_zone": self.policy.time_zone})
         day_at = _clock(self.policy.day_steps_at) if self.policy.day_steps_at else None
-        timing = Timing(self.policy, WorkCalendar.from_overrides(overrides), zone, day_at)
+        hours = self.policy.working_hours
+        office = (_clock(hours.send_at), _clock(hours.end)) if hours else None
+        calendar = WorkCalendar.from_overrides(overrides)
+        timing = Timing(self.policy, calendar, zone, day_at, office)
         return Rules(
             timing,
             DirectoryIndex(self.directory),
@@ -168,6 +171,7 @@ def _clean_loc(located: Located, raw: tuple[Any, ...]) -> tuple[Any, ...]:
 
 _UNION_TAGS = frozenset(
     {"email", "wecom", "dingtalk", "feishu", "aliyun_sms", "tencent_sms", "sms_gateway", "webhook"}
+    | {"wecom_app", "dingtalk_work", "feishu_app"}
 )
 
 

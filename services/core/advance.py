@@ -59,6 +59,9 @@ def plan_key(state: HazardState) -> tuple[object, ...]:
         state.listed_by,
         state.listed_at,
         state.found_by,
+        state.reopened_at,
+        state.deadline_changed_at,
+        bool(state.responsible),
         unit.industry if unit else None,
         unit.region if unit else None,
     )

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from services.core.directory import DirectoryIndex
+from services.core.directory import DirectoryIndex, Person
 from services.core.duties import DutiesFile
+from services.core.facts import change_facts, hazard_facts
 from services.core.policy import Action, NoticeKind, Role
-from services.core.recipients import Recipient, Subject, department_of, resolve, subject_of
+from services.core.recipients import Recipient, Subject, resolve, subject_of
 from services.core.routing import PlannedChannel, Routing, channel_order, exempt, family_of
 from services.core.routing import quiet_until as quiet_end
 from services.core.state import HazardState, UnitInfo
 from services.core.timeline import Occurrence, Timing, occurrences
+
+# Kinds that tell what changed, with the old deadline, the reason and what is missing.
+CHANGE_KINDS = frozenset({"reopened", "deadline_changed", "incomplete"})
+# Kinds the listing authority receives while the hazard is listed (the closure is 摘牌).
+AUTHORITY_KINDS = frozenset({"escalation", "closure"})
+# Due longer ago than this means a gap (a late event, downtime): catch up without a burst.
+CATCH_UP_AFTER = timedelta(hours=1)
+# The recipient role of a group robot's post.
+GROUP_ROLE = "group"
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class PlannedNotice:
     facts: dict[str, Any]
 
 
+# The recipient of a notice being drafted, replaced before it is planned.
+_NOBODY = Recipient(Person(id="nobody"), "nobody")
+
+
 @dataclass
 class Evaluation:
     """Notices to send now, occurrences now decided, the next moment to look, ops warnings."""
@@ -60,17 +74,23 @@ def evaluate(state: HazardState, unit: UnitInfo | None, rules: Rules, now: datet
     if not state.known:
         return result
     sent = set(state.sent)
+    firsts = first_sendings(state.sent)
     due: list[Occurrence] = []
+    ahead: list[tuple[datetime, str]] = []
     for occ in occurrences(state, rules.timing, now):
-        if occ.sent_key in sent:
+        if occ.sent_key in sent or _sent_for_an_earlier_anchor(occ, firsts):
             continue
         if occ.due_at <= now:
             due.append(occ)
-        elif result.next_at is None or occ.due_at < result.next_at:
+            continue
+        if occ.repeat == 0 and occ.step.action and occ.rule.kind == "escalation":
+            ahead.append((occ.due_at, occ.step.action))
+        if result.next_at is None or occ.due_at < result.next_at:
             result.next_at = occ.due_at
     result.decided = [occ.sent_key for occ in due]
-    for occ in _latest_only(due):
-        _add_notices(result, occ, state, unit, rules, now)
+    next_steps = list(dict.fromkeys(action for _, action in sorted(ahead)))
+    for occ in catch_up(due, now):
+        _add_notices(result, occ, state, unit, rules, now, next_steps)
     return result
 
 
@@ -78,7 +98,11 @@ def mark_decided(state: HazardState, evaluation: Evaluation) -> HazardState:
     """The state with this evaluation's occurrences recorded, so they are never sent twice."""
     if not evaluation.decided:
         return state
-    return state.model_copy(update={"sent": [*state.sent, *evaluation.decided]})
+    roles = [n.recipient.role for n in evaluation.notices if n.recipient.role != GROUP_ROLE]
+    notified = list(dict.fromkeys([*state.notified_roles, *roles]))
+    return state.model_copy(
+        update={"sent": [*state.sent, *evaluation.decided], "notified_roles": notified}
+    )
 
 
 def acknowledge(state: HazardState, notice_id: str, person_id: str) -> HazardState:
@@ -89,14 +113,62 @@ def acknowledge(state: HazardState, notice_id: str, person_id: str) -> HazardSta
     return state.model_copy(update={"acks": {**state.acks, notice_id: [*people, person_id]}})
 
 
-def _latest_only(due: list[Occurrence]) -> list[Occurrence]:
-    """After a gap (downtime), send only the newest period/repeat of each step, not a burst."""
-    latest: dict[tuple[str, str], Occurrence] = {}
+def first_sendings(sent: Sequence[str]) -> dict[tuple[str, str], set[str]]:
+    """(rule id, step label) → anchor stamps whose first sending is recorded in `sent`."""
+    firsts: dict[tuple[str, str], set[str]] = {}
+    for key in sent:
+        head, _, repeat = key.rpartition("#")
+        parts = head.split(":")
+        if repeat == "0" and len(parts) == 3:
+            firsts.setdefault((parts[0], parts[1]), set()).add(parts[2])
+    return firsts
+
+
+def _sent_for_an_earlier_anchor(occ: Occurrence, firsts: dict[tuple[str, str], set[str]]) -> bool:
+    """An escalation step already sent for an earlier deadline is not sent again when the
+    deadline changes; the steps of the new deadline still ahead go as planned."""
+    if occ.rule.kind != "escalation":
+        return False
+    stamps = firsts.get((occ.rule.id, occ.label), set())
+    return bool(stamps) and occ.stamp not in stamps
+
+
+def catch_up(due: list[Occurrence], now: datetime) -> list[Occurrence]:
+    """What to send of the occurrences due now, without a burst.
+
+    A reminder whose anchor has passed is dropped, and of a rule's reminders due together
+    only the last goes. After a gap (an event applied late, downtime: something due more
+    than CATCH_UP_AFTER ago) only the rule's highest step (or newest period) goes, once —
+    as its first sending if that was never sent."""
+    by_rule: dict[str, list[Occurrence]] = {}
     for occ in due:
-        key = (occ.rule.id, occ.step.name)
-        if key not in latest or occ.due_at >= latest[key].due_at:
-            latest[key] = occ
-    return sorted(latest.values(), key=lambda o: o.due_at)
+        if occ.step.offset.amount < 0 and occ.anchor_at <= now:
+            continue  # a reminder for a deadline already passed
+        by_rule.setdefault(occ.rule.id, []).append(occ)
+    chosen: list[Occurrence] = []
+    for occs in by_rule.values():
+        missed = any(o.due_at < now - CATCH_UP_AFTER for o in occs)
+        reminders = all(o.step.offset.amount < 0 for o in occs)
+        chosen += [_highest(occs)] if missed or reminders else _newest_per_label(occs)
+    return sorted(chosen, key=lambda o: o.due_at)
+
+
+def _newest_per_label(occs: list[Occurrence]) -> list[Occurrence]:
+    newest: dict[str, Occurrence] = {}
+    for occ in occs:
+        if occ.label not in newest or occ.due_at >= newest[occ.label].due_at:
+            newest[occ.label] = occ
+    return list(newest.values())
+
+
+def _highest(occs: list[Occurrence]) -> Occurrence:
+    """The newest period of the rule's last step due, as its first sending if unsent."""
+    steps = occs[0].rule.steps
+    firsts = {o.label: o.due_at for o in occs if o.repeat == 0}
+    top = max(occs, key=lambda o: (steps.index(o.step), firsts.get(o.label, o.due_at)))
+    same = [o for o in occs if o.label == top.label]
+    first = [o for o in same if o.repeat == 0]
+    return first[0] if first else max(same, key=lambda o: o.repeat)
 
 
 def _add_notices(
@@ -106,13 +178,13 @@ def _add_notices(
     unit: UnitInfo | None,
     rules: Rules,
     now: datetime,
+    next_steps: list[str],
 ) -> None:
-    roles = list(occ.step.to)
-    if state.listed_by and occ.rule.add_authority_when_listed and occ.rule.kind == "escalation":
-        roles.append("authority")
+    roles = _roles(occ, state)
     notice_id = occ.notice_id(state.hazard_id)
     # A repeat goes only to those who have not acknowledged the notice.
     acked = frozenset(state.acks.get(notice_id, ())) if occ.repeat else frozenset()
+    facts = hazard_facts(state, unit, rules, max(occ.due_at, now), next_steps)
     address(
         result.notices,
         result.warnings,
@@ -127,9 +199,22 @@ def _add_notices(
         now=now,
         level=state.level,
         rules=rules,
-        facts=hazard_facts(state, unit, rules, max(occ.due_at, now)),
+        facts={**facts, **change_facts(state)} if occ.rule.kind in CHANGE_KINDS else facts,
         skip=acked,
     )
+
+
+def _roles(occ: Occurrence, state: HazardState) -> list[Role]:
+    """The step's roles: `notified` stands for every role told about the hazard so far, and
+    the listing authority joins escalations and the closure (摘牌) while listed."""
+    roles: list[Role] = []
+    for role in occ.step.to:
+        extra = state.notified_roles if role == "notified" else [role]
+        roles += [cast(Role, r) for r in extra if r != "notified"]
+    rule = occ.rule
+    if state.listed_by and rule.add_authority_when_listed and rule.kind in AUTHORITY_KINDS:
+        roles.append("authority")
+    return list(dict.fromkeys(roles))
 
 
 def address(
@@ -150,10 +235,14 @@ def address(
     facts: dict[str, Any],
     skip: frozenset[str] = frozenset(),
 ) -> None:
-    """Resolve `roles` to people and append one planned notice per reachable person."""
+    """Resolve `roles` to people and append one planned notice per reachable person, and
+    for a first sending one post per group robot (routing.groups) mentioning them all."""
     resolution = resolve(roles, subject, unit, rules.index)
     warnings += resolution.warnings
     at = max(due_at, now)
+    draft = PlannedNotice(
+        notice_id, occurrence, kind, action, subject.id, due_at, at, _NOBODY, (), facts
+    )
     for recipient in resolution.recipients:
         if recipient.person.id in skip:
             continue
@@ -163,25 +252,51 @@ def address(
                 f"notice {notice_id}: person '{recipient.person.id}' has no usable channel"
             )
             continue
-        personal = {
-            "recipient_name": recipient.person.name or recipient.person.id,
-            "recipient_role": recipient.role,
-            "occurrence": occurrence,
-        }
-        notices.append(
-            PlannedNotice(
-                notice_id=notice_id,
-                occurrence=occurrence,
-                kind=kind,
-                action=action,
-                subject=subject.id,
-                due_at=due_at,
-                at=at,
-                recipient=recipient,
-                channels=channels,
-                facts={**facts, **personal},
-            )
-        )
+        notices.append(_for(draft, recipient, channels))
+    if occurrence == 0 and resolution.recipients:
+        notices += group_posts(draft, resolution.recipients, level, rules)
+
+
+def _for(
+    draft: PlannedNotice, recipient: Recipient, channels: tuple[PlannedChannel, ...]
+) -> PlannedNotice:
+    personal = {
+        "recipient_name": recipient.person.name or recipient.person.id,
+        "recipient_role": recipient.role,
+        "occurrence": draft.occurrence,
+    }
+    facts = {**draft.facts, **personal}
+    return replace(draft, recipient=recipient, channels=channels, facts=facts)
+
+
+def group_posts(
+    draft: PlannedNotice, recipients: Sequence[Recipient], level: str | None, rules: Rules
+) -> list[PlannedNotice]:
+    """One post per configured group robot, mentioning every recipient of the notice; it
+    carries no personal acknowledgement link (the notifier sees role `group`)."""
+    mentions = [_mention(r) for r in recipients]
+    posts = []
+    for channel in rules.routing.groups:
+        if channel not in rules.channel_types:
+            continue  # switched off: its variables are unset
+        group = Recipient(Person(id=f"group-{channel}", name=channel), GROUP_ROLE)
+        planned = _quiet(channel, draft.kind, level, draft.at, rules)
+        post = _for(draft, group, (planned,))
+        posts.append(replace(post, facts={**post.facts, "mentions": mentions}))
+    return posts
+
+
+def _mention(recipient: Recipient) -> dict[str, str | None]:
+    person = recipient.person
+    return {
+        "person_id": person.id,
+        "name": person.name,
+        "role": recipient.role,
+        "mobile": person.mobile,
+        "wecom_userid": person.wecom_userid,
+        "dingtalk_userid": person.dingtalk_userid,
+        "feishu_open_id": person.feishu_open_id,
+    }
 
 
 def plan_channels(
@@ -189,40 +304,15 @@ def plan_channels(
 ) -> tuple[PlannedChannel, ...]:
     """The recipient's channels in order, each deferred out of its quiet hours if need be."""
     names = channel_order(recipient.person, recipient.role, rules.routing, rules.channel_types)
-    quiet = rules.timing.policy.quiet_hours
-    planned = []
-    for name in names:
-        window = quiet.get(family_of(rules.channel_types[name]))
-        later = None
-        if window is not None and not exempt(window, kind, level):
-            later = quiet_end(window, at, rules.timing.zone)
-        planned.append(PlannedChannel(name, later))
-    return tuple(planned)
+    return tuple(_quiet(name, kind, level, at, rules) for name in names)
 
 
-def hazard_facts(
-    state: HazardState, unit: UnitInfo | None, rules: Rules, at: datetime
-) -> dict[str, Any]:
-    """Template variables describing the hazard at `at` (JSON values only)."""
-    department = department_of(subject_of(state), rules.index)
-    ref = state.unit
-    zone = rules.timing.zone
-    days = None
-    if state.deadline is not None:
-        days = (at.astimezone(zone).date() - state.deadline.astimezone(zone).date()).days
-    return {
-        "hazard_id": state.hazard_id,
-        "title": state.title,
-        "level": state.level,
-        "unit_id": ref.id if ref else None,
-        "unit_name": (unit.name if unit and unit.name else None) or (ref.name if ref else None),
-        "industry": ref.industry if ref else None,
-        "region": ref.region if ref else None,
-        "deadline": state.deadline.isoformat() if state.deadline else None,
-        "department": department.name if department else "安委办",
-        "authority": state.listed_by,
-        "days_left": -days if days is not None and days <= 0 else None,
-        "days_overdue": days if days is not None and days > 0 else None,
-        "status": state.status,
-        "percent": state.percent,
-    }
+def _quiet(
+    name: str, kind: NoticeKind, level: str | None, at: datetime, rules: Rules
+) -> PlannedChannel:
+    """The channel, deferred out of its family's quiet hours if need be."""
+    window = rules.timing.policy.quiet_hours.get(family_of(rules.channel_types[name]))
+    later = None
+    if window is not None and not exempt(window, kind, level):
+        later = quiet_end(window, at, rules.timing.zone)
+    return PlannedChannel(name, later)

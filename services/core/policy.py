@@ -12,7 +12,9 @@ from services.core.offsets import Offset, parse_offset
 
 # The contract owns the vocabulary of notices; policies speak the same words.
 Action = EscalationAction
-Anchor = Literal["reported", "deadline", "rectified", "listed", "closed"]
+Anchor = Literal[
+    "reported", "deadline", "rectified", "listed", "closed", "reopened", "deadline_changed"
+]
 Role = Literal[
     "responsible",
     "principal",
@@ -24,6 +26,7 @@ Role = Literal[
     "committee_office",
     "leader",
     "authority",
+    "notified",
 ]
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -60,6 +63,11 @@ class Match(Strict):
     )
     found_by: tuple[str, ...] | None = Field(
         None, description="Only hazards found this way (self_check, inspection, public_report)."
+    )
+    incomplete: bool | None = Field(
+        None,
+        description="true: only hazards still lacking a deadline or a responsible person "
+        "(五落实 incomplete); false: only complete ones.",
     )
 
 
@@ -103,7 +111,12 @@ class Rule(Strict):
     repeat: Repeat | None = Field(None, description="Repeats for every step of the rule.")
     add_authority_when_listed: bool = Field(
         True,
-        description="Add the listing authority to the recipients while the hazard is listed.",
+        description="Escalation and closure: add the listing authority while the hazard is listed.",
+    )
+    working_hours: bool = Field(
+        True,
+        description="false: send at the step's own moment, even at night or on a rest day "
+        "(e.g. the immediate report of a major hazard).",
     )
 
     @model_validator(mode="after")
@@ -134,6 +147,27 @@ class QuietHours(Strict):
     )
 
 
+class WorkingHours(Strict):
+    """The office's hours: notices go out on working days, at `send_at` or within the hours."""
+
+    send_at: str = Field(
+        "09:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Local time a moved notice goes out on the next working day.",
+    )
+    end: str = Field(
+        "17:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="End of office hours; a later moment moves to the next working morning.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.end <= self.send_at:
+            raise ValueError("working_hours.end must be later than working_hours.send_at")
+        return self
+
+
 class Policy(Strict):
     """The whole of policies.yaml."""
 
@@ -143,6 +177,10 @@ class Policy(Strict):
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
         description="Steps counted in days go out at this local time of their day; "
         "null keeps the anchor's time of day.",
+    )
+    working_hours: WorkingHours | None = Field(
+        default_factory=WorkingHours,
+        description="Notices go out on working days within these hours; null: at any time.",
     )
     rules: tuple[Rule, ...] = Field(description="The timing rules.")
     quiet_hours: dict[str, QuietHours] = Field(

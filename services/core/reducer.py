@@ -116,6 +116,7 @@ def _reported(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardSta
     unit = d["unit"]
     state.known = True
     state.title = d["title"]
+    state.description = d.get("description")
     state.level = d["level"]
     state.found_by = d["found_by"]
     state.unit = UnitRef(
@@ -174,6 +175,8 @@ def _reopened(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardSta
     state.status = "rectifying"
     state.rectified_at = None
     state.closed_at = None
+    state.reopened_at = fact.time
+    state.reopen_reason = fact.data.get("reason")
     if fact.data.get("deadline") is not None:
         _set_deadline(state, fact.data["deadline"], fact.time, zone)
     return state, "applied", "reopened"
@@ -203,6 +206,9 @@ def _set_deadline(state: HazardState, value: Any, at: datetime, zone: ZoneInfo) 
     state.field_times["deadline"] = max(at, state.field_times.get("deadline", at))
     new = as_deadline(value, zone)
     if new != state.deadline:
+        if state.deadline is not None:
+            state.previous_deadline = state.deadline
+            state.deadline_changed_at = at
         state.deadline = new
         state.deadline_set_at = at
 

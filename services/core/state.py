@@ -45,6 +45,7 @@ class HazardState(BaseModel):
     hazard_id: str
     known: bool = Field(True, description="False while only early events are parked.")
     title: str = ""
+    description: str | None = None
     level: Literal["major", "general"] = "general"
     found_by: str = "other"
     unit: UnitRef | None = None
@@ -52,6 +53,14 @@ class HazardState(BaseModel):
     reported_at: datetime | None = None
     deadline: datetime | None = None
     deadline_set_at: datetime | None = None
+    previous_deadline: datetime | None = Field(
+        None, description="The deadline before the last change, for deadline_changed notices."
+    )
+    deadline_changed_at: datetime | None = Field(
+        None, description="When a deadline was last replaced by another (not first set)."
+    )
+    reopened_at: datetime | None = None
+    reopen_reason: str | None = None
     responsible: tuple[str, ...] = ()
     supervising_department: str | None = None
     status: Status = "reported"
@@ -67,6 +76,9 @@ class HazardState(BaseModel):
     recent_events: list[str] = Field(default_factory=list, description="source+id, newest last.")
     parked: list[ParkedEvent] = Field(default_factory=list)
     sent: list[str] = Field(default_factory=list, description="Step occurrences already sent.")
+    notified_roles: list[str] = Field(
+        default_factory=list, description="Roles notified about this hazard so far."
+    )
     acks: dict[str, list[str]] = Field(
         default_factory=dict, description="notice_id → person ids who acknowledged."
     )

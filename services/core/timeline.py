@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ class Timing:
     calendar: WorkCalendar
     zone: ZoneInfo
     day_steps_at: time | None
+    office: tuple[time, time] | None = None  # (send time, end of hours) on working days
 
 
 def matches(match: Match, state: HazardState) -> bool:
@@ -61,8 +62,14 @@ def matches(match: Match, state: HazardState) -> bool:
         match.regions is None or unit.region in match.regions,
         match.listed is None or match.listed == (state.listed_by is not None),
         match.found_by is None or state.found_by in match.found_by,
+        match.incomplete is None or match.incomplete == incomplete(state),
     )
     return all(checks)
+
+
+def incomplete(state: HazardState) -> bool:
+    """Whether the hazard still lacks a deadline or a responsible person (五落实)."""
+    return state.deadline is None or not state.responsible
 
 
 def anchor_of(rule: Rule, state: HazardState) -> tuple[datetime, datetime] | None:
@@ -74,10 +81,23 @@ def anchor_of(rule: Rule, state: HazardState) -> tuple[datetime, datetime] | Non
         return state.deadline, state.deadline_set_at or state.deadline
     if rule.anchor == "rectified" and state.status == "rectified" and state.rectified_at:
         return state.rectified_at, times.get("status", state.rectified_at)
-    if rule.anchor == "listed" and state.listed_at and state.status not in {"closed", "cancelled"}:
+    if rule.anchor == "listed" and state.listed_at and state.status in OPEN_STATUSES:
+        # Listed supervision stops once rectification is reported; verification takes over.
         return state.listed_at, times.get("listed", state.listed_at)
     if rule.anchor == "closed" and state.status == "closed" and state.closed_at:
         return state.closed_at, times.get("status", state.closed_at)
+    return _change_anchor(rule, state)
+
+
+def _change_anchor(rule: Rule, state: HazardState) -> tuple[datetime, datetime] | None:
+    """Anchors of the lifecycle's changes: a reopening, a deadline replaced by another."""
+    if state.status not in OPEN_STATUSES:
+        return None
+    if rule.anchor == "reopened" and state.reopened_at:
+        return state.reopened_at, state.reopened_at
+    changed = state.deadline_changed_at
+    if rule.anchor == "deadline_changed" and changed and state.deadline:
+        return changed, changed
     return None
 
 
@@ -88,6 +108,23 @@ def shift(moment: datetime, offset: Offset, timing: Timing) -> datetime:
         return due
     local_day = due.astimezone(timing.zone).date()
     return datetime.combine(local_day, timing.day_steps_at, tzinfo=timing.zone)
+
+
+def in_office(moment: datetime, timing: Timing) -> datetime:
+    """`moment` if it falls within office hours on a working day, else the next working
+    morning at the send time (a deadline at 23:59:59 on 09-30 → 10-08 09:00)."""
+    if timing.office is None:
+        return moment
+    send_at, end = timing.office
+    local = moment.astimezone(timing.zone)
+    day, clock = local.date(), local.time()
+    if timing.calendar.is_working_day(day) and send_at <= clock < end:
+        return moment
+    if not timing.calendar.is_working_day(day) or clock >= end:
+        day = timing.calendar.add_working_days(
+            datetime.combine(day, send_at, tzinfo=timing.zone), 1
+        ).date()
+    return datetime.combine(day, send_at, tzinfo=timing.zone)
 
 
 def occurrences(state: HazardState, timing: Timing, until: datetime) -> Iterator[Occurrence]:
@@ -122,9 +159,10 @@ def _step_occurrences(
     # A reminder due before duban learned its anchor is pointless; late escalations still go.
     if step.offset.amount < 0 and first < known_since:
         return
-    bases = [(step.name, first)]
+    office = (lambda m: in_office(m, timing)) if rule.working_hours else (lambda m: m)
+    bases = [(step.name, office(first))]
     if step.every is not None:
-        bases = list(_periods(step, first, timing, until))
+        bases = list(_periods(step, office(first), timing, until, office))
     repeat = step.repeat or rule.repeat
     for label, base in bases:
         yield Occurrence(rule, step, label, anchor_at, base, 0, stamp)
@@ -132,14 +170,18 @@ def _step_occurrences(
             continue
         due = base
         for n in range(1, repeat.times + 1):
-            due = shift(due, repeat.every, timing)
+            due = office(shift(due, repeat.every, timing))
             yield Occurrence(rule, step, label, anchor_at, due, n, stamp)
             if due > until:
                 break
 
 
 def _periods(
-    step: Step, first: datetime, timing: Timing, until: datetime
+    step: Step,
+    first: datetime,
+    timing: Timing,
+    until: datetime,
+    office: Callable[[datetime], datetime],
 ) -> Iterator[tuple[str, datetime]]:
     assert step.every is not None
     due = first
@@ -147,4 +189,4 @@ def _periods(
         yield f"{step.name}.{k + 1}", due
         if due > until:
             return
-        due = shift(due, step.every, timing)
+        due = office(shift(due, step.every, timing))

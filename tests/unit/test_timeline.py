@@ -62,9 +62,10 @@ def test_reminders_7_3_1_days_before_with_principal_added_at_1_day(rules: Rules)
     hazard = reported("H1", at("2026-11-01 10:00"), date(2026, 12, 1), responsible=("S1",))
     rows = run(rules, [UNIT, hazard], "2026-12-01 12:00")
     reminders = [(r["at"][:16], r["recipient"]) for r in rows if r["kind"] == "reminder"]
+    # d3 falls on Saturday 11-28 and moves to Monday 11-30 09:00, where d1 is due too:
+    # one reminder goes, the later step's (d1, which adds the principal).
     assert reminders == [
         ("2026-11-24T09:00", "S1"),
-        ("2026-11-28T09:00", "S1"),
         ("2026-11-30T09:00", "S1"),
         ("2026-11-30T09:00", "R1"),
     ]
@@ -73,10 +74,11 @@ def test_reminders_7_3_1_days_before_with_principal_added_at_1_day(rules: Rules)
 def test_reminders_before_the_hazard_was_known_are_skipped(rules: Rules) -> None:
     hazard = reported("H1", at("2026-11-27 10:00"), date(2026, 12, 1), responsible=("S1",))
     rows = run(rules, [UNIT, hazard], "2026-12-01 12:00")
-    assert [r["at"][:10] for r in rows if r["kind"] == "reminder"] == [
-        "2026-11-28",
-        "2026-11-30",
-        "2026-11-30",
+    assert [
+        (r["at"][:10], r["notice_id"].split(":")[-2]) for r in rows if r["kind"] == "reminder"
+    ] == [
+        ("2026-11-30", "d1"),
+        ("2026-11-30", "d1"),
     ]
 
 
@@ -87,7 +89,7 @@ def test_reminders_before_the_hazard_was_known_are_skipped(rules: Rules) -> None
         (
             date(2026, 9, 30),
             [
-                ("2026-09-30T23:59", "letter"),
+                ("2026-10-08T09:00", "letter"),  # first working day after the holiday
                 ("2026-10-10T09:00", "circular"),  # +3 wd: 10-08, 10-09, 10-10 (调休)
                 ("2026-10-15T09:00", "interview"),  # +7 wd
                 ("2026-10-27T09:00", "exposure"),  # +15 wd
@@ -97,7 +99,7 @@ def test_reminders_before_the_hazard_was_known_are_skipped(rules: Rules) -> None
         (
             date(2026, 2, 13),
             [
-                ("2026-02-13T23:59", "letter"),
+                ("2026-02-14T09:00", "letter"),  # Saturday 02-14 is a make-up workday
                 ("2026-02-25T09:00", "circular"),  # 02-14 (调休), 02-24, 02-25
                 ("2026-03-02T09:00", "interview"),  # …02-26, 02-27, 02-28 (调休), 03-02
                 ("2026-03-12T09:00", "exposure"),
@@ -107,7 +109,7 @@ def test_reminders_before_the_hazard_was_known_are_skipped(rules: Rules) -> None
         (
             date(2027, 1, 29),
             [
-                ("2027-01-29T23:59", "letter"),
+                ("2027-02-01T09:00", "letter"),  # Friday's deadline: Monday morning
                 ("2027-02-03T09:00", "circular"),
                 ("2027-02-09T09:00", "interview"),
                 ("2027-02-19T09:00", "exposure"),
@@ -135,27 +137,31 @@ def ack(notice_id: str, person: str, time: str) -> dict:
 LETTER = "hazard:H1:major-overdue:letter:20260930T155959Z"
 
 
-def test_escalations_repeat_daily_three_times_to_those_who_did_not_acknowledge(
+def test_escalations_repeat_each_working_day_three_times_to_those_not_acknowledging(
     rules: Rules,
 ) -> None:
     events = [
         UNIT,
         reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",)),
-        ack(LETTER, "R1", "2026-10-01 12:00"),
+        ack(LETTER, "R1", "2026-10-09 12:00"),
     ]
-    rows = run(rules, events, "2026-10-09 00:00")
-    letters = [(r["occurrence"], r["recipient"]) for r in rows if r["notice_id"] == LETTER]
+    rows = run(rules, events, "2026-10-14 00:00")
+    letters = [
+        (r["at"][:16], r["occurrence"], r["recipient"]) for r in rows if r["notice_id"] == LETTER
+    ]
+    # Repeats count working days at 09:00: Thu 10-08, Fri 10-09, Sat 10-10 (调休), then
+    # Mon 10-12 (Sunday 10-11 is a rest day); R1 acknowledged on 10-09 at 12:00.
     assert letters == [
-        (0, "S1"),
-        (0, "R1"),
-        (0, "emergency-duty"),
-        (1, "S1"),
-        (1, "R1"),
-        (1, "emergency-duty"),  # 10-01 09:00, before R1's ack at 12:00
-        (2, "S1"),
-        (2, "emergency-duty"),
-        (3, "S1"),
-        (3, "emergency-duty"),
+        ("2026-10-08T09:00", 0, "S1"),
+        ("2026-10-08T09:00", 0, "R1"),
+        ("2026-10-08T09:00", 0, "emergency-duty"),
+        ("2026-10-09T09:00", 1, "S1"),
+        ("2026-10-09T09:00", 1, "R1"),
+        ("2026-10-09T09:00", 1, "emergency-duty"),
+        ("2026-10-10T09:00", 2, "S1"),
+        ("2026-10-10T09:00", 2, "emergency-duty"),
+        ("2026-10-12T09:00", 3, "S1"),
+        ("2026-10-12T09:00", 3, "emergency-duty"),
     ]
 
 
@@ -182,12 +188,13 @@ def test_deadline_extension_replans_and_the_old_timer_sends_nothing(rules: Rules
             reason="延期整改",
         ),
     ]
-    rows = run(rules, events, "2026-10-31 00:00")
-    assert firsts(rows, "escalation") == [("2026-10-30T23:59", "letter", "letter")]
+    rows = run(rules, events, "2026-11-03 00:00")
+    # Friday 10-30's deadline: the letter goes on Monday morning.
+    assert firsts(rows, "escalation") == [("2026-11-02T09:00", "letter", "letter")]
     reminder_days = sorted({r["at"][:10] for r in rows if r["kind"] == "reminder"})
     assert reminder_days == [
         "2026-09-23",
-        "2026-09-27",
+        "2026-09-28",  # d3 fell on Sunday 09-27
         "2026-09-29",
         "2026-10-23",
         "2026-10-27",
@@ -257,9 +264,12 @@ def test_listed_supervision_weekly_until_closed_and_authority_in_escalations(
     ]
     rows = run(rules, events, "2026-12-31 00:00")
     weeks = sorted({r["at"][:10] for r in rows if r["kind"] == "supervision"})
-    assert weeks == ["2026-09-09", "2026-09-16", "2026-09-23", "2026-09-30", "2026-10-07"]
+    # 10-07 is in the National Day holiday: that week's notice goes on 10-08.
+    assert weeks == ["2026-09-09", "2026-09-16", "2026-09-23", "2026-09-30", "2026-10-08"]
     letter_to = {r["recipient"] for r in rows if r["action"] == "letter"}
     assert "county-aqb" in letter_to
+    # The listing authority is told of the close-out (摘牌).
+    assert "county-aqb" in {r["recipient"] for r in rows if r["kind"] == "closure"}
 
 
 def test_late_progress_cannot_reopen_a_closed_hazard_and_duplicates_change_nothing(
