@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
+from services.core.catchup import catch_up, first_sendings, sent_for_an_earlier_anchor
 from services.core.directory import DirectoryIndex, Person
 from services.core.duties import DutiesFile
 from services.core.facts import change_facts, hazard_facts
@@ -21,8 +22,6 @@ from services.core.timeline import Occurrence, Timing, occurrences
 CHANGE_KINDS = frozenset({"reopened", "deadline_changed", "incomplete"})
 # Kinds the listing authority receives while the hazard is listed (the closure is 摘牌).
 AUTHORITY_KINDS = frozenset({"escalation", "closure"})
-# Due longer ago than this means a gap (a late event, downtime): catch up without a burst.
-CATCH_UP_AFTER = timedelta(hours=1)
 # The recipient role of a group robot's post.
 GROUP_ROLE = "group"
 
@@ -78,7 +77,7 @@ def evaluate(state: HazardState, unit: UnitInfo | None, rules: Rules, now: datet
     due: list[Occurrence] = []
     ahead: list[tuple[datetime, str]] = []
     for occ in occurrences(state, rules.timing, now):
-        if occ.sent_key in sent or _sent_for_an_earlier_anchor(occ, firsts):
+        if occ.sent_key in sent or sent_for_an_earlier_anchor(occ, firsts):
             continue
         if occ.due_at <= now:
             due.append(occ)
@@ -111,64 +110,6 @@ def acknowledge(state: HazardState, notice_id: str, person_id: str) -> HazardSta
     if person_id in people:
         return state
     return state.model_copy(update={"acks": {**state.acks, notice_id: [*people, person_id]}})
-
-
-def first_sendings(sent: Sequence[str]) -> dict[tuple[str, str], set[str]]:
-    """(rule id, step label) → anchor stamps whose first sending is recorded in `sent`."""
-    firsts: dict[tuple[str, str], set[str]] = {}
-    for key in sent:
-        head, _, repeat = key.rpartition("#")
-        parts = head.split(":")
-        if repeat == "0" and len(parts) == 3:
-            firsts.setdefault((parts[0], parts[1]), set()).add(parts[2])
-    return firsts
-
-
-def _sent_for_an_earlier_anchor(occ: Occurrence, firsts: dict[tuple[str, str], set[str]]) -> bool:
-    """An escalation step already sent for an earlier deadline is not sent again when the
-    deadline changes; the steps of the new deadline still ahead go as planned."""
-    if occ.rule.kind != "escalation":
-        return False
-    stamps = firsts.get((occ.rule.id, occ.label), set())
-    return bool(stamps) and occ.stamp not in stamps
-
-
-def catch_up(due: list[Occurrence], now: datetime) -> list[Occurrence]:
-    """What to send of the occurrences due now, without a burst.
-
-    A reminder whose anchor has passed is dropped, and of a rule's reminders due together
-    only the last goes. After a gap (an event applied late, downtime: something due more
-    than CATCH_UP_AFTER ago) only the rule's highest step (or newest period) goes, once —
-    as its first sending if that was never sent."""
-    by_rule: dict[str, list[Occurrence]] = {}
-    for occ in due:
-        if occ.step.offset.amount < 0 and occ.anchor_at <= now:
-            continue  # a reminder for a deadline already passed
-        by_rule.setdefault(occ.rule.id, []).append(occ)
-    chosen: list[Occurrence] = []
-    for occs in by_rule.values():
-        missed = any(o.due_at < now - CATCH_UP_AFTER for o in occs)
-        reminders = all(o.step.offset.amount < 0 for o in occs)
-        chosen += [_highest(occs)] if missed or reminders else _newest_per_label(occs)
-    return sorted(chosen, key=lambda o: o.due_at)
-
-
-def _newest_per_label(occs: list[Occurrence]) -> list[Occurrence]:
-    newest: dict[str, Occurrence] = {}
-    for occ in occs:
-        if occ.label not in newest or occ.due_at >= newest[occ.label].due_at:
-            newest[occ.label] = occ
-    return list(newest.values())
-
-
-def _highest(occs: list[Occurrence]) -> Occurrence:
-    """The newest period of the rule's last step due, as its first sending if unsent."""
-    steps = occs[0].rule.steps
-    firsts = {o.label: o.due_at for o in occs if o.repeat == 0}
-    top = max(occs, key=lambda o: (steps.index(o.step), firsts.get(o.label, o.due_at)))
-    same = [o for o in occs if o.label == top.label]
-    first = [o for o in same if o.repeat == 0]
-    return first[0] if first else max(same, key=lambda o: o.repeat)
 
 
 def _add_notices(
