@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from contracts.notice import NoticeRequested
-from services.acktoken import AckClaim, sign
+from services.acktoken import AckClaim, AckDetails, sign
 from services.clock import Clock
+from services.notifier.templating.catalog import GROUP_ROLE
 from services.settings import Settings
 
 log = logging.getLogger("duban.notifier")
@@ -35,9 +36,12 @@ class AckLinks:
         return cls(secret.get_secret_value().encode(), settings.ack_base_url, clock)
 
     def url_for(self, notice: NoticeRequested) -> str | None:
-        """The acknowledgement link of a notice for its recipient, or None without a secret."""
-        if self.secret is None:
+        """The acknowledgement link of a notice for its recipient; None without a secret,
+        and None for a group's post (anyone in the group could acknowledge with it)."""
+        if self.secret is None or notice.recipient.role == GROUP_ROLE:
             return None
         expires = int(self.clock.now().timestamp()) + self.ttl_s
-        token = sign(self.secret, AckClaim(notice.notice_id, notice.recipient.person_id, expires))
+        details = AckDetails.of(notice.kind, notice.action, notice.facts)  # shown on the page
+        claim = AckClaim(notice.notice_id, notice.recipient.person_id, expires, details)
+        token = sign(self.secret, claim)
         return f"{self.base_url.rstrip('/')}/ack?t={quote(token)}"

@@ -8,23 +8,28 @@ msg=f"{timestamp}\\n{secret}")), URL-decoded from the query; JSON content type;
 ``markdown.text``); ``at.atMobiles`` list of strings and ``at.isAtAll`` boolean;
 optional security keywords.  Answers HTTP 200 ``{"errcode": ..., "errmsg": ...}``.
 
-Each accepted record is the JSON body plus ``"_mentioned"``: the mobiles DingTalk
-would actually notify (listed in ``atMobiles`` *and* present as ``@mobile`` in the
-text — DingTalk's documented rule for mentions to render).
+Each accepted record is the JSON body plus ``"_mentioned"``: the mobiles and userids
+DingTalk would actually notify (listed in ``at.atMobiles`` / ``at.atUserIds`` *and*
+present as ``@<mobile>`` / ``@<userid>`` in the text — DingTalk's documented rule for
+mentions to render; ``"@all"`` with ``isAtAll``), and ``"_not_mentioned"``: the listed
+ones that would not be (see ``_mentions.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from ._base import FakeErrcodeRobot, Rejected, json_response
 from ._crypto import rfc2104_hmac
+from ._mentions import ANY_MOBILE, Mentions, string_list
 
 PATH = "/robot/send"
+_USERID = re.compile(r"[^\s@]{1,64}")
 _MESSAGES = {
     -1: "系统繁忙",
     130101: "send too fast, exceed 20 times per minute",
@@ -54,6 +59,27 @@ def _content_of(data: dict[str, Any]) -> str | None:
         if isinstance(title, str) and title and isinstance(text, str) and text:
             return f"{title}\n{text}"
     return None
+
+
+def _mentions(at: object, content: str) -> Mentions:
+    """``at.atMobiles`` (mobiles) and ``at.atUserIds`` (userids) are lists of strings and
+    ``at.isAtAll`` a boolean; one counts only when ``@<it>`` is also in the text."""
+    try:
+        if not isinstance(at, dict) or not isinstance(at.get("isAtAll", False), bool):
+            raise TypeError("not an object with a boolean isAtAll")
+        mobiles = string_list(at.get("atMobiles")) or []
+        userids = string_list(at.get("atUserIds")) or []
+    except TypeError as e:
+        raise Rejected(_answer(400105, "at 参数错误"), f"bad at block: {e}") from None
+    found = Mentions()
+    if at.get("isAtAll"):
+        found.mentioned.append("@all")
+    for value, form in [*((m, ANY_MOBILE) for m in mobiles), *((u, _USERID) for u in userids)]:
+        if re.search(rf"@{re.escape(value)}(?![\w.\-])", content):
+            found.take(value, form)
+        else:
+            found.not_mentioned.append(value)
+    return found
 
 
 class FakeDingTalk(FakeErrcodeRobot):
@@ -116,16 +142,7 @@ class FakeDingTalk(FakeErrcodeRobot):
         content = _content_of(data)
         if content is None:
             raise Rejected(_answer(400105), f"bad {data.get('msgtype')!r} message")
-        at = data.get("at", {})
-        mobiles = at.get("atMobiles", []) if isinstance(at, dict) else None
-        if (
-            not isinstance(at, dict)
-            or not isinstance(mobiles, list)
-            or not all(isinstance(m, str) for m in mobiles)
-            or not isinstance(at.get("isAtAll", False), bool)
-        ):
-            raise Rejected(_answer(400105, "at 参数错误"), "bad at block")
+        found = _mentions(data.get("at", {}), content)
         if self.keywords and not any(k in content for k in self.keywords):
             raise Rejected(_answer(310000, "keywords not in content"), "no keyword")
-        data["_mentioned"] = [m for m in mobiles if f"@{m}" in content]
-        return data
+        return found.record(data)

@@ -6,7 +6,10 @@ recomputed from the documented algorithm — base64(HMAC-SHA256(key=f"{timestamp
 {secret}", msg="")); ``msg_type`` text (``content.text``), post
 (``content.post.<lang>.content``: list of paragraphs, each a list of
 ``{"tag": ...}`` elements) or interactive (``card`` with ``elements`` or ``body``);
-optional security keywords and IP allow-list.  Answers like Feishu:
+mentions as the custom-bot docs write them (see ``_mentions``: text ``<at user_id=
+"...">``, post ``{"tag": "at", "user_id": ...}``, card markdown ``<at id=ou_...></at>``,
+recorded in ``_mentioned`` / ``_not_mentioned``); optional security keywords and IP
+allow-list.  Answers like Feishu:
 ``{"code": 0, "data": {}, "msg": "success"}`` (``legacy=True``: ``{"Extra": null,
 "StatusCode": 0, "StatusMessage": "success"}``).
 """
@@ -21,6 +24,7 @@ from aiohttp import web
 
 from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
 from ._crypto import rfc2104_hmac
+from ._mentions import FEISHU_CARD_AT, FEISHU_TEXT_AT, FEISHU_USER, OPEN_ID, Mentions
 
 PATH_PREFIX = "/open-apis/bot/v2/hook/"
 _MESSAGES = {
@@ -74,6 +78,54 @@ def _valid_message(data: dict[str, Any]) -> bool:
             isinstance(card.get("elements"), list) or isinstance(card.get("body"), dict)
         )
     return False
+
+
+def _card_markdown(card: dict[str, Any]) -> list[str]:
+    """The markdown texts of a card: ``markdown`` elements and ``lark_md`` texts."""
+    found = []
+    for element in card.get("elements") or (card.get("body") or {}).get("elements") or []:
+        if not isinstance(element, dict):
+            continue
+        text = element.get("text")
+        if element.get("tag") == "markdown" and isinstance(element.get("content"), str):
+            found.append(element["content"])
+        elif isinstance(text, dict) and text.get("tag") == "lark_md":
+            found.append(str(text.get("content", "")))
+    return found
+
+
+def _post_at_elements(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``at`` elements of a (valid) post, in every language."""
+    return [
+        el
+        for lang in content["post"].values()
+        for paragraph in lang["content"]
+        for el in paragraph
+        if el["tag"] == "at"
+    ]
+
+
+def _mentions(data: dict[str, Any]) -> Mentions:
+    """Text: ``<at user_id="ou_…|user_id|all">name</at>``; post: elements ``{"tag": "at",
+    "user_id": str, "user_name"?: str}``; card markdown: ``<at id=ou_…|all></at>`` (a
+    custom bot @-mentions in cards by open_id only).  A post ``at`` element of the wrong
+    shape is refused (TypeError)."""
+    found = Mentions()
+    msg_type, content = data.get("msg_type"), data.get("content")
+    if msg_type == "text" and isinstance(content, dict):
+        for user in FEISHU_TEXT_AT.findall(str(content.get("text", ""))):
+            found.take(user, FEISHU_USER, everyone="all")
+    elif msg_type == "post" and isinstance(content, dict):
+        for el in _post_at_elements(content):
+            user, name = el.get("user_id"), el.get("user_name", "")
+            if not isinstance(user, str) or not isinstance(name, str):
+                raise TypeError("an at element needs a string user_id (and user_name)")
+            found.take(user, FEISHU_USER, everyone="all")
+    elif msg_type == "interactive":
+        for text in _card_markdown(data["card"]):
+            for user in FEISHU_CARD_AT.findall(text):
+                found.take(user, OPEN_ID, everyone="all")
+    return found
 
 
 class FakeFeishu(FakeHttpProvider):
@@ -145,11 +197,15 @@ class FakeFeishu(FakeHttpProvider):
         self._check_sign(data)
         if not _valid_message(data):
             raise self._reject(19002, f"bad {data.get('msg_type')!r} message")
+        try:
+            found = _mentions(data)
+        except TypeError as e:
+            raise self._reject(19002, f"bad mention: {e}") from None
         if self.keywords:
             text = "\n".join(_texts(data.get("content")) + _texts(data.get("card")))
             if not any(k in text for k in self.keywords):
                 raise self._reject(19024, "no keyword")
-        return data
+        return found.record(data)
 
     def success(self, record: dict[str, Any]) -> web.StreamResponse:
         return self._answer(0)

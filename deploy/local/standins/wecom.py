@@ -5,6 +5,11 @@ object body, ``msgtype`` text/markdown with a non-empty ``content`` within the
 documented byte limits (text 2048, markdown 4096), ``mentioned_mobile_list`` /
 ``mentioned_list`` being lists of strings.  Answers HTTP 200 with
 ``{"errcode": ..., "errmsg": ...}`` like WeCom.
+
+Mentions (see ``_mentions.py``): on ``text``, ``mentioned_list`` holds userids (1-64
+letters, digits and ``_-@.``) and ``mentioned_mobile_list`` mainland mobiles, either
+may hold ``"@all"``; ``markdown`` takes no lists (they are ignored, so recorded as not
+mentioned) and mentions only by ``<@userid>`` in its content, which text also takes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from ._base import FakeErrcodeRobot, Rejected, json_response
+from ._mentions import CN_MOBILE, WECOM_TAG, WECOM_USERID, Mentions, string_list
 
 PATH = "/cgi-bin/webhook/send"
 _LIMITS = {"text": 2048, "markdown": 4096}
@@ -81,10 +87,24 @@ class FakeWeCom(FakeErrcodeRobot):
         if len(content.encode("utf-8")) > _LIMITS[msgtype]:
             raise self._reject(45002, "content too long")
         assert isinstance(part, dict)
-        for list_field in ("mentioned_list", "mentioned_mobile_list"):
-            value = part.get(list_field)
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
-            ):
-                raise self._reject(40058, f"{list_field} is not a list of strings")
-        return data
+        return self._mentions(msgtype, part, content).record(data)
+
+    def _mentions(self, msgtype: str, part: dict[str, Any], content: str) -> Mentions:
+        """``mentioned_list`` (userids) and ``mentioned_mobile_list`` (mobiles), "@all"
+        for everyone, count on text messages only; ``<@userid>`` in the content counts on
+        text and markdown alike."""
+        found = Mentions()
+        lists = (("mentioned_list", WECOM_USERID), ("mentioned_mobile_list", CN_MOBILE))
+        for list_field, form in lists:
+            try:
+                values = string_list(part.get(list_field))
+            except TypeError:
+                raise self._reject(40058, f"{list_field} is not a list of strings") from None
+            for value in values or ():
+                if msgtype == "text":
+                    found.take(value, form, everyone="@all")
+                else:  # markdown ignores the lists
+                    found.not_mentioned.append(value)
+        for userid in WECOM_TAG.findall(content):
+            found.take("@all" if userid == "all" else userid, WECOM_USERID, everyone="@all")
+        return found

@@ -7,9 +7,11 @@ Signing (when the robot has a secret): ``T`` is the current time in milliseconds
 rejects a timestamp more than one hour away from its clock.
 
 The body is ``msgtype=markdown`` (title + text) when the message has a markdown body,
-else ``msgtype=text``; both carry ``at: {atMobiles: [...], isAtAll: false}``.  DingTalk
-only renders the mention when ``@<mobile>`` also appears in the text, so any missing
-``@<mobile>`` is appended on a last line.  The answer is HTTP 200 with
+else ``msgtype=text``; both @-mention everyone the post concerns (``mentions``, see
+:mod:`.mentions`; also ``at_mobiles``): by DingTalk userid when known
+(``at.atUserIds``), else by mobile (``at.atMobiles``), with ``isAtAll: false``.
+DingTalk only notifies someone whose ``@<userid>`` / ``@<mobile>`` also appears in the
+text, so any missing one is appended on a last line.  The answer is HTTP 200 with
 ``{"errcode": 0, "errmsg": "ok"}`` or a non-zero errcode.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +28,7 @@ from urllib.parse import quote
 from ._answers import errcode_result
 from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
+from .mentions import Targets, dingtalk_targets
 
 _RETRYABLE_CODES = {
     -1,  # 系统繁忙
@@ -54,11 +58,19 @@ class DingTalkSettings:
     timeout_s: float = 10.0
 
 
-def _with_mentions(body: str, mobiles: tuple[str, ...]) -> str:
-    missing = [m for m in mobiles if f"@{m}" not in body]
+def _with_mentions(body: str, handles: tuple[str, ...]) -> str:
+    """``body`` with ``@<handle>`` on a last line for each handle it does not show yet."""
+    missing = [h for h in handles if not re.search(rf"(?<!\\)@{re.escape(h)}(?![\w.\-])", body)]
     if not missing:
         return body
-    return body.rstrip("\n") + "\n\n" + " ".join(f"@{m}" for m in missing)
+    return body.rstrip("\n") + "\n\n" + " ".join(f"@{h}" for h in missing)
+
+
+def _at(targets: Targets) -> dict[str, Any]:
+    at: dict[str, Any] = {"atMobiles": list(targets.mobiles), "isAtAll": False}
+    if targets.userids:
+        at["atUserIds"] = list(targets.userids)
+    return at
 
 
 class DingTalkChannel(HttpChannel[DingTalkSettings]):
@@ -75,21 +87,22 @@ class DingTalkChannel(HttpChannel[DingTalkSettings]):
         return f"{url}{sep}timestamp={ts}&sign={sign}"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
-        at = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
+        targets = dingtalk_targets(message)
+        handles = (*targets.userids, *targets.mobiles)
         if message.markdown:
-            text = _with_mentions(message.markdown, message.at_mobiles)
+            text = _with_mentions(message.markdown, handles)
             return {
                 "msgtype": "markdown",
                 "markdown": {"title": message.subject or "通知", "text": text},
-                "at": at,
+                "at": _at(targets),
             }
         content = message.text
         if message.subject and not content.startswith(message.subject):
             content = f"{message.subject}\n{content}"
         return {
             "msgtype": "text",
-            "text": {"content": _with_mentions(content, message.at_mobiles)},
-            "at": at,
+            "text": {"content": _with_mentions(content, handles)},
+            "at": _at(targets),
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:

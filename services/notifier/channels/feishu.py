@@ -9,8 +9,12 @@ the body.  Feishu rejects a timestamp more than one hour away from its clock.
 
 Message types: an ``interactive`` card (header = subject, one markdown element) when
 the message has a markdown body, else a ``post`` (rich text: title = subject, one
-paragraph per line of the plain text).  Feishu custom bots can only @ people by
-open_id / user_id, never by mobile, so ``at_mobiles`` is ignored on this channel.
+paragraph per line of the plain text).  A group post @-mentions everyone it concerns
+who has a Feishu open_id (``mentions``, see :mod:`.mentions`): a custom bot can @ by
+open_id only, never by mobile (so ``at_mobiles`` is ignored here).  The card gets a
+last markdown element of ``<at id=ou_...></at>`` tags, the post a last paragraph of
+``{"tag": "at", "user_id": "ou_...", "user_name": ...}`` elements; a plain ``text``
+message would write ``<at user_id="ou_...">name</at>``.
 
 Answers: ``{"code": 0, "msg": "success", "data": {}}``; older deployments answer
 ``{"StatusCode": 0, "StatusMessage": "success"}``.  Both are understood.
@@ -27,6 +31,7 @@ from typing import Any
 from ._answers import json_object, provider_error, retry_after_seconds, unexpected_answer
 from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
+from .mentions import Mention, feishu_targets
 
 _FREQUENCY_CODES = {11232, 9499}
 _RETRYABLE_CODES = {*_FREQUENCY_CODES, 2200}  # 2200: internal error
@@ -72,41 +77,48 @@ def _code_and_msg(data: dict[str, Any] | None) -> tuple[object, str]:
     return None, ""
 
 
+def _at_element(person: Mention) -> dict[str, str]:
+    element = {"tag": "at", "user_id": person.feishu_open_id or ""}
+    if person.name:
+        element["user_name"] = person.name
+    return element
+
+
 class FeishuChannel(HttpChannel[FeishuSettings]):
     family: Family = "chat"
     default_name = "feishu"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
-        body: dict[str, Any]
-        if message.markdown:
-            body = {
-                "msg_type": "interactive",
-                "card": {
-                    "config": {"wide_screen_mode": True},
-                    "header": {
-                        "title": {"tag": "plain_text", "content": message.subject or "通知"},
-                        "template": self.settings.card_template,
-                    },
-                    "elements": [{"tag": "markdown", "content": message.markdown}],
-                },
-            }
-        else:
-            paragraphs = [[{"tag": "text", "text": line}] for line in message.text.split("\n")]
-            body = {
-                "msg_type": "post",
-                "content": {
-                    "post": {
-                        self.settings.language: {
-                            "title": message.subject,
-                            "content": paragraphs,
-                        }
-                    }
-                },
-            }
+        people = feishu_targets(message)
+        body = self._card(message, people) if message.markdown else self._post(message, people)
         if self.settings.secret:
             ts = int(self._clock())
             body = {"timestamp": str(ts), "sign": feishu_sign(self.settings.secret, ts), **body}
         return body
+
+    def _card(self, message: OutboundMessage, people: tuple[Mention, ...]) -> dict[str, Any]:
+        elements = [{"tag": "markdown", "content": message.markdown}]
+        if people:  # card markdown @-mentions as <at id=open_id></at>
+            tags = " ".join(f"<at id={p.feishu_open_id}></at>" for p in people)
+            elements.append({"tag": "markdown", "content": tags})
+        return {
+            "msg_type": "interactive",
+            "card": {
+                "config": {"wide_screen_mode": True},
+                "header": {
+                    "title": {"tag": "plain_text", "content": message.subject or "通知"},
+                    "template": self.settings.card_template,
+                },
+                "elements": elements,
+            },
+        }
+
+    def _post(self, message: OutboundMessage, people: tuple[Mention, ...]) -> dict[str, Any]:
+        paragraphs = [[{"tag": "text", "text": line}] for line in message.text.split("\n")]
+        if people:  # rich text @-mentions as {"tag": "at", "user_id": open_id}
+            paragraphs.append([_at_element(p) for p in people])
+        post = {"title": message.subject, "content": paragraphs}
+        return {"msg_type": "post", "content": {"post": {self.settings.language: post}}}
 
     async def send(self, message: OutboundMessage) -> SendResult:
         response = await self._http.post_json(self.settings.webhook_url, self.build_body(message))

@@ -4,13 +4,17 @@
 the answer is HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}`` or a non-zero
 ``errcode``.
 
-Message type choice (documented behaviour):
+Message type choice (documented behaviour): a group post @-mentions everyone it
+concerns (``mentions``, see :mod:`.mentions`; also ``at_mobiles``), each by WeCom
+userid when known, else by mobile.  Only ``msgtype=text`` takes ``mentioned_list`` /
+``mentioned_mobile_list``; ``markdown`` can @ by userid alone, written ``<@userid>`` in
+its content.  So:
 
-* ``at_mobiles`` non-empty → ``msgtype=text`` with ``mentioned_mobile_list``.  WeCom
-  ``markdown`` messages cannot @ someone by mobile (only ``<@userid>``), and the
-  mention is the point of an escalation, so the plain-text body is sent instead of
-  the markdown one.
-* otherwise, ``markdown`` if the message has a markdown body, else ``text``.
+* someone can only be mentioned by mobile → ``text`` (the plain-text body) with
+  ``mentioned_list`` for the userids and ``mentioned_mobile_list`` for the mobiles:
+  the mention is the point of the post, the formatting is not;
+* otherwise ``markdown`` if the message has a markdown body, with a last line of
+  ``<@userid>`` tags for whoever has a userid; else ``text``.
 
 The subject is put on the first line (as a heading for markdown) unless the body
 already starts with it.  Bodies are cut to WeCom's documented limits (text 2048
@@ -27,6 +31,7 @@ from yarl import URL
 from ._answers import errcode_result, utf8_truncate
 from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
+from .mentions import wecom_targets
 
 DEFAULT_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 TEXT_MAX_BYTES = 2048
@@ -62,22 +67,36 @@ def with_title(title: str, body: str, *, markdown: bool) -> str:
     return f"**{title}**\n{body}" if markdown else f"{title}\n{body}"
 
 
+def inert_tags(text: str) -> str:
+    """Plain text that cannot @ anyone: WeCom reads ``<@userid>`` (``<@all>`` too) in a
+    text message's content, and the text carries event data (a hazard's title, say)
+    as it came.  Mentions travel in ``mentioned_list`` instead."""
+    return text.replace("<@", "＜@")
+
+
 class WeComChannel(HttpChannel[WeComSettings]):
     family: Family = "chat"
     text_for_mentions = True
     default_name = "wecom"
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
-        if message.at_mobiles or not message.markdown:
-            content = with_title(message.subject, message.text, markdown=False)
+        targets = wecom_targets(message)
+        if targets.mobiles or not message.markdown:
+            content = inert_tags(with_title(message.subject, message.text, markdown=False))
             text: dict[str, Any] = {"content": utf8_truncate(content, TEXT_MAX_BYTES)}
-            if message.at_mobiles:
-                text["mentioned_mobile_list"] = list(message.at_mobiles)
+            if targets.userids:
+                text["mentioned_list"] = list(targets.userids)
+            if targets.mobiles:
+                text["mentioned_mobile_list"] = list(targets.mobiles)
             return {"msgtype": "text", "text": text}
         content = with_title(message.subject, message.markdown, markdown=True)
+        # The mentions go last and are never cut: the cut falls in the body above them.
+        tags = " ".join(f"<@{userid}>" for userid in targets.userids)
+        budget = MARKDOWN_MAX_BYTES - (len(tags.encode("utf-8")) + 2 if tags else 0)
+        content = utf8_truncate(content, budget)
         return {
             "msgtype": "markdown",
-            "markdown": {"content": utf8_truncate(content, MARKDOWN_MAX_BYTES)},
+            "markdown": {"content": f"{content}\n\n{tags}" if tags else content},
         }
 
     async def send(self, message: OutboundMessage) -> SendResult:

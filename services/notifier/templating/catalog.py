@@ -26,6 +26,9 @@ NOTICE_VARIANTS: Final[tuple[tuple[str, str | None], ...]] = (
     ("duty", None),
     ("duty", "letter"),
     ("digest", None),
+    ("reopened", None),
+    ("deadline_changed", None),
+    ("incomplete", None),
 )
 
 #: Channel families and the file-name ending of their template.
@@ -42,8 +45,23 @@ WORDING: Final = "body.j2"
 
 #: Who a notice is written to. Each side is told only what is its own to do: the
 #: enterprise rectifies, the department supervises, the committee office coordinates,
-#: leaders and the listing authority oversee.
-SIDES: Final[tuple[str, ...]] = ("enterprise", "department", "committee_office", "leader")
+#: leaders and the listing authority oversee; a work-chat group is told what the notice
+#: is about and whom it concerns (one post per notice, no personal acknowledgement link).
+SIDES: Final[tuple[str, ...]] = (
+    "enterprise",
+    "department",
+    "committee_office",
+    "leader",
+    "group",
+)
+#: The recipient role of a group robot's post (``recipient.person_id`` is ``group-<channel>``).
+GROUP_ROLE: Final = "group"
+#: A side whose own file is missing reads this side's before the generic file: a group
+#: post that has no wording of its own says what the department is told.
+SIDE_FALLBACK: Final[dict[str, str]] = {"group": "department"}
+#: Sides whose messages never carry an acknowledgement link: anyone in a group could
+#: follow it and acknowledge for someone else.
+SIDES_WITHOUT_ACK: Final[frozenset[str]] = frozenset({"group"})
 SIDE_OF_ROLE: Final[dict[str, str]] = {
     "principal": "enterprise",
     "controller": "enterprise",
@@ -55,6 +73,7 @@ SIDE_OF_ROLE: Final[dict[str, str]] = {
     "committee_office": "committee_office",
     "leader": "leader",
     "authority": "leader",
+    GROUP_ROLE: "group",
 }
 
 #: Facts a notice may leave out; templates then see ``none`` (or 0) instead of failing.
@@ -80,6 +99,10 @@ OPTIONAL_FACTS: Final[dict[str, object]] = {
     "owed_by": None,
     "rectified_at": None,
     "closed_at": None,
+    "old_deadline": None,
+    "reason": None,
+    "missing": None,
+    "mentions": None,
 }
 
 
@@ -111,11 +134,16 @@ def expected_files(
 
         kind.action.side.x  kind.action.x  kind.side.x  kind.x
 
+    A side with a fallback (SIDE_FALLBACK) tries its own file, then the fallback's, at
+    each level: ``kind.action.group.x  kind.action.department.x  kind.action.x
+    kind.group.x  kind.department.x  kind.x``.
+
     ``family`` is a key of FAMILIES, or ``"body"`` for the wording file."""
     suffix = WORDING if family == "body" else FAMILIES[family]
-    names = [f"{kind}.{action}.{side}.{suffix}"] if action and side else []
+    sides = [side, SIDE_FALLBACK[side]] if side in SIDE_FALLBACK else [side] if side else []
+    names = [f"{kind}.{action}.{s}.{suffix}" for s in sides] if action else []
     names += [f"{kind}.{action}.{suffix}"] if action else []
-    names += [f"{kind}.{side}.{suffix}"] if side else []
+    names += [f"{kind}.{s}.{suffix}" for s in sides]
     names.append(f"{kind}.{suffix}")
     return names
 

@@ -10,6 +10,7 @@ from services.notifier.templating.catalog import (
     ACTIONS,
     DEFAULT_TZ,
     FAMILIES,
+    GROUP_ROLE,
     KINDS,
     NOTICE_VARIANTS,
     SIDE_OF_ROLE,
@@ -18,7 +19,11 @@ from services.notifier.templating.catalog import (
     Rendered,
 )
 from services.notifier.templating.errors import VIA, TemplateError, TemplateMissing
-from services.notifier.templating.samples import SAMPLE_ISSUED_AT, sample_facts
+from services.notifier.templating.samples import (
+    SAMPLE_ISSUED_AT,
+    SAMPLE_MENTIONS,
+    sample_facts,
+)
 from services.notifier.templating.templateset import TemplateSet
 
 _SUFFIXES: Final = (*FAMILIES.values(), WORDING)
@@ -102,20 +107,42 @@ def _render_samples(
     try:
         for facts in samples:
             out = templates.render(kind, action, facts, _SAMPLE_ACK, issued_at=SAMPLE_ISSUED_AT)
-            _check_rendered(out, files, problems)
+            _check_rendered(out, files, problems, ack=role != GROUP_ROLE)
+            if role == GROUP_ROLE:
+                _check_group_post(out, files, problems)
         _check_inert(templates.render(kind, action, hostile, None), files, problems)
     except TemplateError as exc:
         problems.append(str(exc))
 
 
-def _check_rendered(out: Rendered, files: Mapping[str, str], problems: list[str]) -> None:
+def _check_rendered(
+    out: Rendered, files: Mapping[str, str], problems: list[str], *, ack: bool = True
+) -> None:
+    """Each body is there and, with ``ack``, shows the acknowledgement link (a group post
+    has none: the renderer leaves it out)."""
     if not out.subject:
         problems.append(f"{files['subject']}: the subject is empty")
     for family, body in (("text", out.text), ("html", out.html), ("markdown", out.markdown)):
         if not body:
             problems.append(f"{files[family]}: the message is empty")
-        elif "duban.example.gov.cn/ack/N-0001" not in body:
+        elif ack and "duban.example.gov.cn/ack/N-0001" not in body:
             problems.append(f"{files[family]}: does not show the acknowledgement link (ack_url)")
+
+
+def _check_group_post(out: Rendered, files: Mapping[str, str], problems: list[str]) -> None:
+    """A group's own wording names everyone the post concerns (a group post that falls
+    back to the department's wording need not)."""
+    body = files.get("body", "")
+    if f".{GROUP_ROLE}." not in body:
+        return
+    names = [str(m["name"]) for m in SAMPLE_MENTIONS if m["name"]]
+    for family, text in (("text", out.text), ("markdown", out.markdown)):
+        missing = [n for n in names if n not in text]
+        if missing:
+            problems.append(
+                f"{body}: the group post ({files[family]}) does not name everyone it "
+                f"concerns (missing {missing[0]}); list them with mentions | mention_names"
+            )
 
 
 def _check_inert(out: Rendered, files: Mapping[str, str], problems: list[str]) -> None:

@@ -24,7 +24,13 @@ from markupsafe import Markup
 from services.notifier.templating.cells import filled, make_cells
 from services.notifier.templating.dates import cn_date, cn_datetime, cn_end_date
 from services.notifier.templating.errors import TemplateError, syntax_error
-from services.notifier.templating.labels import LabelSet, cn_num, percent_label, period_label
+from services.notifier.templating.labels import (
+    LabelSet,
+    cn_num,
+    mention_names,
+    percent_label,
+    period_label,
+)
 from services.notifier.templating.text import lines, md_escape, md_url, paragraphs
 
 #: Context key of the per-render cache of ``load(...)`` modules.
@@ -50,6 +56,7 @@ def _filters(tz: tzinfo, labels: LabelSet) -> dict[str, Callable[..., Any]]:
         "lines": lines,
         "cells": make_cells(tz, by_code),
         "filled": filled,
+        "mention_names": lambda v: mention_names(v, by_code["role_label"]),
     }
 
 

@@ -56,6 +56,21 @@ def _labeller(labels: Mapping[str, str]) -> Callable[[object], str]:
     return label
 
 
+def mention_names(value: object, role_label: Callable[[object], str]) -> list[str]:
+    """The people a group post names (``facts["mentions"]``): each one's name, else the
+    label of their role; items that are not objects, or have neither, are left out."""
+    if not isinstance(value, list | tuple):
+        return []
+    names = []
+    for person in value:
+        if not isinstance(person, Mapping):
+            continue
+        name = person.get("name") or role_label(person.get("role"))
+        if name and str(name).strip():
+            names.append(str(name).strip())
+    return names
+
+
 def cn_num(value: object) -> str:
     """1 → 一, 12 → 十二, 35 → 三十五 (0–99); other values as they are."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 100:

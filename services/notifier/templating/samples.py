@@ -8,6 +8,8 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any, Final
 
+from services.notifier.templating.catalog import GROUP_ROLE
+
 #: The date sample letters are issued on (a notice's ``due_at``).
 SAMPLE_ISSUED_AT: Final = "2026-12-02T09:00:00+08:00"
 
@@ -64,6 +66,39 @@ _AHEAD: Final[dict[str, list[str]]] = {
     "exposure": [],
 }
 _DAYS_OVERDUE: Final[dict[str, int]] = {"letter": 5, "circular": 8, "interview": 12, "exposure": 21}
+#: Whom a sample group post concerns (``facts["mentions"]``): one with every id, one
+#: reachable by mobile only, one without a name (shown by role).
+SAMPLE_MENTIONS: Final[list[dict[str, object]]] = [
+    {
+        "person_id": "P-0001",
+        "name": "张建国",
+        "role": "principal",
+        "mobile": "13800000001",
+        "wecom_userid": "zhangjianguo",
+        "dingtalk_userid": "manager0001",
+        "feishu_open_id": "ou_7d8a6e6df7621556ce0d21922b676706",
+    },
+    {
+        "person_id": "P-0002",
+        "name": "李明",
+        "role": "department",
+        "mobile": "13900000002",
+        "wecom_userid": None,
+        "dingtalk_userid": None,
+        "feishu_open_id": None,
+    },
+    {
+        "person_id": "P-0003",
+        "name": None,
+        "role": "leader",
+        "mobile": None,
+        "wecom_userid": "wangfang",
+        "dingtalk_userid": "leader0003",
+        "feishu_open_id": "ou_3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a88",
+    },
+]
+#: The name of the sample work-chat group (a group post's ``recipient_name``).
+SAMPLE_GROUP_NAME: Final = "白土镇安全生产工作群"
 _SAMPLE_DUTY: Final[dict[str, object]] = {
     "duty": "principal_inspection",
     "subject_id": "U-0007",
@@ -82,6 +117,50 @@ _SAMPLE_DIGEST: Final[dict[str, object]] = {
     "recipient_name": "李明",
     "recipient_role": "committee_office",
     "totals": {"open": 12, "overdue": 3, "closed": 5, "reported": 4},
+    "general_totals": {"open": 30, "overdue": 4, "closed": 21, "reported": 18},
+    "by_found_by": [
+        {"found_by": "self_check", "reported": 9, "major_reported": 1, "open": 20, "major_open": 5},
+        {
+            "found_by": "inspection",
+            "reported": 10,
+            "major_reported": 2,
+            "open": 18,
+            "major_open": 6,
+        },
+        {
+            "found_by": "public_report",
+            "reported": 3,
+            "major_reported": 1,
+            "open": 4,
+            "major_open": 1,
+        },
+        {"found_by": "other", "reported": 0, "major_reported": 0, "open": 0, "major_open": 0},
+    ],
+    "department_ranking": [
+        {
+            "rank": 1,
+            "ranked_of": 2,
+            "department": "emergency",
+            "open": 14,
+            "overdue": 4,
+            "major_overdue": 2,
+            "closed": 6,
+            "closed_on_time": 4,
+            "on_time_rate": 67,
+        },
+        {
+            "rank": 2,
+            "ranked_of": 2,
+            "department": "housing",
+            "open": 9,
+            "overdue": 1,
+            "major_overdue": 0,
+            "closed": 5,
+            "closed_on_time": 5,
+            "on_time_rate": 100,
+        },
+    ],
+    "tasks_by_owner": [],
     "by_region": [
         {"region": "baitu", "open": 7, "overdue": 2, "closed": 3, "reported": 2},
         {"region": "qingyang", "open": 5, "overdue": 1, "closed": 2, "reported": 2},
@@ -130,7 +209,8 @@ def sample_facts(
 
     ``empty``: a digest with all zeros and empty lists. ``hostile``: every free text
     (titles, names, departments) replaced by markup that must stay inert. ``role``: the
-    recipient's role (which picks the side's wording)."""
+    recipient's role (which picks the side's wording); ``"group"`` adds a group's name and
+    the people its post mentions."""
     if kind == "digest":
         facts = _sample_digest(empty)
     elif kind == "duty":
@@ -142,6 +222,10 @@ def sample_facts(
             facts["next_steps"] = list(_AHEAD.get(action or "letter", []))
     if role is not None:
         facts["recipient_role"] = role
+    if role == GROUP_ROLE:
+        # a notice goes to the groups on its first sending only
+        facts.update(recipient_name=SAMPLE_GROUP_NAME, occurrence=0)
+        facts["mentions"] = deepcopy(SAMPLE_MENTIONS)
     return _hostile(facts) if hostile else facts
 
 
@@ -149,7 +233,15 @@ def _sample_digest(empty: bool) -> dict[str, object]:
     facts = deepcopy(_SAMPLE_DIGEST)
     if empty:
         facts["totals"] = {"open": 0, "overdue": 0, "closed": 0, "reported": 0}
-        for key in ("by_region", "by_industry", "longest_overdue", "duties_missed"):
+        facts["general_totals"] = {"open": 0, "overdue": 0, "closed": 0, "reported": 0}
+        for key in (
+            "by_region",
+            "by_industry",
+            "by_found_by",
+            "department_ranking",
+            "longest_overdue",
+            "duties_missed",
+        ):
             facts[key] = []
     return facts
 
@@ -164,6 +256,7 @@ _FREE_TEXT: Final = frozenset(
         "recipient_name",
         "responsible_names",
         "subject_name",
+        "name",
     }
 )
 

@@ -20,6 +20,7 @@ from services.notifier.templating.catalog import (
     DEFAULT_TZ,
     FAMILIES,
     OPTIONAL_FACTS,
+    SIDES_WITHOUT_ACK,
     Rendered,
     expected_files,
     known_families,
@@ -191,11 +192,14 @@ class TemplateSet:
 
         ``families`` is e.g. ``("subject", "markdown")`` for a chat robot. ``role`` (by
         default the facts' ``recipient_role``) picks the side's files; ``issued_at`` is
-        the date letters carry. Raises :class:`TemplateMissing` when no file exists for
+        the date letters carry. A group post never shows ``ack_url`` (anyone in the
+        group could follow it). Raises :class:`TemplateMissing` when no file exists for
         a family and :class:`TemplateError` when a template fails (e.g. an undefined
         variable)."""
         side = side_of(role if role is not None else facts.get("recipient_role"))
         variant = self._variant(kind, action, side)
+        if side in SIDES_WITHOUT_ACK:
+            ack_url = None
         wanted = FAMILIES.keys() if families is None else known_families(families)
         if ack_url is not None and not ack_url.startswith(("https://", "http://")):
             raise TemplateError(f"ack_url must be an http(s) URL, got {ack_url[:40]!r}")

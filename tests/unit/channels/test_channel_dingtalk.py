@@ -4,10 +4,12 @@ import base64
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 from deploy.local.standins._crypto import rfc2104_hmac
 from services.notifier.channels.dingtalk import DingTalkChannel, DingTalkSettings
+from services.notifier.channels.mentions import Mention
 from tests.providers import FakeDingTalk, sample_message
 from tests.unit.channels._support import (
     robot_channel,
@@ -128,3 +130,53 @@ async def test_http_5xx_is_retryable(fake_dingtalk: FakeDingTalk) -> None:
 async def test_timeout_is_retryable(fake_dingtalk: FakeDingTalk) -> None:
     err = await send_past_timeout(fake_dingtalk, channel(fake_dingtalk, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason
+
+
+# ------------------------------------------------------------------ group posts: mentions
+
+
+async def test_userids_first_then_mobiles_each_once(fake_dingtalk: FakeDingTalk) -> None:
+    people = (
+        Mention(name="张三", dingtalk_userid="manager0010", mobile="13800000010"),
+        Mention(name="李四", dingtalk_userid="bad id", mobile="+8613800000011"),
+        Mention(name="王五", mobile="not a mobile"),
+    )
+    ch = channel(fake_dingtalk)
+    await ch.send(sample_message(mentions=people, at_mobiles=("13800000010",)))
+    await ch.aclose()
+    [body] = fake_dingtalk.accepted
+    assert body["at"] == {
+        "atMobiles": ["13800000011"],  # 张三 is mentioned by userid, not again by mobile
+        "atUserIds": ["manager0010"],
+        "isAtAll": False,
+    }
+    assert body["markdown"]["text"].endswith("\n\n@manager0010 @13800000011")
+    assert body["_mentioned"] == ["13800000011", "manager0010"]
+
+
+async def test_an_escaped_at_in_event_text_is_not_the_mention(fake_dingtalk: FakeDingTalk) -> None:
+    ch = channel(fake_dingtalk)
+    markdown = "隐患 \\@13800000001 已逾期"  # md_escape wrote the event's "@" as "\@"
+    await ch.send(sample_message(markdown=markdown, mentions=(Mention(mobile="13800000001"),)))
+    await ch.aclose()
+    assert fake_dingtalk.accepted[0]["markdown"]["text"].endswith("已逾期\n\n@13800000001")
+
+
+async def test_standin_checks_the_at_block(fake_dingtalk: FakeDingTalk) -> None:
+    ch = channel(fake_dingtalk)
+    bad = {"msgtype": "text", "text": {"content": "x"}, "at": {"atUserIds": "manager0010"}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(ch.signed_url(), json=bad) as response:
+            assert (await response.json())["errcode"] == 400105
+        listed_only = {
+            "msgtype": "text",
+            "text": {"content": "请 @manager0010 关注"},
+            "at": {"atUserIds": ["manager0010", "leader0003"], "atMobiles": ["138"]},
+        }
+        async with session.post(ch.signed_url(), json=listed_only) as response:
+            assert (await response.json())["errcode"] == 0
+    await ch.aclose()
+    assert fake_dingtalk.rejections == ["bad at block: not a list of strings"]
+    [body] = fake_dingtalk.accepted
+    assert body["_mentioned"] == ["manager0010"]  # the others lack their "@" in the text
+    assert body["_not_mentioned"] == ["138", "leader0003"]

@@ -3,9 +3,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 from services.notifier.channels.feishu import FeishuChannel, FeishuSettings
+from services.notifier.channels.mentions import Mention
 from tests.providers import FakeFeishu, sample_message
 from tests.unit.channels._support import (
     robot_channel,
@@ -136,3 +138,60 @@ async def test_http_5xx_is_retryable(fake_feishu: FakeFeishu) -> None:
 async def test_timeout_is_retryable(fake_feishu: FakeFeishu) -> None:
     err = await send_past_timeout(fake_feishu, channel(fake_feishu, timeout_s=0.2))
     assert err.retryable and "timed out" in err.reason
+
+
+# ------------------------------------------------------------------ group posts: mentions
+
+OPEN_ID = "ou_7d8a6e6df7621556ce0d21922b676706"
+
+
+async def test_post_mentions_as_at_elements(fake_feishu: FakeFeishu) -> None:
+    people = (
+        Mention(name="张三", feishu_open_id=OPEN_ID),
+        Mention(name="李四", feishu_open_id="on_not_an_open_id"),  # left out
+        Mention(name="王五", mobile="13800000001"),  # a custom bot cannot @ by mobile
+    )
+    ch = channel(fake_feishu)
+    await ch.send(sample_message(markdown=None, text="第一行", mentions=people))
+    await ch.aclose()
+    [body] = fake_feishu.accepted
+    assert body["content"]["post"]["zh_cn"]["content"] == [
+        [{"tag": "text", "text": "第一行"}],
+        [{"tag": "at", "user_id": OPEN_ID, "user_name": "张三"}],
+    ]
+    assert body["_mentioned"] == [OPEN_ID] and body["_not_mentioned"] == []
+
+
+async def test_a_message_without_mentions_has_no_mention_element(fake_feishu: FakeFeishu) -> None:
+    ch = channel(fake_feishu)
+    await ch.send(sample_message(at_mobiles=("13800000001",)))
+    await ch.aclose()
+    [body] = fake_feishu.accepted
+    assert len(body["card"]["elements"]) == 1 and body["_mentioned"] == []
+
+
+async def test_standin_checks_mentions_in_text_post_and_card(fake_feishu: FakeFeishu) -> None:
+    fake_feishu.secret = None  # raw bodies below carry no signature
+    bad_post = {"zh_cn": {"title": "t", "content": [[{"tag": "at", "user_id": 7}]]}}
+    text = (
+        f'<at user_id="{OPEN_ID}">张三</at> <at user_id="all">所有人</at> <at user_id="a b">x</at>'
+    )
+    card_md = f"<at id={OPEN_ID}></at> <at id=zhangsan></at>"
+    bodies = [
+        {"msg_type": "post", "content": {"post": bad_post}},
+        {"msg_type": "text", "content": {"text": text}},
+        {
+            "msg_type": "interactive",
+            "card": {"elements": [{"tag": "markdown", "content": card_md}]},
+        },
+    ]
+    async with aiohttp.ClientSession() as session:
+        codes = []
+        for data in bodies:
+            async with session.post(fake_feishu.webhook_url, json=data) as response:
+                codes.append((await response.json())["code"])
+    assert codes == [19002, 0, 0]
+    assert fake_feishu.rejections[0].startswith("bad mention: an at element needs a string")
+    in_text, in_card = fake_feishu.accepted
+    assert in_text["_mentioned"] == [OPEN_ID, "all"] and in_text["_not_mentioned"] == ["a b"]
+    assert in_card["_mentioned"] == [OPEN_ID] and in_card["_not_mentioned"] == ["zhangsan"]

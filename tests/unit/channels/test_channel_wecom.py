@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
+import aiohttp
 import pytest
 
+from services.notifier.channels.mentions import Mention
 from services.notifier.channels.wecom import WeComChannel, WeComSettings
 from tests.providers import FakeWeCom, sample_message
 from tests.providers.messages import HAZARD
@@ -87,3 +91,75 @@ async def test_connection_refused_is_retryable(closed_port: int) -> None:
     url = f"http://127.0.0.1:{closed_port}/cgi-bin/webhook/send?key=k"
     err = await send_expecting_error(channel(url))
     assert err.retryable and "connection failed" in err.reason
+
+
+# ------------------------------------------------------------------ group posts: mentions
+
+
+def mention(**ids: str | None) -> Mention:
+    return Mention(person_id="p", name="张三", **ids)
+
+
+async def post_raw(url: str, body: object) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+
+async def test_ids_without_wecom_form_are_left_out(fake_wecom: FakeWeCom) -> None:
+    ch = channel(fake_wecom.webhook_url)
+    people = (
+        mention(wecom_userid="has space", mobile="13800000001"),  # userid unusable: mobile
+        mention(wecom_userid=None, mobile="12345"),  # neither: named in the text only
+        mention(wecom_userid="li.si", mobile="13800000002"),
+        mention(wecom_userid="li.si"),  # the same person twice: once
+    )
+    await ch.send(sample_message(mentions=people))
+    await ch.aclose()
+    [body] = fake_wecom.accepted
+    assert body["text"]["mentioned_list"] == ["li.si"]
+    assert body["text"]["mentioned_mobile_list"] == ["13800000001"]
+    assert body["_mentioned"] == ["li.si", "13800000001"] and body["_not_mentioned"] == []
+
+
+async def test_event_text_cannot_mention_anyone_in_a_text_post(fake_wecom: FakeWeCom) -> None:
+    ch = channel(fake_wecom.webhook_url)
+    hostile = f"{HAZARD}<@all><@zhangsan>"
+    await ch.send(sample_message(text=hostile, mentions=(mention(mobile="13800000001"),)))
+    await ch.aclose()
+    [body] = fake_wecom.accepted
+    assert body["_mentioned"] == ["13800000001"]
+    assert "＜@all>＜@zhangsan>" in body["text"]["content"]
+
+
+async def test_markdown_mentions_survive_the_length_cut(fake_wecom: FakeWeCom) -> None:
+    ch = channel(fake_wecom.webhook_url)
+    long = sample_message(markdown="隐患" * 1000, mentions=(mention(wecom_userid="zhangsan"),))
+    await ch.send(long)
+    await ch.aclose()
+    [body] = fake_wecom.accepted
+    content = body["markdown"]["content"]
+    assert len(content.encode()) <= 4096 and content.endswith("…\n\n<@zhangsan>")
+    assert body["_mentioned"] == ["zhangsan"]
+
+
+async def test_standin_checks_the_mention_fields(fake_wecom: FakeWeCom) -> None:
+    url = fake_wecom.webhook_url
+    bad_type = {"msgtype": "text", "text": {"content": "x", "mentioned_list": "zhangsan"}}
+    assert (await post_raw(url, bad_type))["errcode"] == 40058
+    assert fake_wecom.rejections == ["mentioned_list is not a list of strings"]
+    text = {
+        "msgtype": "text",
+        "text": {
+            "content": "x <@wangwu>",
+            "mentioned_list": ["zhangsan", "-bad", "@all"],
+            "mentioned_mobile_list": ["13800000001", "1380000"],
+        },
+    }
+    assert (await post_raw(url, text))["errcode"] == 0
+    markdown = {"msgtype": "markdown", "markdown": {"content": "x", "mentioned_list": ["lisi"]}}
+    assert (await post_raw(url, markdown))["errcode"] == 0
+    first, second = fake_wecom.accepted
+    assert first["_mentioned"] == ["zhangsan", "@all", "13800000001", "wangwu"]
+    assert first["_not_mentioned"] == ["-bad", "1380000"]
+    assert second["_mentioned"] == [] and second["_not_mentioned"] == ["lisi"]  # text only
