@@ -48,7 +48,11 @@ def test_command(
     ),
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Email address or mobile; nothing for robots and webhooks."),
+        typer.Option(
+            "--to",
+            help="Email address, mobile, or the person's work-chat id (wecom_app: userid, "
+            "dingtalk_work: userid, feishu_app: open_id); nothing for robots and webhooks.",
+        ),
     ] = None,
 ) -> None:
     """Send one test message through a channel; print the provider's answer, exit 1 on failure."""
@@ -113,7 +117,6 @@ def build_test_message(
     from services.notifier.render import TemplateSet, sample_facts
     from services.notifier.setup import sms_templates
 
-    email, mobile = _address(channel, to)
     notice = NoticeRequested(
         notice_id=f"duban-test-{now:%Y%m%d%H%M%S}",
         occurrence=0,
@@ -121,7 +124,7 @@ def build_test_message(
         subject="duban-test",
         due_at=now,
         recipient=Recipient(
-            person_id="duban-test", role="committee_office", email=email, mobile=mobile
+            person_id="duban-test", role="committee_office", **_address(channel, to)
         ),
         channels=(ChannelPlan(channel=channel.name),),
         facts={**sample_facts("reminder"), **TEST_FACTS},
@@ -133,22 +136,37 @@ def build_test_message(
     return build_message(notice, channel, rendered, key, sms_templates(config))
 
 
-def _address(channel: Channel, to: str | None) -> tuple[str | None, str | None]:
-    """(email, mobile) for the test; the families that need an address insist on one."""
+def _address(channel: Channel, to: str | None) -> dict[str, str]:
+    """The test recipient's address; the channels that need one insist on it."""
+    app_field = _app_field(channel)
+    if app_field is not None:
+        if not to or not to.strip():
+            raise NotifyTestError(
+                f"channel '{channel.name}' needs --to with the person's {app_field}"
+            )
+        return {app_field: to.strip()}
     if channel.family == "email":
         if not to or "@" not in to:
             raise NotifyTestError(f"channel '{channel.name}' needs --to with an email address")
-        return to, None
+        return {"email": to}
     if channel.family == "sms":
         if not to:
             raise NotifyTestError(f"channel '{channel.name}' needs --to with a mobile number")
-        return None, to
-    return None, None  # robots post to their group, webhooks to their receiver
+        return {"mobile": to}
+    return {}  # robots post to their group, webhooks to their receiver
+
+
+def _app_field(channel: Channel) -> str | None:
+    """The recipient field a work-chat app sends to (``wecom_userid`` ...), else None."""
+    field: str | None = getattr(channel, "recipient_field", None)
+    return field.removeprefix("to_") if field else None
 
 
 def _for(channel: Channel, to: str | None) -> str:
     from services.notifier.channels import mask_email, mask_mobile
 
+    if _app_field(channel) is not None and to:
+        return f" for {to.strip()}"
     if channel.family == "email":
         return f" for {mask_email(to)}"
     if channel.family == "sms":

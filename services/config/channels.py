@@ -15,7 +15,7 @@ from services.core.policy import Strict
 from services.core.routing import Routing
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_SECRET_FIELDS = ("password", "secret", "access_key_secret", "secret_key", "token")
+_SECRET_FIELDS = ("password", "secret", "access_key_secret", "secret_key", "token", "app_secret")
 
 
 def expand(value: str, env: Mapping[str, str]) -> str | None:
@@ -87,6 +87,35 @@ class RobotChannel(ChannelBase):
         return self
 
 
+class WeComAppChannel(ChannelBase):
+    """WeCom (企业微信) application messages to each person's userid; 政务微信 by api_base."""
+
+    type: Literal["wecom_app"]
+    corp_id: str = Field(description="CorpID, e.g. ${DUBAN_WECOM_CORP_ID}.")
+    agent_id: str = Field(description="The app's AgentId, e.g. ${DUBAN_WECOM_AGENT_ID}.")
+    secret: str = Field(description="The app's Secret (from the environment).")
+    api_base: str = Field("https://qyapi.weixin.qq.com", description="API host.")
+
+
+class DingTalkWorkChannel(ChannelBase):
+    """DingTalk (钉钉) work notifications to each person's userid."""
+
+    type: Literal["dingtalk_work"]
+    app_key: str = Field(description="AppKey, e.g. ${DUBAN_DINGTALK_APP_KEY}.")
+    app_secret: str = Field(description="AppSecret (from the environment).")
+    agent_id: str = Field(description="The app's AgentId, e.g. ${DUBAN_DINGTALK_AGENT_ID}.")
+    api_base: str = Field("https://oapi.dingtalk.com", description="API host.")
+
+
+class FeishuAppChannel(ChannelBase):
+    """Feishu (飞书) app messages to each person's open_id."""
+
+    type: Literal["feishu_app"]
+    app_id: str = Field(description="App ID, e.g. ${DUBAN_FEISHU_APP_ID}.")
+    app_secret: str = Field(description="App Secret (from the environment).")
+    api_base: str = Field("https://open.feishu.cn", description="API host.")
+
+
 class SmsBase(ChannelBase):
     """Settings every SMS provider has; SMS is template-only."""
 
@@ -135,6 +164,9 @@ class WebhookChannel(ChannelBase):
 Channel = Annotated[
     EmailChannel
     | RobotChannel
+    | WeComAppChannel
+    | DingTalkWorkChannel
+    | FeishuAppChannel
     | AliyunSmsChannel
     | TencentSmsChannel
     | SmsGatewayChannel
@@ -143,12 +175,16 @@ Channel = Annotated[
 ]
 
 
-# The robots' documented send limits, applied when channels.yaml does not set them:
-# WeCom and DingTalk group robots 20 messages/minute; Feishu custom bots 100/minute, 5/second.
+# The documented send limits, applied when channels.yaml does not set them: WeCom and
+# DingTalk group robots 20 messages/minute; Feishu custom bots 100/minute, 5/second;
+# Feishu's message API 1000/minute, 50/second per app; DingTalk work notifications 5000
+# recipients/minute. WeCom app messages have per-person and per-day caps only.
 DEFAULT_RATES: dict[str, tuple[int | None, int | None]] = {
     "wecom": (20, None),
     "dingtalk": (20, None),
     "feishu": (100, 5),
+    "feishu_app": (1000, 50),
+    "dingtalk_work": (5000, None),
 }
 
 

@@ -13,16 +13,32 @@ from services.core.directory import Person
 from services.core.policy import NoticeKind, QuietHours, Strict
 
 ChannelType = Literal[
-    "email", "wecom", "dingtalk", "feishu", "aliyun_sms", "tencent_sms", "sms_gateway", "webhook"
+    "email",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "wecom_app",
+    "dingtalk_work",
+    "feishu_app",
+    "aliyun_sms",
+    "tencent_sms",
+    "sms_gateway",
+    "webhook",
 ]
 SMS_TYPES = frozenset({"aliyun_sms", "tencent_sms", "sms_gateway"})
+# Personal work-chat apps, and the person's id each one sends to.
+APP_ID_FIELDS = {
+    "wecom_app": "wecom_userid",
+    "dingtalk_work": "dingtalk_userid",
+    "feishu_app": "feishu_open_id",
+}
 
 
 def family_of(channel_type: str) -> str:
     """The family quiet hours and templates are set by: email, sms, chat or webhook."""
     if channel_type in SMS_TYPES:
         return "sms"
-    if channel_type in {"wecom", "dingtalk", "feishu"}:
+    if channel_type in {"wecom", "dingtalk", "feishu", *APP_ID_FIELDS}:
         return "chat"
     return channel_type
 
@@ -33,6 +49,11 @@ class Routing(Strict):
     default: tuple[str, ...] = Field(min_length=1, description="Channel names, tried in order.")
     roles: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="Role → channel order, overriding the default."
+    )
+    groups: tuple[str, ...] = Field(
+        (),
+        description="Group robot channels: each notice's first sending is posted once to "
+        "each of these groups, mentioning its recipients.",
     )
 
 
@@ -50,6 +71,8 @@ def usable(person: Person, channel_type: str) -> bool:
         return bool(person.email)
     if channel_type in SMS_TYPES:
         return bool(person.mobile)
+    if channel_type in APP_ID_FIELDS:
+        return bool(getattr(person, APP_ID_FIELDS[channel_type]))
     return True  # group robots and webhooks post to a group; mentions are optional
 
 

@@ -13,31 +13,39 @@ from typing import Any
 from services.config.channels import (
     AliyunSmsChannel,
     ChannelBase,
+    DingTalkWorkChannel,
     EmailChannel,
+    FeishuAppChannel,
     RobotChannel,
     SmsBase,
     SmsGatewayChannel,
     TencentSmsChannel,
     WebhookChannel,
+    WeComAppChannel,
     expand,
     unset_variables,
 )
 from services.config.load import Config
 from services.notifier.channels import Channel, build_channel, settings_class
+from services.notifier.channels.apptoken import TokenStore
 from services.notifier.messages import SmsTemplates
 
 log = logging.getLogger("duban.notifier")
 
 
-def build_channels(config: Config, env: Mapping[str, str]) -> dict[str, Channel]:
-    """Every configured channel whose environment is complete; one log line per channel off."""
+def build_channels(
+    config: Config, env: Mapping[str, str], tokens: TokenStore | None = None
+) -> dict[str, Channel]:
+    """Every configured channel whose environment is complete; one log line per channel off.
+    ``tokens``: where the work-chat apps share their access tokens (None: per channel)."""
     built: dict[str, Channel] = {}
     for name, entry in config.channels.channels.items():
         missing = unset_variables(entry, env)
         if missing:
             log.warning("channel %s is off: set %s", name, ", ".join(sorted(set(missing))))
             continue
-        built[name] = build_channel(entry.type, channel_settings(entry, env), name=name)
+        settings = channel_settings(entry, env)
+        built[name] = build_channel(entry.type, settings, name=name, tokens=tokens)
     return built
 
 
@@ -97,4 +105,21 @@ _FIELDS: dict[type, Any] = {
     },
     SmsGatewayChannel: lambda v: {"url": v["url"], "token": v["token"]},
     WebhookChannel: lambda v: {"url": v["url"], "secret": v["secret"]},
+    WeComAppChannel: lambda v: {
+        "corp_id": v["corp_id"],
+        "agent_id": int(v["agent_id"]),
+        "secret": v["secret"],
+        "api_base": v["api_base"],
+    },
+    DingTalkWorkChannel: lambda v: {
+        "app_key": v["app_key"],
+        "app_secret": v["app_secret"],
+        "agent_id": int(v["agent_id"]),
+        "api_base": v["api_base"],
+    },
+    FeishuAppChannel: lambda v: {
+        "app_id": v["app_id"],
+        "app_secret": v["app_secret"],
+        "api_base": v["api_base"],
+    },
 }

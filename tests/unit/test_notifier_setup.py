@@ -43,6 +43,14 @@ FULL_ENV = {
     "DUBAN_SMS_GATEWAY_TOKEN": "gateway-token-value",
     "DUBAN_WEBHOOK_URL": "https://oa.example.gov.cn/duban",
     "DUBAN_WEBHOOK_SECRET": "webhook-secret-value",
+    "DUBAN_WECOM_CORP_ID": "ww-corp",
+    "DUBAN_WECOM_AGENT_ID": "1000002",
+    "DUBAN_WECOM_APP_SECRET": "wecom-app-secret-value",
+    "DUBAN_DINGTALK_APP_KEY": "ding-app-key",
+    "DUBAN_DINGTALK_APP_SECRET": "dingtalk-app-secret-value",
+    "DUBAN_DINGTALK_AGENT_ID": "2000001",
+    "DUBAN_FEISHU_APP_ID": "cli_app",
+    "DUBAN_FEISHU_APP_SECRET": "feishu-app-secret-value",
 }
 
 
@@ -67,6 +75,9 @@ def test_every_channel_type_is_configured_and_built_from_the_environment(config:
         "sms_gateway": "sms",
         "email": "email",
         "webhook": "webhook",
+        "wecom_app": "chat",
+        "dingtalk_work": "chat",
+        "feishu_app": "chat",
     }
 
 
@@ -95,7 +106,7 @@ def test_a_channel_missing_a_variable_is_off_with_one_log_line(
     env = {k: v for k, v in FULL_ENV.items() if k != "DUBAN_DINGTALK_SECRET"}
     with caplog.at_level(logging.WARNING, logger="duban.notifier"):
         built = build_channels(config, env)
-    assert "dingtalk" not in built and len(built) == 7
+    assert "dingtalk" not in built and len(built) == 10
     [line] = [r.getMessage() for r in caplog.records]
     assert line == "channel dingtalk is off: set DUBAN_DINGTALK_SECRET"
 
@@ -145,7 +156,7 @@ def test_channels_take_their_variables_from_the_settings_environment(
     settings = Settings.from_env(EXAMPLE, FULL_ENV)
     monkeypatch.setenv("DUBAN_WEBHOOK_SECRET", "changed-after-start")  # not read again
     built = build_channels(config, settings.environment())
-    assert len(built) == 8
+    assert len(built) == 11
     webhook: Any = channel_settings(config.channels.channels["webhook"], settings.environment())
     assert webhook.secret == "webhook-secret-value"
     assert unset_variables(config.channels.channels["webhook"], settings.environment()) == []

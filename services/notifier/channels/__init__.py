@@ -1,4 +1,4 @@
-"""Channel adapters: email, work-chat robots, SMS providers and a generic webhook.
+"""Channel adapters: email, work-chat robots and apps, SMS providers and a generic webhook.
 
 Importing this package is cheap; adapter modules are imported on first use by
 :func:`build_channel`.
@@ -16,6 +16,8 @@ from .base import Channel, DeliveryError, Family, OutboundMessage, SendResult
 if TYPE_CHECKING:
     import aiohttp
 
+    from .apptoken import TokenStore
+
 # kind → (module, channel class, settings class)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     "email": ("email", "EmailChannel", "EmailSettings"),
@@ -26,8 +28,13 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "tencent_sms": ("tencent_sms", "TencentSmsChannel", "TencentSmsSettings"),
     "sms_gateway": ("sms_gateway", "SmsGatewayChannel", "SmsGatewaySettings"),
     "webhook": ("webhook", "WebhookChannel", "WebhookSettings"),
+    "wecom_app": ("wecom_app", "WeComAppChannel", "WeComAppSettings"),
+    "dingtalk_work": ("dingtalk_work", "DingTalkWorkChannel", "DingTalkWorkSettings"),
+    "feishu_app": ("feishu_app", "FeishuAppChannel", "FeishuAppSettings"),
 }
 KINDS: tuple[str, ...] = tuple(_REGISTRY)
+APP_KINDS = frozenset({"wecom_app", "dingtalk_work", "feishu_app"})
+"""Personal work-chat apps: they send with an access token kept in a token store."""
 
 
 def settings_class(kind: str) -> type:
@@ -44,11 +51,14 @@ def build_channel(
     *,
     client: aiohttp.ClientSession | None = None,
     name: str | None = None,
+    tokens: TokenStore | None = None,
 ) -> Channel:
     """Build the adapter for ``kind`` from its settings dataclass.
 
     ``client``: a shared ``aiohttp.ClientSession`` for the HTTP adapters (not closed by
     the adapter's ``aclose``); ignored by ``email``.  ``name`` defaults to ``kind``.
+    ``tokens``: where the work-chat apps keep their access tokens (shared by replicas in
+    Redis); ``None``: in this process only.
     """
     module_name, channel_name, settings_name = _lookup(kind)
     module = importlib.import_module(f"{__name__}.{module_name}")
@@ -61,6 +71,8 @@ def build_channel(
     kwargs: dict[str, object] = {"name": name or kind}
     if kind != "email":
         kwargs["client"] = client
+    if kind in APP_KINDS:
+        kwargs["tokens"] = tokens
     channel: Channel = channel_cls(settings, **kwargs)
     return channel
 
@@ -73,6 +85,7 @@ def _lookup(kind: str) -> tuple[str, str, str]:
 
 
 __all__ = [
+    "APP_KINDS",
     "KINDS",
     "Channel",
     "DeliveryError",

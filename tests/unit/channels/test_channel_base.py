@@ -20,6 +20,9 @@ SETTINGS: dict[str, dict[str, object]] = {
     "tencent_sms": {"secret_id": "id", "secret_key": "k", "sdk_app_id": "1", "sign_name": "督办"},
     "sms_gateway": {"url": "https://sms.example.com/send", "token": "t"},
     "webhook": {"url": "https://hooks.example.com/duban", "secret": "s"},
+    "wecom_app": {"corp_id": "ww1", "agent_id": 1000002, "secret": "s"},
+    "dingtalk_work": {"app_key": "k", "app_secret": "s", "agent_id": 1},
+    "feishu_app": {"app_id": "cli_1", "app_secret": "s"},
 }
 
 
