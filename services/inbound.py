@@ -8,18 +8,21 @@ from typing import Any
 from contracts.registry import Event, InvalidEvent
 from services.core.advance import Ack, hazard_of_notice
 from services.core.directory import Person
+from services.core.people import PersonRecord
 from services.core.reducer import Fact
 from services.core.state import UnitInfo
 
 
 @dataclass(frozen=True)
 class Routed:
-    """An event bound to the entity it changes ("hazard:<id>", "unit:<id>", "duty:<id>")."""
+    """An event bound to the entity it changes ("hazard:<id>", "unit:<id>", "person:<id>",
+    "duty:<id>")."""
 
     entity: str
     fact: Fact | None = None
     ack: Ack | None = None
     unit: UnitInfo | None = None
+    person: PersonRecord | None = None
     duty: Fact | None = None
     origin: object = None  # the consumed record, for dead-lettering what the core rejects
 
@@ -37,6 +40,9 @@ def route(event: Event) -> Routed:
         return Routed(f"hazard:{event.subject}", fact=fact)
     if event.type == "unit.upserted":
         return Routed(f"unit:{event.subject}", unit=unit_info(data, event))
+    if event.type == "person.upserted":
+        record = PersonRecord(**data.model_dump(), as_of=event.time)
+        return Routed(f"person:{event.subject}", person=record)
     if event.type == "notice.acknowledged":
         ack = Ack(data.notice_id, data.person_id)
         hazard_id = hazard_of_notice(data.notice_id)

@@ -18,7 +18,7 @@ from services.core.directory import Directory, DirectoryIndex, Labels
 from services.core.duties import DutiesFile
 from services.core.evaluate import Rules
 from services.core.policy import Policy, Role
-from services.core.routing import family_of
+from services.core.routing import GROUP_ROBOT_TYPES, family_of
 from services.core.state import Status
 from services.core.timeline import Timing
 from services.core.workcalendar import CalendarOverrides, WorkCalendar
@@ -196,6 +196,7 @@ def _cross_checks(
         Problem(f, _line(folder, f, key), key, f"no channel named '{c}' in channels.yaml")
         for f, key, c in found
     ]
+    problems += _group_problems(folder, channels)
     families = {family_of(t) for t in channels.types().values()} | {"sms", "email", "chat"}
     problems += [
         Problem(
@@ -207,6 +208,25 @@ def _cross_checks(
         for k in policy.quiet_hours
         if k not in families
     ]
+    return problems
+
+
+def _group_problems(folder: Path, channels: ChannelsFile) -> list[Problem]:
+    """routing.groups names group robots only (WeCom, DingTalk, Feishu robots)."""
+    problems = []
+    for name in channels.routing.groups:
+        key = f"routing.groups.{name}"
+        configured = channels.channels.get(name)
+        if configured is None:
+            reason = f"没有名为 '{name}' 的渠道（no channel named '{name}' in channels.yaml）"
+        elif configured.type not in GROUP_ROBOT_TYPES:
+            reason = (
+                f"渠道 '{name}' 不是群机器人，不能写在 routing.groups"
+                f"（channel '{name}' is a {configured.type}, not a group robot）"
+            )
+        else:
+            continue
+        problems.append(Problem("channels.yaml", _line(folder, "channels.yaml", key), key, reason))
     return problems
 
 

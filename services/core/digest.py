@@ -1,9 +1,11 @@
-"""Weekly and monthly digests (周上报、月调度): major-hazard statistics counted from state."""
+"""Weekly and monthly digests (周上报、月调度): hazard statistics counted from state, the
+discovery channels and the department ranking (晾晒) for the committee office; each
+department's own digest holds its own hazards, duties, rank and tasks only."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,8 +22,17 @@ from services.core.periods import (
     period_containing,
 )
 from services.core.policy import Role
+from services.core.ranking import (
+    by_found_by,
+    closed_in,
+    department_ranking,
+    hazards_by_department,
+    is_overdue,
+    is_unclosed,
+    reported_in,
+)
 from services.core.recipients import Subject
-from services.core.state import OPEN_STATUSES, HazardState
+from services.core.state import HazardState
 
 _COUNTS = ("reported", "closed", "open", "overdue")
 _SECOND = timedelta(seconds=1)
@@ -47,6 +58,7 @@ class MissedDuty:
     duty: str
     period_key: str
     period_end: datetime
+    industry: str | None = None  # a unit's industry; None for a department's own duty
 
 
 def next_run(digest: Digest, after: datetime, zone: Any) -> datetime:
@@ -75,28 +87,46 @@ def due_run(state: DigestState, digest: Digest, now: datetime, zone: Any) -> dat
     return latest
 
 
+@dataclass(frozen=True)
+class OwnerTasks:
+    """Hook for supervised tasks (督办事项): open and overdue tasks of one owner, counted by
+    whoever keeps task state and passed to `run_digest`; shown as `tasks_by_owner`."""
+
+    owner_kind: str  # department | unit | person
+    owner_id: str
+    owner_name: str
+    open: int
+    overdue: int
+
+
 def digest_facts(
     digest: Digest,
     period: Period,
     hazards: Iterable[HazardState],
     missed: Iterable[MissedDuty],
     now: datetime,
-    industries: frozenset[str] | None = None,
+    ranking: Sequence[dict[str, Any]] = (),
+    tasks: Sequence[OwnerTasks] = (),
 ) -> dict[str, Any]:
-    """Template facts: totals, by region, by industry, longest overdue, duties missed."""
-    totals = dict.fromkeys(_COUNTS, 0)
+    """Template facts over the hazards and missed duties given (the caller scopes them):
+    major and general totals, majors by region and industry, longest overdue majors,
+    every level by discovery channel, the department ranking, duties missed, tasks."""
+    counted = [h for h in hazards if h.known and h.unit is not None]
+    totals = {level: dict.fromkeys(_COUNTS, 0) for level in ("major", "general")}
     by_region: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_COUNTS, 0))
     by_industry: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_COUNTS, 0))
     overdue_rows = []
-    for hazard in hazards:
-        if not _counted(hazard, industries):
-            continue
+    for hazard in counted:
         assert hazard.unit is not None
-        for name in _categories(hazard, period, now):
-            totals[name] += 1
+        names = _categories(hazard, period, now)
+        for name in names:
+            totals[hazard.level][name] += 1
+        if hazard.level != "major":
+            continue
+        for name in names:
             by_region[hazard.unit.region][name] += 1
             by_industry[hazard.unit.industry][name] += 1
-        if _overdue(hazard, now):
+        if is_overdue(hazard, now):
             overdue_rows.append(_overdue_row(hazard, now))
     overdue_rows.sort(key=lambda r: (-r["days_overdue"], r["hazard_id"]))
     return {
@@ -104,13 +134,17 @@ def digest_facts(
         "period_key": period.key,
         "period_start": period.start.isoformat(),
         "period_end": period.end.isoformat(),
-        "totals": totals,
+        "totals": totals["major"],
+        "general_totals": totals["general"],
         "by_region": [{"region": k, **v} for k, v in sorted(by_region.items())],
         "by_industry": [{"industry": k, **v} for k, v in sorted(by_industry.items())],
+        "by_found_by": by_found_by(counted, period),
+        "department_ranking": list(ranking),
         "longest_overdue": overdue_rows[: digest.longest_overdue],
         "duties_missed": [
             _missed_row(m) for m in missed if period.start < m.period_end <= period.end
         ],
+        "tasks_by_owner": [vars(t) for t in tasks],
     }
 
 
@@ -131,8 +165,10 @@ def run_digest(
     missed: list[MissedDuty],
     rules: Rules,
     now: datetime,
+    tasks: Sequence[OwnerTasks] = (),
 ) -> DigestRun:
-    """The digest due at `now` (if any) to its recipients, and optionally each department."""
+    """The digest due at `now` (if any) to its recipients, and optionally each department
+    (its own hazards, duties, rank and tasks only)."""
     zone = rules.timing.zone
     result = DigestRun([], [], None, next_run(digest, now, zone))
     run_at = due_run(state, digest, now, zone)
@@ -140,16 +176,27 @@ def run_digest(
         return result
     period = period_reported(digest, run_at, zone)
     result.period_key = period.key
-    office = Subject(id=digest.id)
-    facts = digest_facts(digest, period, hazards, missed, now)
-    _address_digest(result, digest, period, office, facts, run_at, rules, now)
-    if digest.per_department:
-        for dept in rules.index.directory.departments:
-            subject = Subject(id=dept.id, supervising_department=dept.id)
-            facts = digest_facts(digest, period, hazards, missed, now, frozenset(dept.industries))
-            _address_digest(
-                result, digest, period, subject, facts, run_at, rules, now, roles=("department",)
-            )
+    index = rules.index
+    ranking = department_ranking(hazards, period, now, index)
+    facts = digest_facts(digest, period, hazards, missed, now, ranking, tasks)
+    _address_digest(result, digest, period, Subject(id=digest.id), facts, run_at, rules, now)
+    if not digest.per_department:
+        return result
+    own = hazards_by_department(hazards, index)
+    for dept in index.directory.departments:
+        facts = digest_facts(
+            digest,
+            period,
+            own.get(dept.id, []),
+            [m for m in missed if m.subject_id == dept.id or m.industry in dept.industries],
+            now,
+            [row for row in ranking if row["department"] == dept.id],
+            [t for t in tasks if t.owner_kind == "department" and t.owner_id == dept.id],
+        )
+        subject = Subject(id=dept.id, supervising_department=dept.id)
+        _address_digest(
+            result, digest, period, subject, facts, run_at, rules, now, roles=("department",)
+        )
     return result
 
 
@@ -183,42 +230,39 @@ def _address_digest(
     )
 
 
-def missed_duties(states: Iterable[DutyState], names: dict[str, str]) -> list[MissedDuty]:
-    """Every missed duty period recorded in duty states."""
+def missed_duties(
+    states: Iterable[DutyState],
+    names: Mapping[str, str],
+    industries: Mapping[str, str | None] | None = None,
+) -> list[MissedDuty]:
+    """Every missed duty period recorded in duty states; `names` and `industries` are by
+    unit id (a department's own duties have neither)."""
+    industry = industries or {}
     return [
-        MissedDuty(s.subject_id, names.get(s.subject_id, s.subject_id), s.duty, key, end)
+        MissedDuty(
+            s.subject_id,
+            names.get(s.subject_id, s.subject_id),
+            s.duty,
+            key,
+            end,
+            industry.get(s.subject_id),
+        )
         for s in states
         for key, end in s.missed
     ]
 
 
-def _counted(hazard: HazardState, industries: frozenset[str] | None) -> bool:
-    if not hazard.known or hazard.level != "major" or hazard.unit is None:
-        return False
-    return industries is None or hazard.unit.industry in industries
-
-
 def _categories(hazard: HazardState, period: Period, now: datetime) -> list[str]:
     found = []
-    if hazard.reported_at and period.start <= hazard.reported_at < period.end:
+    if reported_in(hazard, period):
         found.append("reported")
-    if (
-        hazard.status == "closed"
-        and hazard.closed_at
-        and (period.start <= hazard.closed_at < period.end)
-    ):
+    if closed_in(hazard, period):
         found.append("closed")
-    if hazard.status in OPEN_STATUSES or hazard.status == "rectified":
+    if is_unclosed(hazard):
         found.append("open")
-    if _overdue(hazard, now):
+    if is_overdue(hazard, now):
         found.append("overdue")
     return found
-
-
-def _overdue(hazard: HazardState, now: datetime) -> bool:
-    return (
-        hazard.status in OPEN_STATUSES and hazard.deadline is not None and (hazard.deadline < now)
-    )
 
 
 def _overdue_row(hazard: HazardState, now: datetime) -> dict[str, Any]:

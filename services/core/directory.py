@@ -3,6 +3,8 @@ the Chinese label of every code a message shows (labels.yaml)."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
@@ -123,6 +125,15 @@ class DirectoryIndex:
         self.department_of_industry = {
             industry: d for d in directory.departments for industry in d.industries
         }
+        #: People known from person.upserted events, by id (services.core.people).
+        self.known: Mapping[str, Person] = {}
+
+    def with_people(self, known: Mapping[str, Person]) -> DirectoryIndex:
+        """This index, with `known` people from person.upserted events added: they win over
+        unit contacts and directory.yaml, field by field (services.core.people)."""
+        index = copy.copy(self)
+        index.known = known
+        return index
 
     def department_for(self, explicit: str | None, industry: str) -> Department | None:
         """The supervising department: the event's own, else the industry's lead department."""

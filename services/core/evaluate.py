@@ -213,13 +213,13 @@ def _for(
 def group_posts(
     draft: PlannedNotice, recipients: Sequence[Recipient], level: str | None, rules: Rules
 ) -> list[PlannedNotice]:
-    """One post per configured group robot, mentioning every recipient of the notice; it
-    carries no personal acknowledgement link (the notifier sees role `group`)."""
-    mentions = [_mention(r) for r in recipients]
+    """One post per group robot whose roles the notice goes to, mentioning those recipients;
+    it carries no personal acknowledgement link (the notifier sees role `group`)."""
     posts = []
-    for channel in rules.routing.groups:
-        if channel not in rules.channel_types:
-            continue  # switched off: its variables are unset
+    for channel, roles in rules.routing.groups.items():
+        mentions = [_mention(r) for r in recipients if r.role in roles]
+        if channel not in rules.channel_types or not mentions:
+            continue  # switched off (its variables are unset), or nobody of the group's
         group = Recipient(Person(id=f"group-{channel}", name=channel), GROUP_ROLE)
         planned = _quiet(channel, draft.kind, level, draft.at, rules)
         post = _for(draft, group, (planned,))

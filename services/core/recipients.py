@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from services.core.directory import Department, DirectoryIndex, Person
+from services.core.people import merged
 from services.core.policy import Role
 from services.core.state import HazardState, UnitInfo
 
@@ -62,12 +63,16 @@ def department_of(subject: Subject, index: DirectoryIndex) -> Department | None:
 def resolve(
     roles: Iterable[Role], subject: Subject, unit: UnitInfo | None, index: DirectoryIndex
 ) -> Resolution:
-    """People for `roles`; a role resolving to nobody falls back to the committee office."""
-    result = Resolution()
+    """People for `roles`; a role resolving to nobody falls back to the committee office.
+
+    A person id is looked up in person.upserted, the unit's contacts and directory.yaml
+    (services.core.people); one known to none of them is a warning naming the fallback."""
+    result = Resolution(warnings=_unknown_department(subject, index))
     seen: set[str] = set()
     region = subject.region
     for role in roles:
-        people = _people_for(role, subject, unit, index, result.warnings)
+        missing: list[str] = []
+        people = _people_for(role, subject, unit, index, missing)
         if (
             not people
             and role in {"department", "department_head"}
@@ -75,15 +80,23 @@ def resolve(
             and (department_of(subject, index) is None)
         ):
             result.warnings.append(
-                f"{subject.id}: industry '{subject.industry}' has no supervising department "
-                "in directory.yaml; the committee office handles it"
+                f"{subject.id}：行业 '{subject.industry}' 在 directory.yaml 中没有牵头部门，"
+                f"由安委办处理（industry '{subject.industry}' has no supervising department "
+                "in directory.yaml; the committee office handles it）"
             )
+        fallback = "已改发安委办（sent to the committee office instead）"
+        if people:
+            fallback = (
+                f"只发给该身份的其他 {len(people)} 人"
+                f"（the role's {len(people)} other recipient(s) are notified）"
+            )
+        result.warnings += [_unknown(subject, pid, role, fallback) for pid in missing]
         if not people:
             result.warnings.append(
-                f"{subject.id}: role '{role}' resolves to nobody; "
-                "sent to the committee office instead"
+                f"{subject.id}：身份 '{role}' 找不到人，{fallback}"
+                f"（role '{role}' resolves to nobody）"
             )
-            people = _known(index.committee_office(region), unit, index, result.warnings)
+            people = _known(index.committee_office(region), unit, index, [])
             role = "committee_office"
         for person in people:
             if person.id not in seen:
@@ -92,16 +105,46 @@ def resolve(
     return result
 
 
+def _unknown(subject: Subject, person_id: str, role: str, fallback: str) -> str:
+    return (
+        f"{subject.id}：人员 '{person_id}'（身份 '{role}'）在 person.upserted、单位联系人和 "
+        f"directory.yaml 中都找不到，{fallback}（person '{person_id}' ({role}) is known to "
+        "no person.upserted, unit contact or directory.yaml entry）"
+    )
+
+
+def _unknown_department(subject: Subject, index: DirectoryIndex) -> list[str]:
+    """An explicit supervising department the directory does not know (it is not used:
+    the industry's lead department is), named with what is done instead."""
+    explicit = subject.supervising_department
+    if not explicit or explicit in index.departments:
+        return []
+    lead = index.department_for(None, subject.industry)
+    instead = f"按行业改由“{lead.name}”（{lead.id}）负责" if lead else "由安委办处理"
+    return [
+        f"{subject.id}：主管部门 '{explicit}'（supervising_department）不在 directory.yaml 的 "
+        f"departments 中，{instead}（unknown supervising_department '{explicit}'）"
+    ]
+
+
+def person_of(person_id: str, unit: UnitInfo | None, index: DirectoryIndex) -> Person | None:
+    """Everything known of one person id: person.upserted, then the unit's contacts, then
+    directory.yaml, field by field (services.core.people)."""
+    return merged(
+        (index.known.get(person_id), _unit_people(unit).get(person_id), index.people.get(person_id))
+    )
+
+
 def _people_for(
     role: Role,
     subject: Subject,
     unit: UnitInfo | None,
     index: DirectoryIndex,
-    warnings: list[str],
+    missing: list[str],
 ) -> list[Person]:
-    people = _direct(role, subject, unit, index, warnings)
+    people = _direct(role, subject, unit, index, missing)
     if role in _UNIT_SIDE and unit is not None:
-        people += list(unit.five_package)
+        people += [_completed(p, index) for p in unit.five_package]
     return people
 
 
@@ -110,46 +153,52 @@ def _direct(
     subject: Subject,
     unit: UnitInfo | None,
     index: DirectoryIndex,
-    warnings: list[str],
+    missing: list[str],
 ) -> list[Person]:
     region = subject.region
     department = department_of(subject, index)
     if role == "responsible":
-        return _known(subject.responsible, unit, index, warnings)
+        return _known(subject.responsible, unit, index, missing)
     if role in {"principal", "controller", "safety_officer"}:
         contact = getattr(unit, role) if unit else None
-        return [contact] if contact else []
+        return [_completed(contact, index)] if contact else []
     if role == "five_package":
-        return list(unit.five_package) if unit else []
+        return [_completed(p, index) for p in unit.five_package] if unit else []
     if role == "department":
         if department is None:
             return []
         officers = department.duty_officers or tuple(filter(None, [department.head]))
-        return _known(officers, unit, index, warnings)
+        return _known(officers, unit, index, missing)
     if role == "department_head":
         return _known(
-            [department.head] if department and department.head else [], unit, index, warnings
+            [department.head] if department and department.head else [], unit, index, missing
         )
     if role == "committee_office":
-        return _known(index.committee_office(region), unit, index, warnings)
+        return _known(index.committee_office(region), unit, index, missing)
     if role == "leader":
-        return _known(index.leaders(region, department), unit, index, warnings)
+        return _known(index.leaders(region, department), unit, index, missing)
     if role == "authority":
         authority = subject.listed_by
         ids = index.directory.authorities.get(authority, ()) if authority else ()
-        return _known(ids, unit, index, warnings)
+        return _known(ids, unit, index, missing)
     raise ValueError(f"unknown role {role}")
 
 
+def _completed(contact: Person, index: DirectoryIndex) -> Person:
+    """A unit contact with what person.upserted and directory.yaml add to it."""
+    pid = contact.id
+    return merged((index.known.get(pid), contact, index.people.get(pid))) or contact
+
+
 def _known(
-    ids: Iterable[str], unit: UnitInfo | None, index: DirectoryIndex, warnings: list[str]
+    ids: Iterable[str], unit: UnitInfo | None, index: DirectoryIndex, missing: list[str]
 ) -> list[Person]:
     contacts = _unit_people(unit)
     found = []
     for pid in ids:
-        person = index.people.get(pid) or contacts.get(pid)
+        person = merged((index.known.get(pid), contacts.get(pid), index.people.get(pid)))
         if person is None:
-            warnings.append(f"person '{pid}' is in no directory entry or unit contact")
+            missing.append(pid)
         else:
             found.append(person)
     return found

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from services.core.directory import Person
-from services.core.policy import NoticeKind, QuietHours, Strict
+from services.core.policy import NoticeKind, QuietHours, Role, Strict
 
 ChannelType = Literal[
     "email",
@@ -25,6 +25,7 @@ ChannelType = Literal[
     "sms_gateway",
     "webhook",
 ]
+GROUP_ROBOT_TYPES = frozenset({"wecom", "dingtalk", "feishu"})
 SMS_TYPES = frozenset({"aliyun_sms", "tencent_sms", "sms_gateway"})
 # Personal work-chat apps, and the person's id each one sends to.
 APP_ID_FIELDS = {
@@ -50,10 +51,10 @@ class Routing(Strict):
     roles: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="Role → channel order, overriding the default."
     )
-    groups: tuple[str, ...] = Field(
-        (),
-        description="Group robot channels: each notice's first sending is posted once to "
-        "each of these groups, mentioning its recipients.",
+    groups: dict[str, tuple[Role, ...]] = Field(
+        default_factory=dict,
+        description="Group robot channel → the roles it is for: a notice's first sending to "
+        "any of these roles is posted once to the group, mentioning those recipients.",
     )
 
 

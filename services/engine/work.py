@@ -26,6 +26,7 @@ from services.core.evaluate import Rules
 from services.core.state import HazardState, UnitInfo
 from services.engine.duties import DutyWork
 from services.engine.observe import observe
+from services.engine.people import PeopleWork
 from services.inbound import Routed, route
 from services.store.keys import hazard_key, unit_key
 from services.store.ports import EntityStore, Sink, Stored, Write
@@ -92,6 +93,7 @@ class Engine:
         self.sink = sink
         self.clock = clock
         self.duties = DutyWork(rules, store, sink.notices, clock)
+        self.people = PeopleWork(rules, store)
         self._warned: set[str] = set()
         self._parsed_units = ParsedUnits()
 
@@ -121,6 +123,7 @@ class Engine:
         for routed in events:
             by_entity[routed.entity].append(routed)
         await self.duties.units_registered(await self._units(by_entity))
+        await self.people.registered(by_entity)
         hazards = {k.partition(":")[2]: v for k, v in by_entity.items() if k.startswith("hazard:")}
         await self.advance_hazards(hazards, report)
         await self.duties.fulfilled(
@@ -162,6 +165,7 @@ class Engine:
         stored = await self.store.read([hazard_key(h) for h in ids])
         states = [_hazard(s) for s in stored]
         units = await self._unit_docs(states, pending)
+        rules = await self.people.rules_for(states, pending.values(), units.values())
         now = self.clock.now()
         done: list[tuple[str, Stored, Advanced]] = []
         for hazard_id, doc, state in zip(ids, stored, states, strict=True):
@@ -174,7 +178,7 @@ class Engine:
                     [r.fact for r in items if r.fact],
                     [r.ack for r in items if r.ack],
                     unit,
-                    self.rules,
+                    rules,
                     now,
                 )
             except Exception as e:  # a core bug or an input it cannot take: never a crash loop

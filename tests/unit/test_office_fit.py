@@ -25,10 +25,11 @@ def rules() -> Rules:
     return load_config(EXAMPLE).rules()
 
 
-def run(rules: Rules, events: list[dict], until: str) -> list[PlannedNotice]:
+def run(rules: Rules, events: list[dict], until: str, groups: bool = False) -> list[PlannedNotice]:
     parsed = [parse_event(json.dumps(e).encode()) for e in events]
     notices = simulate(parsed, rules, at(until))
-    return [n for n in notices if n.notice_id.startswith("hazard:")]
+    hazard = [n for n in notices if n.notice_id.startswith("hazard:")]
+    return [n for n in hazard if groups or n.recipient.role != "group"]
 
 
 def when(notice: PlannedNotice) -> str:
@@ -206,3 +207,27 @@ def test_listed_supervision_stops_at_rectified_and_the_authority_gets_the_closur
     assert weeks == ["2026-11-09", "2026-11-16"]  # none after 11-20
     assert [when(n)[:10] for n in notices if n.kind == "verification"][:1] == ["2026-11-25"]
     assert ("county-aqb", "authority") in recipients(notices, "closure")
+
+
+def test_the_work_group_gets_one_post_per_notice_mentioning_the_officials(rules: Rules) -> None:
+    hazard = reported("H1", at("2026-09-01 10:00"), date(2026, 9, 30), responsible=("S1",))
+    notices = run(rules, [UNIT, hazard], "2026-10-13 00:00", groups=True)
+    posts = [n for n in notices if n.recipient.role == "group"]
+    # Only notices to government roles are posted, and only their first sending: the report
+    # and the reminders go to the unit alone; the letter and the circular to officials too.
+    assert [(when(n), n.action, n.occurrence) for n in posts] == [
+        ("2026-10-08T09:00", "letter", 0),
+        ("2026-10-10T09:00", "circular", 0),
+    ]
+    assert {p.recipient.person.id for p in posts} == {"group-wecom"}
+    assert [p.channels[0].channel for p in posts] == ["wecom", "wecom"]
+    circular = posts[1].facts["mentions"]
+    officials = {
+        (n.recipient.person.id, n.recipient.role)
+        for n in notices
+        if n.action == "circular" and n.occurrence == 0 and n.recipient.role != "group"
+    }
+    government = {"department", "department_head", "committee_office", "leader", "authority"}
+    assert {(m["person_id"], m["role"]) for m in circular} == {
+        pair for pair in officials if pair[1] in government
+    }

@@ -486,7 +486,10 @@ def test_digest_with_zeros_and_empty_lists(templates: TemplateSet) -> None:
 
 def test_digest_tables_in_html_and_text(templates: TemplateSet) -> None:
     out = templates.render("digest", None, sample_facts("digest"), None)
-    assert out.html.count("<table") == 5
+    assert out.html.count("<table") == 7  # totals, 6 statistics tables
+    assert "<td>群众举报</td><td>3</td><td>1</td><td>4</td><td>1</td>" in out.html
+    assert "<td>1</td><td>应急管理办公室</td><td>4</td><td>2</td><td>14</td>" in out.html
+    assert "按期销号率：67%" in out.text
     assert '<th scope="col">区域</th>' in out.html
     assert "<td>白土镇</td><td>2</td><td>3</td><td>7</td><td>2</td>" in out.html
     assert "<td>尾矿库排洪设施淤堵</td>" in out.html and "<td>29天</td>" in out.html
