@@ -14,6 +14,12 @@ run: export DUBAN_SMTP_HOST ?= 127.0.0.1
 run: export DUBAN_SMTP_PORT ?= 1025
 run: export DUBAN_SMTP_FROM ?= duban@localhost
 run: export DUBAN_SMTP_TLS ?= none
+# Signs the acknowledgement links of `make run`'s messages: a local value, never deploy it.
+run: export DUBAN_ACK_SECRET ?= make-run-local-ack-secret
+# Every other channel of the example config goes to the local provider stand-ins
+# (deploy/local/standins, started by stack.sh): their addresses and test credentials
+# (DUBAN_WECOM_WEBHOOK_URL, DUBAN_ALIYUN_SMS_ENDPOINT, DUBAN_WECOM_API_BASE, ...,
+# DUBAN_CALLBACK_TOKEN) come from `python -m deploy.local.standins --env`, in the recipe.
 
 .PHONY: setup run test test-unit test-integration lint format typecheck bench stack-up \
         stack-down schemas asyncapi check simulate clean
@@ -36,9 +42,11 @@ run: setup stack-up
 	@echo
 	@echo "duban runs with $(CONFIG). In another terminal, publish an example event:"
 	@echo "    $(BIN)/python deploy/local/publish_example.py"
-	@echo "The resulting email lands in .stack/mail/ (one .eml file per message)."
+	@echo "Every message it sends (SMS, work chat, email, webhook) shows in the local inbox:"
+	@echo "    http://127.0.0.1:$${DUBAN_STACK_INBOX_PORT:-8030}/"
 	@echo
-	$(BIN)/duban run all --config $(CONFIG)
+	eval "$$($(BIN)/python -m deploy.local.standins --env)" && \
+	exec $(BIN)/duban run all --config $(CONFIG)
 
 # The suite starts the local stack when it is not running (tests/stack.py); what it started
 # it stops again, a stack that was already up (`make run`) is left as it was.

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
 
 from services.ack.accesslog import TokenlessAccessLogger, server_logger
 from services.ack.app import create_ack_app
@@ -59,10 +60,13 @@ async def running_ack(settings: Settings) -> AsyncIterator[web.AppRunner]:
     broker = KafkaBroker(
         settings.kafka_bootstrap, client_id="duban-ack", logger=logging.getLogger("duban.ack")
     )
-    app = create_ack_app(settings, broker)  # a missing secret is reported before anything
+    # Redis connects lazily: the page works without it (it cannot tell a repeat, then).
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2.0)
+    app = create_ack_app(settings, broker, redis=redis)  # a missing secret: reported first
     sockets = bind_listening_sockets(settings.http_host, settings.ack_http_port)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(_close_all, sockets)
+        stack.push_async_callback(redis.aclose)
         stack.push_async_callback(broker.stop)  # after a failed start too
         await broker.start()
         runner = ack_runner(app)

@@ -73,7 +73,7 @@ async def test_the_ack_service_verifies_links_with_the_secret_read_at_start(
     async with running_ack(started) as runner:
         host, port = runner.addresses[0][:2]
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
-            answer = await client.get("/ack", params={"t": token})
+            answer = await client.post("/ack", data={"t": token})
     assert answer.status_code == 200
     [ack] = await read_topic(started.kafka_bootstrap, started.topics.notice_acks, 1)
     assert json.loads(ack.value)["id"] == acknowledgement_id("H1:rule:step", "R1")

@@ -10,7 +10,7 @@ import string
 
 import pytest
 
-from services.acktoken import AckClaim, InvalidToken, sign, verify
+from services.acktoken import DETAIL_MAX_CHARS, AckClaim, AckDetails, InvalidToken, sign, verify
 
 SECRET = b"ack-test-secret-0123456789"
 NOW = 1_790_000_000
@@ -140,3 +140,57 @@ def test_only_the_canonical_text_of_a_token_verifies(variant: str) -> None:
     assert lenient_b64decode(given_signature) == lenient_b64decode(signature)
     assert lenient_b64decode(given_payload) == lenient_b64decode(payload)
     assert refused(variant) == "malformed token"
+
+
+DETAILS = AckDetails(
+    kind="escalation", action="letter", level="major", title="储罐区报警器失效", unit="鑫源化工"
+)
+
+
+def test_details_ride_along_and_are_signed() -> None:
+    claim = AckClaim(CLAIM.notice_id, CLAIM.person_id, CLAIM.expires_at_s, DETAILS)
+    token = sign(SECRET, claim)
+    assert verify(SECRET, token, NOW) == claim
+    other = sign(SECRET, AckClaim(CLAIM.notice_id, CLAIM.person_id, CLAIM.expires_at_s))
+    spliced = token.split(".")[0] + "." + other.split(".")[1]
+    assert "forged or altered" in refused(spliced)  # details cannot be swapped in
+
+
+def test_a_claim_without_details_signs_as_tokens_did_before_details() -> None:
+    fields = [CLAIM.notice_id, CLAIM.person_id, CLAIM.expires_at_s]
+    payload = b64(json.dumps(fields, separators=(",", ":")).encode())
+    assert sign(SECRET, CLAIM).split(".")[0] == payload  # the same text as before details
+    assert verify(SECRET, sign(SECRET, CLAIM), NOW).details == AckDetails()
+
+
+@pytest.mark.parametrize("details", [{"k": 1}, {"zz": "x"}, ["escalation"], "escalation"], ids=str)
+def test_signed_details_of_the_wrong_shape_are_malformed(details: object) -> None:
+    body = [CLAIM.notice_id, CLAIM.person_id, CLAIM.expires_at_s, details]
+    payload = b64(json.dumps(body).encode())
+    mac = hmac.new(SECRET, payload.encode(), hashlib.sha256).digest()
+    assert refused(f"{payload}.{b64(mac)}") == "malformed token"
+
+
+def test_details_of_a_hazard_notice_and_of_a_duty_notice() -> None:
+    hazard = {
+        "title": "储罐区  报警器\n失效" + "很长" * 30,
+        "level": "major",
+        "unit_name": "白土镇鑫源化工有限公司",
+        "deadline": "2026-12-01T00:00:00+08:00",
+    }
+    made = AckDetails.of("escalation", "circular", hazard)
+    assert (made.kind, made.action, made.level, made.deadline) == (
+        "escalation",
+        "circular",
+        "major",
+        "2026-12-01",
+    )
+    assert made.title is not None and made.title.startswith("储罐区 报警器 失效")
+    assert len(made.title) == DETAIL_MAX_CHARS and made.title.endswith("…")
+    duty = {
+        "duty": "evacuation_drill",
+        "subject_name": "鑫源化工",
+        "period_end": "2027-01-01T00:00:00+08:00",
+    }
+    made = AckDetails.of("duty", None, duty)
+    assert (made.title, made.unit, made.deadline) == ("evacuation_drill", "鑫源化工", "2026-12-31")

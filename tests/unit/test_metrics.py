@@ -224,16 +224,14 @@ async def test_the_ack_service_counts_and_serves_its_own_metrics() -> None:
         Settings(), broker, clock=FakeClock(NOW), secret=SECRET, limits=LIMITS, metrics=registry
     )
     async with TestClient(TestServer(app)) as client:
-        assert (
-            await client.get("/ack", params={"t": token(NOW + timedelta(days=1))})
-        ).status == 200
+        assert (await client.post("/ack", data={"t": token(NOW + timedelta(days=1))})).status == 200
         assert (
             await client.get("/ack", params={"t": token(NOW - timedelta(days=1))})
         ).status == 403
         assert (await client.get("/ack", params={"t": "forged"})).status == 403
         broker.error = TimeoutError()
         assert (
-            await client.get("/ack", params={"t": token(NOW + timedelta(days=1))})
+            await client.post("/ack", data={"t": token(NOW + timedelta(days=1), person="R2")})
         ).status == 503
         text = await (await client.get("/metrics")).text()
     samples = {

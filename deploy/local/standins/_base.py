@@ -66,10 +66,11 @@ def json_response(data: Mapping[str, Any], status: int = 200) -> web.Response:
     return web.json_response(dict(data), status=status)
 
 
-def free_socket() -> socket.socket:
+def free_socket(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound on `host`: to `port`, or to a free one when it is 0."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, port))
     return sock
 
 
@@ -108,6 +109,7 @@ class FakeHttpProvider(Serving):
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.bind_host = "127.0.0.1"  # 0.0.0.0 in a container (compose.yaml's standins)
 
     # -- configuration --------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class FakeHttpProvider(Serving):
             app.router.add_route(method, path, self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        sock = free_socket()
+        sock = free_socket(self.port, self.bind_host)  # port 0 unless set (...standins runner)
         self.port = sock.getsockname()[1]
         tls = server_context(self.tls) if self.tls else None
         site = web.SockSite(self._runner, sock, ssl_context=tls)
