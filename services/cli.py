@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from services.audit.cli import audit_app, trace_command
 from services.channeltest import notify_app
 from services.config.positions import ConfigError
 from services.dlq import dlq_app
@@ -24,6 +25,8 @@ config_app = typer.Typer(help="Check the YAML configuration.", no_args_is_help=T
 app.add_typer(config_app, name="config")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(notify_app, name="notify")
+app.add_typer(audit_app, name="audit")
+app.command("trace")(trace_command)
 
 
 @app.callback()
@@ -44,7 +47,7 @@ ConfigDir = Annotated[
 @app.command()
 def run(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="engine, notifier, ack, or all.")],
+    service: Annotated[str, typer.Argument(help="engine, notifier, ack, audit, or all.")],
     config: ConfigDir = Path("deploy/config/example"),
 ) -> None:
     """Run one service (or all of them in one process) until stopped."""
@@ -76,7 +79,10 @@ def config_check(ctx: typer.Context, config: ConfigDir = Path("deploy/config/exa
 
 @app.command()
 def simulate(
-    events: Annotated[Path, typer.Option("--events", help="JSON Lines of v1 events.")],
+    events: Annotated[
+        Path,
+        typer.Option("--events", help="JSON Lines of v1 events (or one event's JSON)."),
+    ],
     config: ConfigDir = Path("deploy/config/example"),
     until: Annotated[
         datetime | None,
@@ -86,10 +92,17 @@ def simulate(
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
         ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if a line of --events was skipped.")
+    ] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write every subject's timeline here.")
+    ] = None,
 ) -> None:
-    """Replay events on a virtual clock; print every notice as JSON Lines."""
+    """Replay events on a virtual clock; print every notice as JSON Lines, and on stderr
+    what the engine would log (warnings) and every skipped line."""
     from services.config.load import load_config
-    from services.simulate import Rejected, dumps, read_events
+    from services.simulate import Rejected, dumps, read_event_file
     from services.simulate import simulate as run_simulation
 
     try:
@@ -97,17 +110,39 @@ def simulate(
     except ConfigError as e:
         typer.echo(mask(str(e)), err=True)
         raise typer.Exit(1) from e
-    parsed = []
-    with events.open(encoding="utf-8") as lines:
-        for item in read_events(lines):
-            if isinstance(item, Rejected):
-                typer.echo(mask(f"{events}:{item.line}: skipped: {item.reason}"), err=True)
-            else:
-                parsed.append(item)
+    if not events.is_file():
+        typer.echo(f"找不到事件文件 {events}（no such file）", err=True)
+        raise typer.Exit(1)
+    parsed, skipped = [], 0
+    for item in read_event_file(events.read_text(encoding="utf-8")):
+        if isinstance(item, Rejected):
+            skipped += 1
+            typer.echo(mask(f"{events}:{item.line}: {_skipped(item.line, item.reason)}"), err=True)
+        else:
+            parsed.append(item)
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=rules.timing.zone)
-    for notice in run_simulation(parsed, rules, until):
+    warnings: list[str] = []
+    shown = []
+    for notice in run_simulation(parsed, rules, until, warnings):
         sys.stdout.write(dumps(notice) + "\n")
+        shown.append(notice)
+    if html is not None:  # services/audit/simhtml.py
+        from services.audit.simhtml import write_simulation
+
+        write_simulation(html, shown, config, str(events))
+    for warning in warnings:
+        typer.echo(mask(f"提醒 (warning): {warning}"), err=True)
+    if strict and skipped:
+        typer.echo(
+            f"{skipped} 行已跳过，按 --strict 以返回码 1 结束（{skipped} line(s) skipped）",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _skipped(line: int, reason: str) -> str:
+    return f"第 {line} 行已跳过，引擎运行时会把它放入死信队列：{reason}（line {line} skipped）"
 
 
 def main() -> None:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Final, get_args
 
 from contracts.common import Authority, FoundBy, Level
-from services.config.channels import unset_variables
+from services.audit.retention import audit_config_problems
+from services.config.channels import RobotChannel, unset_variables
 from services.config.load import LABELS_FILE, Config, load_config
 from services.config.positions import ConfigError, Problem, load
 from services.core.state import Status
 from services.core.workcalendar import WorkCalendar, coverage_warnings
+from services.dutycheck import duty_warnings
 from services.notifier.render import LabelSet, TemplateSet, check_templates
 from services.notifier.smscheck import sms_template_problems
 
@@ -53,10 +55,13 @@ def check_folder(
     problems = _template_problems(folder)
     if not problems:
         problems += _sms_problems(config)
+    problems += audit_config_problems(folder)  # audit.yaml (optional)
     year = (today or datetime.now(UTC)).year
     warnings = calendar_warnings(config, range(year, year + 2))
     warnings += channel_warnings(config, env)
+    warnings += robot_order_warnings(config)
     warnings += label_warnings(config)
+    warnings += duty_warnings(config)
     return problems, warnings
 
 
@@ -75,6 +80,35 @@ def channel_warnings(config: Config, env: Mapping[str, str]) -> list[str]:
             warnings.append(
                 f"channels.yaml：渠道 '{name}' 未启用，需先设置环境变量 {missing}"
                 f"（channel '{name}' is off until these are set）"
+            )
+    return warnings
+
+
+def robot_order_warnings(config: Config) -> list[str]:
+    """Group robots in a personal channel order: each person would get a post of their
+    own in the group, carrying their acknowledgement link for anyone there to follow."""
+    robots = {n for n, c in config.channels.channels.items() if isinstance(c, RobotChannel)}
+    routing = config.channels.routing
+    orders = [
+        ("channels.yaml", "routing.default", routing.default),
+        *(("channels.yaml", f"routing.roles.{r}", o) for r, o in routing.roles.items()),
+        *(
+            ("directory.yaml", f"people.{i}.channels", p.channels or ())
+            for i, p in enumerate(config.directory.people)
+        ),
+    ]
+    warnings = []
+    for file, key, order in orders:
+        for j, name in enumerate(order):
+            if name not in robots:
+                continue
+            path = tuple(int(k) if k.isdigit() else k for k in f"{key}.{j}".split("."))
+            line = load(config.folder / file, file).line_of(path)
+            warnings.append(
+                f"{file}{f':{line}' if line else ''}：群机器人渠道 '{name}' 写在个人发送顺序 "
+                f"{key} 中，会给每个人各发一条群消息（带本人的确认链接，群里任何人都能代为确认）；"
+                f"请从中删去，写入 channels.yaml 的 routing.groups：每条通知在群里只发一条，"
+                f"并@全部收件人（group robot '{name}' in a personal channel order）"
             )
     return warnings
 

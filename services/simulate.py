@@ -4,6 +4,11 @@ The engine runs as in production (`Engine.apply` when an event arrives, `Engine.
 when a timer falls due) over the in-memory stores of services.store.memory, so there is
 one copy of what happens; the notices it publishes are collected and printed. No Kafka,
 no Redis.
+
+What the engine would log while doing so (a calendar year without data, a role resolving
+to nobody, an unknown department or industry) is collected too, once per distinct text,
+for `duban simulate` to print on stderr; an input line the engine would dead-letter is
+reported with its line number and skipped.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.registry import Event, InvalidEvent, parse_event
 from services.core.evaluate import PlannedNotice, Rules
+from services.core.workcalendar import fallback_warning
 from services.engine.work import Engine
 from services.inbound import route
 from services.store.memory import MemoryEntityStore, RecordingSink, VirtualClock
@@ -36,14 +44,35 @@ class Rejected:
 
 
 def read_events(lines: Iterable[str]) -> Iterator[Event | Rejected]:
-    """Parse JSON Lines; blank lines are skipped, invalid ones reported, none fatal."""
+    """Parse JSON Lines; blank lines are skipped, invalid ones reported, none fatal.
+
+    A line is invalid where the engine would dead-letter it: not a valid v1 event, or
+    not one the engine consumes (a receipt, an acknowledgement of no duban notice)."""
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield parse_event(line.encode())
-        except InvalidEvent as e:
-            yield Rejected(number, e.reason)
+        if line.strip():
+            yield _read_one(number, line)
+
+
+def read_event_file(text: str) -> Iterator[Event | Rejected]:
+    """An events file: JSON Lines, or one event as a (pretty-printed) JSON document, as
+    in contracts/examples/."""
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict) and "\n" in text.strip():
+        yield _read_one(1, text)
+        return
+    yield from read_events(text.splitlines())
+
+
+def _read_one(number: int, text: str) -> Event | Rejected:
+    try:
+        event = parse_event(text.encode())
+        route(event)  # the engine dead-letters what it cannot bind to an entity
+    except InvalidEvent as e:
+        return Rejected(number, e.reason)
+    return event
 
 
 class Replay:
@@ -56,7 +85,7 @@ class Replay:
         self.engine = Engine(rules, self.store, self.sink, self.clock)
 
     async def start(self) -> None:
-        """Department duties and digests are owed from the simulation's start."""
+        """The listed departments are first seen, and digests start, at the simulation's start."""
         await self.engine.duties.bootstrap()
 
     async def arrive(self, event: Event) -> None:
@@ -77,11 +106,15 @@ class Replay:
 
 
 def simulate(
-    events: Iterable[Event], rules: Rules, until: datetime | None = None
+    events: Iterable[Event],
+    rules: Rules,
+    until: datetime | None = None,
+    warnings: list[str] | None = None,
 ) -> Iterator[PlannedNotice]:
     """Every notice the events would cause, in time order, on a virtual clock.
 
-    Runs its own event loop: call it from synchronous code.
+    What the engine would log as warnings or errors is appended to `warnings` (if given),
+    each distinct text once. Runs its own event loop: call it from synchronous code.
     """
     stream = iter(events)
     first = next(stream, None)
@@ -89,14 +122,52 @@ def simulate(
         return
     replay = Replay(rules, first.time)
     last_time = first.time
-    with asyncio.Runner() as runner:
+    collected = warnings if warnings is not None else []
+    with _engine_log(rules, collected) as look, asyncio.Runner() as runner:
         runner.run(replay.start())
         for event in itertools.chain([first], stream):
             last_time = max(last_time, event.time)
             runner.run(replay.arrive(event))
+            look()
             yield from replay.sink.take()
         runner.run(replay.fire_until(until or last_time + DEFAULT_TAIL))
+        look()
         yield from replay.sink.take()
+
+
+class _Collect(logging.Handler):
+    """Keeps the text of each distinct warning or error the engine logs, in order."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text not in self.into:
+            self.into.append(text)
+
+
+@contextmanager
+def _engine_log(rules: Rules, into: list[str]) -> Iterator[Any]:
+    """Collect the engine's log warnings into `into` (instead of printing them as they
+    come); `look()` adds a warning for each calendar year newly fallen back on, as the
+    running engine logs it once per year."""
+    handler = _Collect(into)
+    logger = logging.getLogger("duban")
+    calendar = rules.timing.calendar
+    told: set[int] = set()
+
+    def look() -> None:
+        for year in sorted(calendar.uncovered_years_used - told):
+            told.add(year)
+            handler.emit(logging.makeLogRecord({"msg": fallback_warning(year)}))
+
+    logger.addHandler(handler)
+    try:
+        yield look
+    finally:
+        logger.removeHandler(handler)
 
 
 def notice_line(notice: PlannedNotice) -> dict[str, Any]:

@@ -3,8 +3,13 @@
 A duty is owed once per period (a quarter, say; a month in high-risk industries).
 Reminders go out before the period ends while it is unfulfilled; when it ends
 unfulfilled, a `letter` (函告) goes up the chain. `duty.fulfilled` satisfies the period
-containing its `fulfilled_at`. A unit owes from the first full period after it was
-registered, so a unit registered on the 25th of the last month is not written up.
+containing its `fulfilled_at`.
+
+Which period a unit or department owes first, when it is first seen mid-period (at
+go-live every unit is registered on one day), is the duty's `owe_first_period`: by
+default the current period when its first reminder is still ahead, so nobody is written
+up for a period they were never reminded of. Department-owed duties bind only the
+departments listed for them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from services.core.offsets import Offset
 from services.core.periods import PeriodKind
 from services.core.policy import ID_PATTERN, OffsetField, Role, Strict
 
+#: Which period a subject first seen mid-period owes first.
+OweFirst = Literal["when_reminder_ahead", "next_full_period", "always"]
+
 
 class Duty(Strict):
     """One recurring duty."""
@@ -29,7 +37,9 @@ class Duty(Strict):
         None, description="The period for units in high-risk industries, if different."
     )
     departments: tuple[str, ...] | None = Field(
-        None, description="Department-owed duties: which departments (default: all)."
+        None,
+        description="Department-owed duties (required): the departments that owe it, "
+        "those whose fulfilment a publishing system confirms.",
     )
     industries: tuple[str, ...] | None = Field(
         None, description="Unit-owed duties: only units in these industries (default: all)."
@@ -42,11 +52,40 @@ class Duty(Strict):
         Offset(0, "day"), description="When the letter goes, relative to the period's end."
     )
     letter_to: tuple[Role, ...] = Field(min_length=1, description="Who gets the letter.")
+    owe_first_period: OweFirst = Field(
+        "when_reminder_ahead",
+        description="A unit or department first seen mid-period owes that period when its "
+        "first reminder is still ahead (when_reminder_ahead), never (next_full_period), or "
+        "always (always).",
+    )
 
     @model_validator(mode="after")
-    def _reminders_before_end(self) -> Duty:
+    def _consistent(self) -> Duty:
+        # Each problem starts with "@<key>: " so the loader points at the key's line.
+        problems = []
         if any(r.amount >= 0 for r in self.reminders):
-            raise ValueError(f"duty '{self.id}': reminders must be 'N days before' the end")
+            problems.append(
+                "@reminders: 提醒须写在本期结束之前，例如 '7 days before'"
+                f"（duty '{self.id}': reminders must be 'N days before' the end）"
+            )
+        if self.owed_by == "department" and not self.departments:
+            problems.append(
+                "@departments: 部门职责须用 departments 列出负有该职责的部门编号"
+                "（只列其完成情况有系统报送 duty.fulfilled 的部门）"
+                f"（duty '{self.id}' is owed by departments: list them）"
+            )
+        if self.owed_by == "unit" and self.departments is not None:
+            problems.append(
+                "@departments: 单位职责不按部门列出，请删去 departments，可用 industries 限定行业"
+                f"（duty '{self.id}' is owed by units: departments does not apply）"
+            )
+        if self.owed_by == "department" and self.industries is not None:
+            problems.append(
+                "@industries: 部门职责不按行业限定，请删去 industries"
+                f"（duty '{self.id}' is owed by departments: industries does not apply）"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def period_for(self, high_risk: bool) -> PeriodKind:
@@ -98,7 +137,12 @@ class DutyState(BaseModel):
     subject_id: str
     duty: str
     owed_since: datetime | None = Field(
-        None, description="Registration; owed from the next period."
+        None, description="When the unit or department was first seen."
+    )
+    owed_from: datetime | None = Field(
+        None,
+        description="Start of the first period owed, decided when first seen (see "
+        "owe_first_period); None in documents from before: the period after owed_since.",
     )
     fulfilled: list[str] = Field(default_factory=list, description="Period keys fulfilled.")
     missed: list[tuple[str, datetime]] = Field(

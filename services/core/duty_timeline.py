@@ -9,10 +9,10 @@ from typing import Any
 
 from services.core.duties import Duty, DutyState
 from services.core.evaluate import PlannedNotice, Rules, address
-from services.core.periods import Period, next_period, period_containing
+from services.core.periods import Period, PeriodKind, next_period, period_containing
 from services.core.recipients import Subject
 from services.core.state import UnitInfo
-from services.core.timeline import shift
+from services.core.timeline import in_office, shift
 
 # After downtime, periods further back than this are not written up any more.
 _PERIODS_BACK = 2
@@ -51,6 +51,28 @@ def fulfil(state: DutyState, duty: Duty, high_risk: bool, at: datetime, rules: R
     return state.model_copy(update={"fulfilled": [*state.fulfilled, period.key][-24:]})
 
 
+def first_period(duty: Duty, kind: PeriodKind, since: datetime, rules: Rules) -> Period:
+    """The first period owed by a unit or department first seen at `since`: the period
+    then current, or the next one (see Duty.owe_first_period)."""
+    seen_in = period_containing(kind, since, rules.timing.zone)
+    if duty.owe_first_period == "always":
+        return seen_in
+    if duty.owe_first_period == "when_reminder_ahead":
+        reminders = [s.due_at for s in _period_steps(duty, seen_in, rules) if s.step != "letter"]
+        if reminders and min(reminders) > since:
+            return seen_in
+    return next_period(seen_in)
+
+
+def new_state(
+    subject_id: str, duty: Duty, high_risk: bool, rules: Rules, now: datetime
+) -> DutyState:
+    """The state of a duty of a unit or department first seen `now`: which period it owes
+    first is decided once, here."""
+    first = first_period(duty, duty.period_for(high_risk), now, rules)
+    return DutyState(subject_id=subject_id, duty=duty.id, owed_since=now, owed_from=first.start)
+
+
 def steps(
     state: DutyState, duty: Duty, high_risk: bool, rules: Rules, now: datetime
 ) -> Iterator[DutyStep]:
@@ -60,6 +82,11 @@ def steps(
     zone = rules.timing.zone
     kind = duty.period_for(high_risk)
     first = next_period(period_containing(kind, state.owed_since, zone))
+    if state.owed_from is not None:
+        # The period length may have changed since (a unit now high-risk): never a
+        # period before the one it was first seen in.
+        start = max(state.owed_from, period_containing(kind, state.owed_since, zone).start)
+        first = period_containing(kind, start, zone)
     period = period_containing(kind, now, zone)
     for _ in range(_PERIODS_BACK):
         if period.start <= first.start:
@@ -82,9 +109,14 @@ def evaluate_duty(
     rules: Rules,
     now: datetime,
 ) -> DutyEvaluation:
-    """Decide the duty's reminders and letter due at `now`."""
+    """Decide the duty's reminders and letter due at `now`.
+
+    After a gap (downtime, a late event) several steps of a period may be due at once:
+    only the latest is sent (the letter rather than a reminder of a period already
+    over); the others are decided without a notice."""
     result = DutyEvaluation()
     sent = set(state.sent)
+    latest: dict[str, DutyStep] = {}
     for step in steps(state, duty, high_risk, rules, now):
         if step.key in sent:
             continue
@@ -98,6 +130,8 @@ def evaluate_duty(
             continue
         if step.step == "letter":
             result.missed.append((step.period.key, step.period.end))
+        latest[step.period.key] = step  # steps come in time order within a period
+    for step in latest.values():
         _notify(result, state, duty, step, subject, unit, rules, now)
     return result
 
@@ -115,9 +149,11 @@ def record(state: DutyState, evaluation: DutyEvaluation) -> DutyState:
 
 
 def _period_steps(duty: Duty, period: Period, rules: Rules) -> Iterator[DutyStep]:
+    """A period's reminders and letter, each in office hours on a working day."""
+    timing = rules.timing
     for n, offset in enumerate(duty.reminders, start=1):
-        yield DutyStep(period, f"r{n}", shift(period.end, offset, rules.timing))
-    yield DutyStep(period, "letter", shift(period.end, duty.letter_at, rules.timing))
+        yield DutyStep(period, f"r{n}", in_office(shift(period.end, offset, timing), timing))
+    yield DutyStep(period, "letter", in_office(shift(period.end, duty.letter_at, timing), timing))
 
 
 def _notify(
@@ -133,6 +169,7 @@ def _notify(
     letter = step.step == "letter"
     facts: dict[str, Any] = {
         "duty": duty.id,
+        "owed_by": duty.owed_by,
         "subject_id": state.subject_id,
         "subject_name": _subject_name(subject, unit, rules),
         "period_key": step.period.key,
@@ -210,13 +247,14 @@ def unit_duties(unit: UnitInfo, rules: Rules) -> list[Duty]:
 
 
 def department_duties(rules: Rules) -> list[tuple[str, Duty]]:
-    """(department id, duty) for every department-owed duty."""
+    """(department id, duty) for each department listed for a department-owed duty and
+    known to the directory (`duban config check` warns about the others)."""
     return [
-        (dept.id, d)
+        (dept, d)
         for d in rules.duties.duties
         if d.owed_by == "department"
-        for dept in rules.index.directory.departments
-        if d.departments is None or dept.id in d.departments
+        for dept in dict.fromkeys(d.departments or ())
+        if dept in rules.index.departments
     ]
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "StatutoryData",
     "WorkCalendar",
     "coverage_warnings",
+    "fallback_warning",
     "statutory_data",
 ]
 
@@ -231,6 +232,16 @@ class WorkCalendar:
         if d in self._data.holidays:
             return 0
         return 1 if d.weekday() < 5 else 0
+
+
+def fallback_warning(year: int) -> str:
+    """What ops are told when working days of ``year`` were counted Monday–Friday."""
+    return (
+        f"calendar.yaml：{year} 年没有法定节假日数据，该年的工作日暂按周一至周五计算；"
+        f"国务院发布 {year} 年节假日安排后，请在 calendar.yaml 补上放假和调休日期，并把 {year} "
+        f"写入 covered_years（{year}: no statutory holiday data; working days fall back to "
+        "Monday–Friday）"
+    )
 
 
 def coverage_warnings(calendar: WorkCalendar, years: Iterable[int]) -> list[str]:

@@ -21,11 +21,14 @@ from services.core.duty_timeline import (
     department_duties,
     duty_member,
     duty_subject,
+    is_high_risk,
+    new_state,
     unit_duties,
 )
 from services.core.evaluate import PlannedNotice, Rules
 from services.core.reducer import Fact
 from services.core.state import HazardState, UnitInfo
+from services.core.task_rows import tasks_by_owner
 from services.store.keys import digest_key, duty_key, unit_key
 from services.store.ports import EntityStore, Stored, Write
 
@@ -47,19 +50,24 @@ class DutyWork:
         self.publish = publish
         self.clock = clock
         self.duties = {d.id: d for d in rules.duties.duties}
+        self.bound = {(d.id, dept) for dept, d in department_duties(rules)}
+        self._warned: set[str] = set()
 
     async def bootstrap(self) -> None:
-        """Create department duties and digests that do not exist yet (owed from now)."""
+        """Create the listed departments' duties (first seen now) and the digests that do
+        not exist yet; re-plan the existing department duties (a department listed again
+        gets its timer back)."""
         now = self.clock.now()
+        bound = department_duties(self.rules)
         seeds = [
             Write(
                 duty_key(d.id, dept),
                 0,
-                DutyState(subject_id=dept, duty=d.id, owed_since=now).model_dump_json(),
+                new_state(dept, d, False, self.rules, now).model_dump_json(),
                 duty_member(d.id, dept),
                 now,
             )
-            for dept, d in department_duties(self.rules)
+            for dept, d in bound
         ]
         seeds += [
             Write(
@@ -71,14 +79,17 @@ class DutyWork:
             )
             for g in self.rules.duties.digests
         ]
-        # Version 0 expected: an existing document is a conflict and is left as it is.
-        await self.store.commit(seeds)
+        # Version 0 expected: an existing document is a conflict and is left as it is,
+        # only re-planned.
+        existing = set(await self.store.commit(seeds))
+        await self._advance([(d, dept) for i, (dept, d) in enumerate(bound) if i in existing], {})
 
     async def units_registered(self, units: Sequence[UnitInfo]) -> None:
-        """Start (or re-plan) the duties each registered unit owes."""
+        """Start (or re-plan) the duties each registered unit owes. A unit is first seen
+        when duban first processes it, not at the registry's own date: a unit registered
+        years ago is not written up for past periods at go-live."""
         pairs = [(d, u.unit_id) for u in units for d in unit_duties(u, self.rules)]
-        since = {u.unit_id: u.as_of for u in units}
-        await self._advance(pairs, {}, since)
+        await self._advance(pairs, {})
 
     async def fulfilled(self, facts: Sequence[tuple[str, Fact]]) -> None:
         """Apply duty.fulfilled facts ((subject id, fact))."""
@@ -86,16 +97,23 @@ class DutyWork:
         for subject_id, fact in facts:
             duty = self.duties.get(str(fact.data["duty"]))
             if duty is None:
-                log.warning(
-                    "duty.fulfilled for '%s', which no duty in duties.yaml defines",
-                    fact.data["duty"],
+                self._warn(
+                    f"duty.fulfilled：duties.yaml 中没有履职事项 '{fact.data['duty']}'，已忽略"
+                    f"（no duty '{fact.data['duty']}' in duties.yaml）"
+                )
+                continue
+            if not self._owes(duty, subject_id):
+                self._warn(
+                    f"duty.fulfilled：部门 '{subject_id}' 不在 duties.yaml 中“{duty.id}”的 "
+                    f"departments 里（或通讯录里没有该部门），已忽略（department '{subject_id}' "
+                    f"does not owe '{duty.id}'）"
                 )
                 continue
             pairs.append((duty, subject_id))
             when[duty_key(duty.id, subject_id)] = datetime.fromisoformat(
                 str(fact.data["fulfilled_at"])
             )
-        await self._advance(pairs, when, {})
+        await self._advance(pairs, when)
 
     async def fire(self, members: Sequence[str]) -> None:
         """Fire duty timers ("duty:<duty>:<subject>") and digest timers ("digest:<id>")."""
@@ -105,7 +123,8 @@ class DutyWork:
             duty_id, _, subject_id = rest.partition(":")
             if kind == "duty" and duty_id in self.duties:
                 pairs.append((self.duties[duty_id], subject_id))
-        await self._advance(pairs, {}, {})
+        await self._retire([p for p in pairs if not self._owes(*p)])
+        await self._advance([p for p in pairs if self._owes(*p)], {})
         for member in members:
             if member.startswith("digest:"):
                 await self._digest(member.partition(":")[2])
@@ -114,7 +133,6 @@ class DutyWork:
         self,
         pairs: list[tuple[Duty, str]],
         fulfilled: dict[str, datetime],
-        since: dict[str, datetime | None],
     ) -> None:
         for _ in range(MAX_ATTEMPTS):
             if not pairs:
@@ -125,36 +143,69 @@ class DutyWork:
             now = self.clock.now()
             writes, notices = [], []
             for (duty, subject_id), doc in zip(pairs, stored, strict=True):
-                state = _duty_state(doc, duty, subject_id, since.get(subject_id) or now)
-                unit = units.get(subject_id)
-                result = advance_duty(
-                    state,
-                    duty,
-                    duty_subject(subject_id, unit),
-                    unit,
-                    self.rules,
-                    now,
-                    fulfilled.get(doc.key),
+                write, sent = self._decide(
+                    duty, subject_id, doc, units.get(subject_id), fulfilled.get(doc.key), now
                 )
-                notices += result.notices
-                writes.append(
-                    Write(
-                        doc.key,
-                        doc.version,
-                        result.state.model_dump_json(),
-                        duty_member(duty.id, subject_id),
-                        result.next_at,
-                    )
-                )
+                writes.append(write)
+                notices += sent
             await self.publish(notices)
             conflicts = set(await self.store.commit(writes))
             pairs = [p for i, p in enumerate(pairs) if i in conflicts]
         raise RuntimeError(f"duty documents still conflicting: {pairs[:3]}")
 
+    def _decide(
+        self,
+        duty: Duty,
+        subject_id: str,
+        doc: Stored,
+        unit: UnitInfo | None,
+        fulfilled_at: datetime | None,
+        now: datetime,
+    ) -> tuple[Write, list[PlannedNotice]]:
+        """One duty of one subject at `now`: its new document and timer, and the notices."""
+        state = (
+            DutyState.model_validate_json(doc.json)
+            if doc.json
+            else new_state(subject_id, duty, is_high_risk(unit, self.rules), self.rules, now)
+        )
+        subject = duty_subject(subject_id, unit)
+        result = advance_duty(state, duty, subject, unit, self.rules, now, fulfilled_at)
+        for warning in result.warnings:
+            self._warn(warning)
+        member = duty_member(duty.id, subject_id)
+        json = result.state.model_dump_json()
+        return Write(doc.key, doc.version, json, member, result.next_at), result.notices
+
+    def _owes(self, duty: Duty, subject_id: str) -> bool:
+        """Units owe their duties; a department only the duties listing it."""
+        return duty.owed_by != "department" or (duty.id, subject_id) in self.bound
+
+    async def _retire(self, pairs: list[tuple[Duty, str]]) -> None:
+        """Stop the timers of department duties duties.yaml no longer lists; send nothing."""
+        if not pairs:
+            return
+        docs = await self.store.read([duty_key(d.id, s) for d, s in pairs])
+        await self.store.commit(
+            [
+                Write(doc.key, doc.version, doc.json, duty_member(d.id, s), None)
+                for (d, s), doc in zip(pairs, docs, strict=True)
+                if doc.json is not None
+            ]
+        )
+
+    def _warn(self, warning: str) -> None:
+        """Log each distinct warning once per process, as the hazard work does."""
+        if warning not in self._warned:
+            self._warned.add(warning)
+            log.warning("%s", warning)
+
     async def _digest(self, digest_id: str) -> None:
         digest = next((g for g in self.rules.duties.digests if g.id == digest_id), None)
         if digest is None:
-            log.warning("timer for digest '%s', which duties.yaml no longer defines", digest_id)
+            self._warn(
+                f"duties.yaml 中已没有统计报送 '{digest_id}'，其定时器不再发送"
+                f"（timer for digest '{digest_id}', which duties.yaml no longer defines）"
+            )
             return
         for _ in range(MAX_ATTEMPTS):
             doc = (await self.store.read([digest_key(digest_id)]))[0]
@@ -165,9 +216,13 @@ class DutyWork:
                 else DigestState(digest=digest_id, since=now)
             )
             hazards = await self._all(HazardState, "hazard")
-            names = {u.unit_id: u.name or u.unit_id for u in await self._all(UnitInfo, "unit")}
-            missed = missed_duties(await self._all(DutyState, "duty"), names)
-            run = run_digest(digest, state, hazards, missed, self.rules, now)
+            units = await self._all(UnitInfo, "unit")
+            names = {u.unit_id: u.name or u.unit_id for u in units}
+            industries = {u.unit_id: u.industry for u in units}
+            missed = missed_duties(await self._all(DutyState, "duty"), names, industries)
+            by_id = {u.unit_id: u for u in units}
+            tasks = tasks_by_owner(await self._all(HazardState, "task"), by_id, self.rules, now)
+            run = run_digest(digest, state, hazards, missed, self.rules, now, tasks)
             if run.period_key is not None:
                 sent = [*state.sent, run.period_key][-DIGEST_PERIODS_KEPT:]
                 state = state.model_copy(update={"sent": sent})
@@ -188,9 +243,3 @@ class DutyWork:
 
     async def _all(self, model: type[M], kind: str) -> list[M]:
         return [model.model_validate_json(d) for d in await self.store.scan(kind)]
-
-
-def _duty_state(doc: Stored, duty: Duty, subject_id: str, since: datetime) -> DutyState:
-    if doc.json:
-        return DutyState.model_validate_json(doc.json)
-    return DutyState(subject_id=subject_id, duty=duty.id, owed_since=since)

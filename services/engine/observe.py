@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from services.core.evaluate import Rules
+from services.core.workcalendar import WorkCalendar, fallback_warning
 from services.metrics import EngineMetrics
 
 if TYPE_CHECKING:
     from services.engine.work import BatchReport
 
 log = logging.getLogger("duban.engine")
-_warned_years: set[int] = set()
+# Years already warned about, per calendar (one per loaded config).
+_warned_years: WeakKeyDictionary[WorkCalendar, set[int]] = WeakKeyDictionary()
 
 
 def observe(report: BatchReport, rules: Rules, metrics: EngineMetrics | None = None) -> None:
@@ -24,13 +27,10 @@ def observe(report: BatchReport, rules: Rules, metrics: EngineMetrics | None = N
         metrics.events.labels("dead_lettered").inc(report.rejected)
         metrics.conflicts.inc(report.conflicts)
     calendar = rules.timing.calendar
-    for year in sorted(calendar.uncovered_years_used - _warned_years):
-        _warned_years.add(year)
-        log.warning(
-            "%d has no statutory holiday data: working days fall back to "
-            "Monday–Friday; add the year to calendar.yaml",
-            year,
-        )
+    warned = _warned_years.setdefault(calendar, set())
+    for year in sorted(calendar.uncovered_years_used - warned):
+        warned.add(year)
+        log.warning("%s", fallback_warning(year))
 
 
 def register_gauges(rules: Rules, metrics: EngineMetrics | None = None) -> EngineMetrics:

@@ -24,10 +24,13 @@ HAZARDS = 40
 
 
 def notices(records: list) -> Counter[tuple[str, int, str, str | None]]:
-    """(notice id, occurrence, recipient, action) of every notice.requested record."""
+    """(notice id, occurrence, recipient, action) of every hazard notice.requested record
+    (the listed departments' duties run beside them from the engine's start)."""
     counted: Counter[tuple[str, int, str, str | None]] = Counter()
     for record in records:
         data = json.loads(record.value)["data"]
+        if not data["notice_id"].startswith("hazard:"):
+            continue
         key = (
             data["notice_id"],
             data["occurrence"],

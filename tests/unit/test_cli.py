@@ -57,7 +57,7 @@ def test_simulate_reports_bad_lines_and_goes_on(tmp_path: Path) -> None:
     events.write_text("{not json}\n" + good + "\n", encoding="utf-8")
     result = runner.invoke(app, ["simulate", "--config", str(EXAMPLE), "--events", str(events)])
     assert result.exit_code == 0
-    assert "events.jsonl:1: skipped: not JSON" in result.stderr
+    assert "events.jsonl:1: 第 1 行已跳过，引擎运行时会把它放入死信队列：not JSON" in result.stderr
 
 
 def test_config_check_accepts_the_example() -> None:
@@ -73,13 +73,13 @@ def test_config_check_accepts_the_example() -> None:
             "policies.yaml",
             "offset: 3 days before",
             "offset: 3 dayz before",
-            "policies.yaml:{line}: rules.1.steps.1.offset: '3 dayz before' is not an offset",
+            "policies.yaml:{line}: rules.2.steps.1.offset: '3 dayz before' is not an offset",
         ),
         (
             "policies.yaml",
             "kind: reminder",
             "knd: reminder",
-            "policies.yaml:{line}: rules.1.knd: unknown key",
+            "policies.yaml:{line}: rules.2.knd: unknown key",
         ),
         (
             "directory.yaml",

@@ -14,8 +14,8 @@ import pytest
 from contracts.registry import parse_event
 from services.config.load import load_config
 from services.core.digest import DigestState, digest_facts, run_digest
-from services.core.duties import Duty, DutyState
-from services.core.duty_timeline import advance_duty, duty_subject, steps
+from services.core.duties import Duty
+from services.core.duty_timeline import advance_duty, duty_subject, new_state, steps
 from services.core.evaluate import Rules
 from services.core.periods import period_containing
 from services.core.reducer import Fact, apply
@@ -42,12 +42,12 @@ def unit(high_risk: bool | None = None, industry: str = "hazardous_chemicals") -
 
 
 def schedule(rules: Rules, duty_id: str, info: UnitInfo, registered: str, now: str) -> list:
-    state = DutyState(subject_id="U1", duty=duty_id, owed_since=at(registered))
     high = (
         info.high_risk
         if info.high_risk is not None
         else info.industry in (rules.index.directory.high_risk_industries)
     )
+    state = new_state("U1", duty(rules, duty_id), high, rules, at(registered))
     return [
         (s.period.key, s.step, s.due_at.isoformat()[:16])
         for s in steps(state, duty(rules, duty_id), high, rules, at(now))
@@ -57,26 +57,34 @@ def schedule(rules: Rules, duty_id: str, info: UnitInfo, registered: str, now: s
 @pytest.mark.parametrize(
     ("info", "registered", "now", "expected"),
     [
-        # Quarterly for an ordinary industry; registered mid-Q3 → owes from Q4.
+        # Quarterly for an ordinary industry; registered mid-Q3 before its reminder → owes
+        # Q3. The letter waits for the first working morning after National Day.
         (
             unit(industry="construction"),
             "2026-08-20 10:00",
             "2026-09-01 00:00",
-            [("2026-Q4", "r1", "2026-12-25T09:00"), ("2026-Q4", "letter", "2027-01-01T00:00")],
+            [("2026-Q3", "r1", "2026-09-24T09:00"), ("2026-Q3", "letter", "2026-10-08T09:00")],
         ),
-        # Monthly in a high-risk industry (hazardous chemicals by default).
+        # Monthly in a high-risk industry (hazardous chemicals by default); the reminder of
+        # August (08-25) was still ahead on 08-20, so August is owed.
         (
             unit(),
             "2026-08-20 10:00",
             "2026-09-01 00:00",
-            [("2026-09", "r1", "2026-09-24T09:00"), ("2026-09", "letter", "2026-10-01T00:00")],
+            [
+                ("2026-08", "r1", "2026-08-25T09:00"),
+                ("2026-08", "letter", "2026-09-01T09:00"),
+                ("2026-09", "r1", "2026-09-24T09:00"),
+                ("2026-09", "letter", "2026-10-08T09:00"),
+            ],
         ),
-        # unit.upserted may say otherwise: not high-risk → quarterly.
+        # unit.upserted may say otherwise: not high-risk → quarterly; registered after the
+        # Q2 reminder (06-24) → owes from Q3.
         (
             unit(high_risk=False),
-            "2026-06-02 10:00",
+            "2026-06-26 10:00",
             "2026-07-15 00:00",
-            [("2026-Q3", "r1", "2026-09-24T09:00"), ("2026-Q3", "letter", "2026-10-01T00:00")],
+            [("2026-Q3", "r1", "2026-09-24T09:00"), ("2026-Q3", "letter", "2026-10-08T09:00")],
         ),
     ],
 )
@@ -85,25 +93,26 @@ def test_principal_inspection_periods(rules: Rules, info, registered, now, expec
 
 
 def test_evacuation_drill_half_yearly_in_high_risk_industries(rules: Rules) -> None:
-    assert schedule(rules, "evacuation_drill", unit(), "2026-03-01 10:00", "2026-07-01 00:00") == [
+    assert schedule(rules, "evacuation_drill", unit(), "2026-07-01 10:00", "2026-07-01 12:00") == [
         ("2026-H2", "r1", "2026-12-02T09:00"),
         ("2026-H2", "r2", "2026-12-25T09:00"),
-        ("2026-H2", "letter", "2027-01-01T00:00"),
+        ("2026-H2", "letter", "2027-01-01T09:00"),
     ]
+    # Not high-risk: yearly; registered 12-28, after the 30-day reminder → owes 2027.
     assert schedule(
-        rules, "evacuation_drill", unit(high_risk=False), "2026-03-01 10:00", "2026-07-01 00:00"
+        rules, "evacuation_drill", unit(high_risk=False), "2026-12-28 10:00", "2026-12-29 00:00"
     ) == [
         ("2027", "r1", "2027-12-02T09:00"),
-        ("2027", "r2", "2027-12-25T09:00"),
-        ("2027", "letter", "2028-01-01T00:00"),
+        ("2027", "r2", "2027-12-27T09:00"),
+        ("2027", "letter", "2028-01-03T09:00"),
     ]
 
 
 def test_working_day_reminders_follow_the_statutory_calendar(rules: Rules) -> None:
     # weekly_report: 1 working day before the week ends. Week 2026-W40 ends Mon 10-05
     # inside the National Day holiday; the last working day before it is Wed 09-30.
-    state = DutyState(
-        subject_id="emergency", duty="weekly_report", owed_since=at("2026-09-01 10:00")
+    state = new_state(
+        "emergency", duty(rules, "weekly_report"), False, rules, at("2026-09-01 10:00")
     )
     found = [
         (s.period.key, s.step, s.due_at.isoformat()[:16])
@@ -113,10 +122,10 @@ def test_working_day_reminders_follow_the_statutory_calendar(rules: Rules) -> No
 
 
 def _run_duty(rules: Rules, fulfilled: str | None, now: str) -> list[tuple[str, str | None]]:
-    state = DutyState(
-        subject_id="U1", duty="principal_inspection", owed_since=at("2026-08-20 10:00")
-    )
     info = unit(industry="construction")
+    state = new_state(
+        "U1", duty(rules, "principal_inspection"), False, rules, at("2026-08-20 10:00")
+    )
     result = advance_duty(
         state,
         duty(rules, "principal_inspection"),
@@ -126,15 +135,19 @@ def _run_duty(rules: Rules, fulfilled: str | None, now: str) -> list[tuple[str, 
         at(now),
         at(fulfilled) if fulfilled else None,
     )
-    return [(n.recipient.person.id if n.recipient.person else "", n.action) for n in result.notices]
+    # (person, action) of the notices to people; a work-chat group's post is not one.
+    return [
+        (n.recipient.person.id, n.action) for n in result.notices if n.recipient.role != "group"
+    ]
 
 
 def test_fulfilment_on_the_last_day_of_the_period_prevents_the_letter(rules: Rules) -> None:
-    assert _run_duty(rules, "2026-12-31 23:30", "2027-01-02 00:00") == []
+    # Registered 08-20, Q3 is owed; fulfilled on its last day: no letter on 10-08.
+    assert _run_duty(rules, "2026-09-30 23:30", "2026-10-08 09:00") == []
 
 
 def test_a_period_ending_unfulfilled_sends_the_letter(rules: Rules) -> None:
-    sent = _run_duty(rules, None, "2027-01-01 00:00")
+    sent = _run_duty(rules, None, "2026-10-08 09:00")
     letters = sorted(person for person, action in sent if action == "letter")
     # construction → 住建所 (三管三必须); the unit has no principal on file → the office
     assert letters == ["aqb-duty", "housing-duty"]
@@ -145,10 +158,10 @@ def test_simulate_shows_duty_reminders_letters_and_both_digests(rules: Rules) ->
         unit_upserted("U1", at("2026-08-20 08:00"), industry="construction"),
         event(
             "duty.fulfilled",
-            "housing",
+            "emergency",
             at("2026-09-10 10:00"),
             {
-                "subject_id": "housing",
+                "subject_id": "emergency",
                 "duty": "weekly_report",
                 "fulfilled_at": at("2026-09-10 10:00").isoformat(),
             },
@@ -156,19 +169,14 @@ def test_simulate_shows_duty_reminders_letters_and_both_digests(rules: Rules) ->
     ]
     parsed = [parse_event(json.dumps(e).encode()) for e in events]
     rows = [notice_line(n) for n in simulate(parsed, rules, at("2026-10-02 00:00"))]
-    housing_weekly = Counter(
-        (r["notice_id"].split(":")[4], r["action"])
-        for r in rows
-        if r["notice_id"].startswith("duty:housing:weekly_report:")
-    )
-    assert ("r1", None) in housing_weekly
+    weekly = [r for r in rows if r["notice_id"].startswith("duty:emergency:weekly_report:")]
+    assert ("r1", None) in {(r["notice_id"].split(":")[4], r["action"]) for r in weekly}
     # W37 (09-07..09-13) was fulfilled on 09-10: no letter for it, letters for the others.
-    letters = {
-        r["notice_id"].split(":")[3]
-        for r in rows
-        if r["notice_id"].startswith("duty:housing:weekly_report:") and r["action"]
-    }
+    letters = {r["notice_id"].split(":")[3] for r in weekly if r["action"]}
     assert "2026-W37" not in letters and "2026-W38" in letters
+    # Only the departments duties.yaml lists owe the weekly report.
+    owing = {r["subject"] for r in rows if ":weekly_report:" in r["notice_id"]}
+    assert owing == {"emergency"}
     digests = Counter(r["notice_id"].split(":")[1] for r in rows if r["kind"] == "digest")
     assert digests["weekly"] >= 5 and digests["monthly"] >= 1
     assert all(r["subject"] and r["kind"] in {"duty", "digest"} for r in rows)
