@@ -89,13 +89,15 @@ async def test_two_engine_replicas_send_each_notice_once(
         await publish_hazards(publish, register_unit, settings, date(2026, 9, 5))
         await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2 * HAZARDS)
         await wait_for(lambda: _pending(RedisTimerStore(redis), HAZARDS), what="timers")
-        for day in ("2026-09-02 09:00", "2026-09-04 09:00", "2026-09-06 00:00"):
+        # The deadline is Saturday 09-05: its letter goes on Monday 09-07 at 09:00.
+        for day in ("2026-09-02 09:00", "2026-09-04 09:00", "2026-09-07 09:00"):
             clock.set(at(day) + timedelta(seconds=1))
             await wait_for(
                 lambda: _settled(RedisTimerStore(redis), clock, settings), what=f"fires at {day}"
             )
-        # reports 2 + d3 1 + d1 2 (S1, principal R1) + letter 3 (S1, R1, department) per hazard
-        expected = HAZARDS * (2 + 1 + 2 + 3)
+        # reports 2 + d3 1 + d1 2 (S1, principal R1) + letter 3 (S1, R1, department) and
+        # the letter's post in the officials' work-chat group, per hazard
+        expected = HAZARDS * (2 + 1 + 2 + 3 + 1)
         records = await read_topic(
             settings.kafka_bootstrap, settings.topics.notice_requested, expected
         )
@@ -109,6 +111,7 @@ async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_
 ) -> None:
     timers = RedisTimerStore(redis)
     old_due, new_due = at("2026-09-02 09:00"), at("2026-10-23 09:00")  # d1 old, d7 new
+    announced = at("2026-09-01 12:00")  # the deadline_changed notice, in office hours
     async with running(create_engine(settings, clock=clock).app):
         await register_unit(unit_upserted("U1", at("2026-08-01 08:00")))
         await publish(
@@ -121,20 +124,21 @@ async def test_deadline_extended_while_a_timer_is_due_sends_nothing_for_the_old_
             hazard_event(
                 "hazard.updated",
                 "H1",
-                at("2026-09-01 18:00"),
+                announced,
                 deadline=date(2026, 10, 30),
                 reason="延期",
             ),
         )
-        await wait_for(lambda: _next_due_is(timers, new_due), what="the re-planned timer")
+        await wait_for(lambda: _next_due_is(timers, announced), what="the re-planned timer")
         # A replica that claimed the old timer before the update and died: its lease ends
         # and the old due time is back in the set.
         await timers.schedule("hazard:H1", old_due)
         clock.set(at("2026-09-02 10:00"))
         await wait_for(lambda: _next_due_is(timers, new_due), what="the stale timer to fire")
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 4)
     kinds = Counter(json.loads(r.value)["data"]["kind"] for r in records)
-    assert kinds == {"report": 2}  # neither the old d1 reminder nor anything else
+    # The change is announced to those told before; the old d1 reminder never goes out.
+    assert kinds == {"report": 2, "deadline_changed": 2}
 
 
 async def _next_due_is(timers: RedisTimerStore, moment: datetime) -> bool:
@@ -184,6 +188,7 @@ async def test_a_restarted_engine_applies_the_backlog_before_firing_timers(
             lambda: _next_due_is(RedisTimerStore(redis), at("2026-10-23 09:00")),
             what="the re-planned timer",
         )
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 2)
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 4)
     kinds = Counter(json.loads(r.value)["data"]["kind"] for r in records)
-    assert kinds == {"report": 2}  # the old deadline's reminder never went out
+    # The change is announced; the old deadline's reminder never went out.
+    assert kinds == {"report": 2, "deadline_changed": 2}
