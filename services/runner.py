@@ -20,7 +20,7 @@ from services.metrics import Metrics, serve_metrics
 from services.settings import Settings
 
 log = logging.getLogger("duban")
-SERVICES = ("engine", "notifier", "ack")
+SERVICES = ("engine", "notifier", "ack", "audit")
 # Young-generation collections every GC_GEN0 allocations instead of Python's 700.
 GC_GEN0 = 20_000
 
@@ -72,6 +72,13 @@ async def serve(names: list[str], settings: Settings) -> None:
             try:
                 await stack.enter_async_context(running_ack(settings))
             except RuntimeError as e:  # its port or address, named
+                raise PortInUse(str(e)) from None
+        if "audit" in names:  # binds its console port first (services/audit/service.py)
+            from services.audit.service import running_audit
+
+            try:
+                await stack.enter_async_context(running_audit(settings))
+            except RuntimeError as e:
                 raise PortInUse(str(e)) from None
         for parts in apps:
             await stack.enter_async_context(running(parts.app))

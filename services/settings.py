@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     topic_notice_receipts: str = _DEFAULT_TOPICS.notice_receipts
     topic_dlq_events: str = _DEFAULT_TOPICS.dlq_events
     topic_dlq_notices: str = _DEFAULT_TOPICS.dlq_notices
+    topic_task_events: str = _DEFAULT_TOPICS.task_events
     engine_group: str = "duban-engine"
     notifier_group: str = "duban-notifier"
     # notifier: notices per batch (256 in delivery at once). The batch's tail, its last
@@ -112,6 +113,24 @@ class Settings(BaseSettings):
     earliest_date: date = _DEFAULT_DATES.earliest
     latest_date: date = _DEFAULT_DATES.latest
     deadline_tolerance_days: Annotated[int, Field(ge=0)] = _DEFAULT_DATES.deadline_tolerance.days
+    # The audit trail (`duban run audit`): PostgreSQL's address (a secret: it may carry a
+    # password), its consumer group and batch size, and the ops console's address. The
+    # console refuses to bind anywhere but loopback without DUBAN_CONSOLE_TOKEN.
+    audit_dsn: SecretStr = SecretStr("postgresql://duban@127.0.0.1:5433/duban")
+    audit_group: str = "duban-audit"
+    audit_batch_max: Count = 5000
+    console_host: str = "127.0.0.1"
+    console_port: Port = 9320
+    console_token: SecretStr | None = None
+    # SMS delivery reports and replies (docs/delivery.md): the providers' callbacks must
+    # carry ?token=DUBAN_CALLBACK_TOKEN (unset: every callback is refused); an SMS whose
+    # report has not come within the timeout goes to the person's next channel (the generic
+    # gateway pushes no reports: only when sms_gateway_report_timeout says so); a reply
+    # code acknowledges for this many days.
+    callback_token: SecretStr | None = None
+    sms_report_timeout_s: Seconds = 600.0
+    sms_gateway_report_timeout: bool = False
+    sms_reply_code_days: Count = 30
 
     _variables: Variables | None = PrivateAttr(default=None)
 

@@ -52,6 +52,8 @@ class LocalStack:
     smtp_port: int
     # Where the SMTP catcher writes one .eml per message and recipient.
     mail_dir: Path
+    # PostgreSQL (the audit trail), database `duban`; tests create their own databases.
+    postgres_url: str = f"postgresql://duban@{HOST}:5433/duban"
 
     def mail_files(self, recipient: str | None = None) -> list[Path]:
         """Caught messages, oldest first (file names start with a UTC timestamp)."""
@@ -71,6 +73,7 @@ def stack_config() -> LocalStack:
         smtp_host=HOST,
         smtp_port=_port("DUBAN_STACK_SMTP_PORT", 1025),
         mail_dir=STACK_DIR / "mail",
+        postgres_url=f"postgresql://duban@{HOST}:{_port('DUBAN_STACK_PG_PORT', 5433)}/duban",
     )
 
 
@@ -118,6 +121,7 @@ def ensure_stack(up_timeout_s: float = 540) -> LocalStack:
         timeout_s=30,
         what=f"SMTP greeting at {config.smtp_host}:{config.smtp_port}",
     )
+    wait_until(lambda: _accepts(config.postgres_url), timeout_s=30, what="PostgreSQL")
     return config
 
 
@@ -184,3 +188,11 @@ def _smtp_greets(config: LocalStack) -> bool:
         greeting = sock.recv(512)
         sock.sendall(b"QUIT\r\n")
         return greeting.startswith(b"220")
+
+
+def _accepts(url: str) -> bool:
+    """PostgreSQL answers a query at `url`."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)

@@ -15,10 +15,13 @@
 #   redis/             redis.conf (generated), AOF, redis.log
 #   mail/              one .eml per received message and recipient
 #   mailcatcher/       the SMTP catcher's pid and log
+#   inbox/             the provider stand-ins' messages.jsonl, their and the inbox page's pids and logs
 #
 # Ports (all bound to 127.0.0.1) can be changed with DUBAN_STACK_KAFKA_PORT (9092),
 # DUBAN_STACK_KAFKA_CONTROLLER_PORT (9093), DUBAN_STACK_REDIS_PORT (6390) and
 # DUBAN_STACK_SMTP_PORT (1025). DUBAN_STACK_KAFKA_LOG_LEVEL (WARN) sets the broker log level.
+# The stand-ins of every provider listen on DUBAN_STACK_STANDINS_PORT (8120) and up, the
+# inbox page on DUBAN_STACK_INBOX_PORT (8030): see stack_standins.sh.
 #
 # Missing system packages (redis-server, prometheus for the tests' promtool, and java/maven
 # if absent) are installed with apt-get.
@@ -54,6 +57,13 @@ MAIL_DIR="$STACK/mail"
 MAILCATCHER_DIR="$STACK/mailcatcher"
 MAIL_PIDFILE="$MAILCATCHER_DIR/mailcatcher.pid"
 MAIL_LOG="$MAILCATCHER_DIR/mailcatcher.log"
+
+# PostgreSQL (the audit trail): its functions and settings.
+# shellcheck source=deploy/local/stack_postgres.sh
+source "$SCRIPT_DIR/stack_postgres.sh"
+# The provider stand-ins and the inbox page (http://127.0.0.1:8030/) for `make run`.
+# shellcheck source=deploy/local/stack_standins.sh
+source "$SCRIPT_DIR/stack_standins.sh"
 
 # ---------------------------------------------------------------------------- output
 
@@ -194,8 +204,11 @@ ensure_tools() {
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
+    postgres_installed || missing+=(postgresql)
     # promtool checks deploy/monitoring/'s alert rules (tests/unit/test_monitoring.py).
     command -v promtool >/dev/null || missing+=(prometheus)
+    # The browser tests of the inbox and the ack page drive Debian's chromium (Playwright).
+    command -v chromium >/dev/null || missing+=(chromium)
     # Maven is only needed until the broker jars are downloaded.
     if [[ ! -f "$KAFKA_LIBS/.pom.sha256" ]] && ! command -v mvn >/dev/null; then
         missing+=(maven)
@@ -429,9 +442,13 @@ cmd_up() {
     start_kafka
     start_redis
     start_mail
+    start_postgres
+    start_standins
     wait_redis
     wait_mail
+    wait_postgres
     wait_kafka
+    wait_standins
     say "stack is up in $(since "$start")s: kafka $HOST:$KAFKA_PORT, redis redis://$HOST:$REDIS_PORT/0, smtp $HOST:$SMTP_PORT"
 }
 
@@ -439,14 +456,16 @@ cmd_down() {
     local wipe=${1:-}
     take_lock
     # Reverse order of dependence; Kafka's controlled shutdown takes a few seconds.
+    stop_standins
     stop_process mail "$MAIL_PIDFILE" mailcatcher.py 10
+    stop_postgres
     stop_process redis "$REDIS_PIDFILE" redis-server 30
     stop_process kafka "$KAFKA_PIDFILE" kafka.Kafka 60
     if [[ "$wipe" == --wipe ]]; then
         say "wiping stack data (keeping the downloaded Kafka jars)"
         rm -rf "$KAFKA_DATA" "$KAFKA_DIR"/server.log* "$KAFKA_OUT" "$KAFKA_CONF" \
             "$KAFKA_DIR/format.out" "$KAFKA_DIR/formatted-controller-port" \
-            "$REDIS_DIR" "$MAIL_DIR" "$MAILCATCHER_DIR"
+            "$REDIS_DIR" "$MAIL_DIR" "$MAILCATCHER_DIR" "$PG_DIR" "$INBOX_DIR"
         ok "wiped"
     else
         ok "stack is down (data kept in ${STACK#"$ROOT"/}/; '$0 wipe' deletes it)"
@@ -477,6 +496,8 @@ cmd_status() {
     else
         warn "mail   down"; down=1
     fi
+    status_postgres || down=1
+    status_standins
     return "$down"
 }
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import uvloop
 
-from tests.perf import engine_ingest, notifier, timers_section
+from tests.perf import audit, engine_ingest, notifier, timers_section
 from tests.perf.common import REPO_ROOT, Figure, Section
 from tests.perf.speed import reference_ms
 from tests.perf.table import render
@@ -50,10 +50,13 @@ class Sizes:
     apscheduler_timers: int = 50_000
     engine_timer_hazards: int = 20_000
     notices: int = 20_000
+    audit_records: int = 100_000
+    audit_floor_rows: int = 5_000  # one commit each: slow on purpose
+    audit_trace_rows: int = 5_000_000
 
 
 FULL = Sizes()
-QUICK = Sizes(50_000, 7_000, 100_000, 2.5, 5_000, 3_000, 2_000)
+QUICK = Sizes(50_000, 7_000, 100_000, 2.5, 5_000, 3_000, 2_000, 10_000, 2_000, 200_000)
 
 Runner = Callable[[LocalStack, Sizes, bool], Awaitable[Section]]
 SECTIONS: dict[str, Runner] = {
@@ -64,6 +67,9 @@ SECTIONS: dict[str, Runner] = {
         stack, s.timers, s.timer_window_s, s.apscheduler_timers, s.engine_timer_hazards
     ),
     "notifier": lambda stack, s, profile: notifier.run(stack, s.notices, profile=profile),
+    "audit": lambda stack, s, _: audit.run(
+        stack, s.audit_records, s.audit_floor_rows, s.audit_trace_rows
+    ),
 }
 
 

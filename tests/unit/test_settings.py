@@ -24,6 +24,7 @@ EVERY_VARIABLE: dict[str, tuple[str, Any]] = {
     "DUBAN_TOPIC_NOTICE_RECEIPTS": ("t.receipts", "t.receipts"),
     "DUBAN_TOPIC_DLQ_EVENTS": ("t.dlq.events", "t.dlq.events"),
     "DUBAN_TOPIC_DLQ_NOTICES": ("t.dlq.notices", "t.dlq.notices"),
+    "DUBAN_TOPIC_TASK_EVENTS": ("t.tasks", "t.tasks"),
     "DUBAN_ENGINE_GROUP": ("eng", "eng"),
     "DUBAN_NOTIFIER_GROUP": ("notif", "notif"),
     "DUBAN_BATCH_MAX": ("100", 100),
@@ -46,6 +47,16 @@ EVERY_VARIABLE: dict[str, tuple[str, Any]] = {
     "DUBAN_EARLIEST_DATE": ("2010-01-01", date(2010, 1, 1)),
     "DUBAN_LATEST_DATE": ("2060-12-31", date(2060, 12, 31)),
     "DUBAN_DEADLINE_TOLERANCE_DAYS": ("3", 3),
+    "DUBAN_CALLBACK_TOKEN": ("callback-token-value", SecretStr("callback-token-value")),
+    "DUBAN_SMS_REPORT_TIMEOUT_S": ("300", 300.0),
+    "DUBAN_SMS_GATEWAY_REPORT_TIMEOUT": ("true", True),
+    "DUBAN_SMS_REPLY_CODE_DAYS": ("7", 7),
+    "DUBAN_AUDIT_DSN": ("postgresql://a:pw@db/duban", SecretStr("postgresql://a:pw@db/duban")),
+    "DUBAN_AUDIT_GROUP": ("audit-town", "audit-town"),
+    "DUBAN_AUDIT_BATCH_MAX": ("1000", 1000),
+    "DUBAN_CONSOLE_HOST": ("0.0.0.0", "0.0.0.0"),
+    "DUBAN_CONSOLE_PORT": ("19320", 19320),
+    "DUBAN_CONSOLE_TOKEN": ("console-token-value", SecretStr("console-token-value")),
 }
 SECRETS = {
     "DUBAN_ACK_SECRET": "ack-secret-value-0123",
@@ -115,7 +126,7 @@ def test_every_field_is_read_from_its_variable() -> None:
         assert getattr(settings, field_of(variable)) == expected, variable
     assert settings.topics == Topics(
         "t.hazards", "t.duties", "t.acks", "t.requested", "t.receipts", "t.dlq.events",
-        "t.dlq.notices",
+        "t.dlq.notices", "t.tasks",
     )  # fmt: skip
     assert settings.input_limits.max_bytes == 2_000_000
     assert settings.input_limits.max_depth == 16

@@ -1,0 +1,275 @@
+"""The audit trail's figures: ingest records/s through Kafka into PostgreSQL, side by side
+with a plain INSERT per row (the floor to beat), and `duban trace` of one subject with
+millions of rows loaded.
+
+Ingest: the topics are filled first (notices, receipts and hazard events over many
+subjects), then the audit app starts and the clock runs until every record is a row.
+The floor inserts the same sealed rows one INSERT (one commit) at a time. Trace: the
+table is filled server-side (generate_series) with filler rows over many subjects, the
+subject's own story appended by the real writer, then `trace` (the story query plus
+building the story, without Redis) is timed; the median of repeated runs is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+from psycopg import AsyncConnection
+from pydantic import SecretStr
+
+from contracts.registry import InputLimits
+from contracts.topics import Topics
+from services.audit.app import create_audit
+from services.audit.chain import seal
+from services.audit.naming import naming
+from services.audit.retention import Retention
+from services.audit.rows import AuditRecord, entry_of
+from services.audit.schema import migrate
+from services.audit.tracing import trace
+from services.audit.writer import Connector, TrailWriter, columns
+from services.clock import SystemClock
+from services.runner import running
+from services.settings import Settings
+from tests.perf.common import REPO_ROOT, Figure, Section, unique_tag
+from tests.stack import LocalStack
+
+CONFIG = REPO_ROOT / "deploy" / "config" / "example"
+EXAMPLES = REPO_ROOT / "contracts" / "examples"
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+TRACE_RUNS = 30
+
+
+def _database(stack: LocalStack, name: str, create: bool) -> str:
+    with psycopg.connect(stack.postgres_url, autocommit=True) as admin:
+        verb = (
+            f"CREATE DATABASE {name}" if create else f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )
+        admin.execute(verb.encode())
+    return stack.postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _events(count: int) -> list[tuple[str, bytes, bytes]]:
+    """(topic name field, key, value): a notice, its receipt, a hazard event, in turn."""
+    notice = json.loads((EXAMPLES / "notice.requested.json").read_text(encoding="utf-8"))
+    receipt = json.loads((EXAMPLES / "notice.delivered.json").read_text(encoding="utf-8"))
+    hazard = json.loads((EXAMPLES / "hazard.progress.json").read_text(encoding="utf-8"))
+    out = []
+    for n in range(count):
+        kind = n % 3
+        subject = f"hazard:HZ-{n // 30}:rule:step:{n // 3}"
+        if kind == 0:
+            event = {**notice, "id": f"n-{n}", "subject": subject}
+            event["data"] = {**notice["data"], "notice_id": subject, "subject": f"HZ-{n // 30}"}
+            out.append(("notice_requested", subject.encode(), json.dumps(event).encode()))
+        elif kind == 1:
+            event = {**receipt, "id": f"r-{n}", "subject": subject}
+            event["data"] = {**receipt["data"], "notice_id": subject}
+            out.append(("notice_receipts", subject.encode(), json.dumps(event).encode()))
+        else:
+            hazard_id = f"HZ-{n // 30}"
+            event = {**hazard, "id": f"h-{n}", "subject": hazard_id}
+            event["data"] = {**hazard["data"], "hazard_id": hazard_id}
+            out.append(("hazard_events", hazard_id.encode(), json.dumps(event).encode()))
+    return out
+
+
+async def _fill(bootstrap: str, topics: Topics, events: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    try:
+        pending = [
+            await producer.send(getattr(topics, field), value, key=key)
+            for field, key, value in events
+        ]
+        for future in pending:
+            await future
+    finally:
+        await producer.stop()
+
+
+async def _rows(dsn: str) -> int:
+    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+        exists = await (
+            await conn.execute("SELECT to_regclass('audit_row') IS NOT NULL")
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = await (await conn.execute("SELECT count(*) FROM audit_row")).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def ingest(stack: LocalStack, count: int) -> tuple[float, dict[str, Any]]:
+    """Records/s of the audit service from full topics to rows."""
+    tag = unique_tag().replace("-", "_")
+    dsn = _database(stack, f"duban_{tag}", create=True)
+    topics = Topics(**{f.name: f"{getattr(Topics(), f.name)}.{tag}" for f in fields(Topics)})
+    settings = Settings(
+        config_dir=CONFIG,
+        kafka_bootstrap=stack.kafka_bootstrap,
+        redis_url=stack.redis_url,
+        topics=topics,
+        audit_group=f"audit-{tag}",
+        audit_dsn=SecretStr(dsn),
+    )
+    try:
+        events = _events(count)
+        await _fill(stack.kafka_bootstrap, topics, events)
+        parts = create_audit(settings)
+        started = time.perf_counter()
+        first: tuple[float, int] | None = None  # when rows began to arrive, and how many
+        async with running(parts.app):
+            while (rows := await _rows(dsn)) < count:
+                if first is None and rows:
+                    first = (time.perf_counter(), rows)
+                await asyncio.sleep(0.05)
+        done = time.perf_counter()
+        assert first is not None, "no row before the last"
+        rate = (count - first[1]) / (done - first[0])
+        details = {
+            "records": count,
+            "seconds_from_start": round(done - started, 2),  # start: topics, schema, group join
+            "records_per_s_from_start": round(count / (done - started)),
+            "seconds_from_first_row": round(done - first[0], 2),
+        }
+        return rate, details
+    finally:
+        _database(stack, f"duban_{tag}", create=False)
+
+
+async def floor(stack: LocalStack, count: int) -> float:
+    """Rows/s of one plain INSERT (and commit) per row, for the same rows."""
+    name = f"duban_floor_{uuid.uuid4().hex[:8]}"
+    dsn = _database(stack, name, create=True)
+    try:
+        async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await migrate(conn)
+            topics, limits, retention = Topics(), InputLimits(), Retention()
+            records = [
+                AuditRecord(value, getattr(topics, field), 0, n, key)
+                for n, (field, key, value) in enumerate(_events(count))
+            ]
+            started = time.perf_counter()
+            heads: dict[str, Any] = {}
+            for record in records:
+                entry = entry_of(record, topics, limits)
+                assert entry is not None
+                row = seal(entry, heads.get(entry.subject), T0, retention.keep_until("notice", T0))
+                heads[entry.subject] = row
+                values = [column[0] for column in columns([row])]
+                await conn.execute(
+                    "INSERT INTO audit_row (event_id, source, subject, root, record_class, type,"
+                    " occurred_at, recorded_at, keep_until, origin, body, chain_no, prev_hash,"
+                    " hash) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    values,
+                )
+            return count / (time.perf_counter() - started)
+    finally:
+        _database(stack, name, create=False)
+
+
+_FILLER = """
+INSERT INTO audit_row (event_id, source, subject, root, record_class, type, occurred_at,
+    recorded_at, keep_until, origin, body, chain_no, prev_hash, hash)
+SELECT 'f-' || g, 'urn:bench', 'hazard:F' || (g / 10) || ':r:s:x', 'F' || (g / 10),
+    'notice', 'notice.requested', %(t0)s + g * interval '1 second', %(t0)s, %(t0)s,
+    'bench', %(body)s, g %% 10 + 1, '\\x00'::bytea, '\\x00'::bytea
+FROM generate_series(%(start)s, %(end)s) AS g
+"""
+
+
+async def trace_ms(stack: LocalStack, loaded: int) -> tuple[float, dict[str, Any]]:
+    """Median ms of `trace` of one subject with `loaded` rows in the table."""
+    name = f"duban_trace_{uuid.uuid4().hex[:8]}"
+    dsn = _database(stack, name, create=True)
+    try:
+        async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await migrate(conn)
+            body = (EXAMPLES / "notice.requested.json").read_text(encoding="utf-8")
+            fill_started = time.perf_counter()
+            step = 500_000
+            for start in range(0, loaded, step):
+                end = min(loaded, start + step) - 1
+                params = {"t0": T0, "body": body, "start": start, "end": end}
+                await conn.execute(_FILLER.encode(), params)
+            await conn.execute("ANALYZE audit_row")
+            filled = time.perf_counter() - fill_started
+            subject_rows = await _story(dsn)
+            names = naming(CONFIG)
+            times = []
+            for _ in range(TRACE_RUNS):
+                started = time.perf_counter()
+                story, _plan = await trace(conn, None, names, "HZ-BENCH", T0)
+                times.append((time.perf_counter() - started) * 1000)
+            assert len(story.steps) == subject_rows
+        details = {
+            "rows_loaded": loaded + subject_rows,
+            "subject_rows": subject_rows,
+            "fill_seconds": round(filled, 1),
+            "runs": TRACE_RUNS,
+            "p90_ms": round(sorted(times)[int(0.9 * TRACE_RUNS)], 2),
+        }
+        return statistics.median(times), details
+    finally:
+        _database(stack, name, create=False)
+
+
+async def _story(dsn: str) -> int:
+    """Append a hazard's story (report, notices, receipts) with the real writer."""
+    topics, limits = Topics(), InputLimits()
+    events = _events(60)
+    records = []
+    for n, (field, key, value) in enumerate(events):
+        text = value.decode().replace("HZ-0", "HZ-BENCH").replace("HZ-1", "HZ-BENCH")
+        records.append(AuditRecord(text.encode(), getattr(topics, field), 0, n, key))
+    entries = [e for r in records if (e := entry_of(r, topics, limits)) is not None]
+    writer = TrailWriter(Connector(dsn), Retention(), SystemClock())
+    await writer.append(entries)
+    await writer.connector.aclose()
+    return len(entries)
+
+
+async def run(stack: LocalStack, records: int, floor_rows: int, loaded: int) -> Section:
+    """The audit section of `make bench`."""
+    section = Section(f"audit trail (PostgreSQL; {loaded:,} rows loaded for trace)")
+    rate, details = await ingest(stack, records)
+    floor_rate = await floor(stack, floor_rows)
+    section.figures.append(
+        Figure(
+            "audit ingest",
+            round(rate),
+            "records/s",
+            f"{records:,} records pre-filled on Kafka → rows, first row to last "
+            "(parse, chain, COPY)",
+            target=20_000,
+            note=f"plain INSERT per row: {floor_rate:,.0f} rows/s ({floor_rows:,} rows)",
+        )
+    )
+    try:  # a failure here keeps the ingest figures
+        median, trace_details = await trace_ms(stack, loaded)
+    except Exception as e:
+        section.error = f"trace: {type(e).__name__}: {e}"
+        section.details.update(ingest=details, floor_rows_per_s=round(floor_rate))
+        return section
+    section.figures.append(
+        Figure(
+            "duban trace, one subject",
+            round(median, 2),
+            "ms",
+            f"median of {TRACE_RUNS} (story query + build), {loaded:,} filler rows",
+            target=50,
+            higher_is_better=False,
+        )
+    )
+    section.details.update(ingest=details, floor_rows_per_s=round(floor_rate), trace=trace_details)
+    return section
