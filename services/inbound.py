@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.registry import Event, InvalidEvent
-from services.core.advance import Ack, hazard_of_notice
+from services.core.advance import Ack, subject_of_notice
 from services.core.directory import Person
 from services.core.people import PersonRecord
 from services.core.reducer import Fact
@@ -15,8 +15,8 @@ from services.core.state import UnitInfo
 
 @dataclass(frozen=True)
 class Routed:
-    """An event bound to the entity it changes ("hazard:<id>", "unit:<id>", "person:<id>",
-    "duty:<id>")."""
+    """An event bound to the entity it changes ("hazard:<id>", "task:<id>", "unit:<id>",
+    "person:<id>", "duty:<id>")."""
 
     entity: str
     fact: Fact | None = None
@@ -35,9 +35,9 @@ def event_key(event: Event) -> str:
 def route(event: Event) -> Routed:
     """Bind an event to its entity; raise InvalidEvent for an ack of no known notice kind."""
     data: Any = event.data
-    if event.type.startswith("hazard."):
+    if event.type.startswith(("hazard.", "task.")):
         fact = Fact(event.type, event.time, event_key(event), data.model_dump(mode="json"))
-        return Routed(f"hazard:{event.subject}", fact=fact)
+        return Routed(f"{event.type.partition('.')[0]}:{event.subject}", fact=fact)
     if event.type == "unit.upserted":
         return Routed(f"unit:{event.subject}", unit=unit_info(data, event))
     if event.type == "person.upserted":
@@ -45,9 +45,9 @@ def route(event: Event) -> Routed:
         return Routed(f"person:{event.subject}", person=record)
     if event.type == "notice.acknowledged":
         ack = Ack(data.notice_id, data.person_id)
-        hazard_id = hazard_of_notice(data.notice_id)
-        if hazard_id is not None:
-            return Routed(f"hazard:{hazard_id}", ack=ack)
+        about = subject_of_notice(data.notice_id)
+        if about is not None:
+            return Routed(f"{about[0]}:{about[1]}", ack=ack)
         if data.notice_id.split(":", 1)[0] in {"duty", "digest"}:
             return Routed(f"notice:{data.notice_id}", ack=ack)  # they never repeat: noted only
         raise InvalidEvent(f"data.notice_id: '{data.notice_id}' is not a duban notice id")

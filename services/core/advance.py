@@ -1,4 +1,5 @@
-"""One step of a hazard's life: fold in new events and acks, then decide what is due now.
+"""One step of a hazard's (or a task's) life: fold in new events and acks, then decide what
+is due now.
 
 The engine service and `duban simulate` both call `advance`; it is the whole rules core
 as seen from outside.
@@ -12,7 +13,7 @@ from datetime import datetime
 
 from services.core.evaluate import PlannedNotice, Rules, acknowledge, evaluate, mark_decided
 from services.core.reducer import Fact, Outcome, apply
-from services.core.state import OPEN_STATUSES, HazardState, UnitInfo
+from services.core.state import OPEN_STATUSES, HazardState, SubjectKind, UnitInfo
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,24 @@ class Advanced:
     replanned: bool = True  # False: the timeline is as before, the pending timer stands
 
 
-def hazard_of_notice(notice_id: str) -> str | None:
-    """The hazard id inside a hazard notice id ("hazard:<id>:<rule>:<step>:<stamp>")."""
+def subject_of_notice(notice_id: str) -> tuple[SubjectKind, str] | None:
+    """("hazard" or "task", id) inside a hazard or task notice id
+    ("hazard:<id>:<rule>:<step>:<stamp>", "task:<id>:..."); None for any other."""
     scope, _, rest = notice_id.partition(":")
     parts = rest.rsplit(":", 3)
-    if scope != "hazard" or len(parts) != 4 or not all(parts):
+    if len(parts) != 4 or not all(parts):
         return None
-    return parts[0]
+    if scope == "hazard":
+        return "hazard", parts[0]
+    if scope == "task":
+        return "task", parts[0]
+    return None
+
+
+def hazard_of_notice(notice_id: str) -> str | None:
+    """The hazard id inside a hazard notice id ("hazard:<id>:<rule>:<step>:<stamp>")."""
+    found = subject_of_notice(notice_id)
+    return found[1] if found and found[0] == "hazard" else None
 
 
 def plan_key(state: HazardState) -> tuple[object, ...]:
@@ -59,6 +71,7 @@ def plan_key(state: HazardState) -> tuple[object, ...]:
         state.listed_by,
         state.listed_at,
         state.found_by,
+        state.owner_kind,
         state.reopened_at,
         state.deadline_changed_at,
         bool(state.responsible),
@@ -75,10 +88,12 @@ def advance(
     unit: UnitInfo | None,
     rules: Rules,
     now: datetime,
+    kind: SubjectKind = "hazard",
 ) -> Advanced:
-    """Apply `facts` in order and `acks`, then evaluate at `now`; pure."""
+    """Apply `facts` in order and `acks`, then evaluate at `now`; pure. `hazard_id` is a
+    task's id when `kind` is "task"."""
     zone = rules.timing.zone
-    current = state or HazardState(hazard_id=hazard_id, known=False)
+    current = state or HazardState(hazard_id=hazard_id, kind=kind, known=False)
     outcomes: list[tuple[str, Outcome, str]] = []
     for fact in facts:
         applied = apply(current, fact, zone)

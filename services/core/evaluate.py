@@ -10,7 +10,7 @@ from typing import Any, cast
 from services.core.catchup import catch_up, first_sendings, sent_for_an_earlier_anchor
 from services.core.directory import DirectoryIndex, Person
 from services.core.duties import DutiesFile
-from services.core.facts import change_facts, hazard_facts
+from services.core.facts import change_facts, hazard_facts, task_facts
 from services.core.policy import Action, NoticeKind, Role
 from services.core.recipients import Recipient, Subject, resolve, subject_of
 from services.core.routing import PlannedChannel, Routing, channel_order, exempt, family_of
@@ -68,7 +68,7 @@ class Evaluation:
 
 
 def evaluate(state: HazardState, unit: UnitInfo | None, rules: Rules, now: datetime) -> Evaluation:
-    """Decide what is due for `state` at `now`; pure."""
+    """Decide what is due for `state` (a hazard, or a task) at `now`; pure."""
     result = Evaluation()
     if not state.known:
         return result
@@ -122,10 +122,11 @@ def _add_notices(
     next_steps: list[str],
 ) -> None:
     roles = _roles(occ, state)
-    notice_id = occ.notice_id(state.hazard_id)
+    notice_id = occ.notice_id(state.hazard_id, state.kind)
     # A repeat goes only to those who have not acknowledged the notice.
     acked = frozenset(state.acks.get(notice_id, ())) if occ.repeat else frozenset()
-    facts = hazard_facts(state, unit, rules, max(occ.due_at, now), next_steps)
+    describe = task_facts if state.kind == "task" else hazard_facts
+    facts = describe(state, unit, rules, max(occ.due_at, now), next_steps)
     address(
         result.notices,
         result.warnings,
@@ -133,12 +134,12 @@ def _add_notices(
         occurrence=occ.repeat,
         kind=occ.rule.kind,
         action=occ.step.action,
-        subject=subject_of(state),
+        subject=subject_of(state, unit),
         unit=unit,
         roles=roles,
         due_at=occ.due_at,
         now=now,
-        level=state.level,
+        level=state.level if state.kind == "hazard" else None,
         rules=rules,
         facts={**facts, **change_facts(state)} if occ.rule.kind in CHANGE_KINDS else facts,
         skip=acked,

@@ -1,4 +1,4 @@
-"""Template variables of a hazard notice: what the hazard is, and where it stands at a moment."""
+"""Template variables of a hazard or task notice: what it is, and where it stands at a moment."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from services.core.recipients import department_of, resolve, subject_of
+from services.core.recipients import department_of, person_of, resolve, subject_of
 from services.core.state import HazardState, UnitInfo
 
 if TYPE_CHECKING:
@@ -25,10 +25,7 @@ def hazard_facts(
     `next_steps` are the escalation actions its rules have still ahead (None: unknown)."""
     department = department_of(subject_of(state), rules.index)
     ref = state.unit
-    zone = rules.timing.zone
-    days = None
-    if state.deadline is not None:
-        days = (at.astimezone(zone).date() - state.deadline.astimezone(zone).date()).days
+    days = _days_past(state, rules, at)
     return {
         "hazard_id": state.hazard_id,
         "title": state.title,
@@ -51,6 +48,60 @@ def hazard_facts(
         "closed_at": _iso(state.closed_at),
         "next_steps": list(next_steps) if next_steps is not None else None,
     }
+
+
+def task_facts(
+    state: HazardState,
+    unit: UnitInfo | None,
+    rules: Rules,
+    at: datetime,
+    next_steps: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Template variables describing a supervised task at `at` (JSON values only);
+    `subject_kind` "task" lets the templates word it as a task."""
+    days = _days_past(state, rules, at)
+    return {
+        "subject_kind": "task",
+        "task_id": state.hazard_id,
+        "title": state.title,
+        "description": state.description,
+        "owner_kind": state.owner_kind,
+        "owner_id": state.owner_id,
+        "owner": owner_name(state, unit, rules),
+        "deadline": _iso(state.deadline),
+        "days_left": -days if days is not None and days <= 0 else None,
+        "days_overdue": days if days is not None and days > 0 else None,
+        "assigned_by": state.assigned_by,
+        "reference": state.reference,
+        "authority": state.listed_by,
+        "status": state.status,
+        "percent": state.percent,
+        "completed_at": _iso(state.closed_at),
+        "next_steps": list(next_steps) if next_steps is not None else None,
+    }
+
+
+def owner_name(state: HazardState, unit: UnitInfo | None, rules: Rules) -> str:
+    """A task owner's name: the department's, the unit's or the person's; else its id."""
+    owner = state.owner_id or ""
+    name: str | None = None
+    if state.owner_kind == "department":
+        department = rules.index.departments.get(owner)
+        name = department.name if department else None
+    elif state.owner_kind == "unit":
+        name = unit.name if unit and unit.unit_id == owner else None
+    elif state.owner_kind == "person":
+        person = person_of(owner, None, rules.index)
+        name = person.name if person else None
+    return name or owner
+
+
+def _days_past(state: HazardState, rules: Rules, at: datetime) -> int | None:
+    """Calendar days from the deadline to `at` (negative before it), in local dates."""
+    if state.deadline is None:
+        return None
+    zone = rules.timing.zone
+    return (at.astimezone(zone).date() - state.deadline.astimezone(zone).date()).days
 
 
 def change_facts(state: HazardState) -> dict[str, Any]:

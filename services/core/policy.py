@@ -27,6 +27,7 @@ Role = Literal[
     "leader",
     "authority",
     "notified",
+    "owner",
 ]
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -48,9 +49,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
-class Match(Strict):
-    """Which hazards a rule applies to; an omitted field matches everything."""
+# Match fields that only hazards have (a task has no level, unit, finding or 五落实).
+HAZARD_ONLY_MATCH = ("level", "industries", "regions", "found_by", "incomplete")
 
+
+class Match(Strict):
+    """Which hazards (or tasks) a rule applies to; an omitted field matches everything."""
+
+    subject: Literal["hazard", "task"] = Field(
+        "hazard",
+        description="hazard (the default): the rule supervises hazards; task: supervised "
+        "dated tasks (督办事项), which only `listed` further selects.",
+    )
     level: Literal["major", "general"] | None = Field(
         None, description="Only hazards of this level."
     )
@@ -69,6 +79,14 @@ class Match(Strict):
         description="true: only hazards still lacking a deadline or a responsible person "
         "(五落实 incomplete); false: only complete ones.",
     )
+
+    @model_validator(mode="after")
+    def _task_fields(self) -> Match:
+        if self.subject == "task":
+            wrong = [name for name in HAZARD_ONLY_MATCH if getattr(self, name) is not None]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)}: only hazards have these (subject: task)")
+        return self
 
 
 class Repeat(Strict):

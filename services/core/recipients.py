@@ -32,10 +32,13 @@ class Subject:
     supervising_department: str | None = None
     responsible: tuple[str, ...] = ()
     listed_by: str | None = None
+    owner_kind: str | None = None  # a task's owner: department, unit or person
 
 
-def subject_of(hazard: HazardState) -> Subject:
-    """The resolution view of a hazard."""
+def subject_of(hazard: HazardState, unit_info: UnitInfo | None = None) -> Subject:
+    """The resolution view of a hazard, or of a task (`unit_info`: a unit owner's data)."""
+    if hazard.kind == "task":
+        return _task_subject(hazard, unit_info)
     unit = hazard.unit
     return Subject(
         id=hazard.hazard_id,
@@ -45,6 +48,32 @@ def subject_of(hazard: HazardState) -> Subject:
         responsible=hazard.responsible,
         listed_by=hazard.listed_by,
     )
+
+
+def _task_subject(task: HazardState, unit: UnitInfo | None) -> Subject:
+    """A task's owner placed in the chain: a department owner is the supervising
+    department; a person owner the responsible person; a unit owner brings its industry
+    and region (its department, committee office and leader)."""
+    owner = task.owner_id or ""
+    return Subject(
+        id=task.hazard_id,
+        industry=(unit.industry or "") if unit and task.owner_kind == "unit" else "",
+        region=(unit.region or "") if unit and task.owner_kind == "unit" else "",
+        supervising_department=owner if task.owner_kind == "department" else None,
+        responsible=(owner,) if task.owner_kind == "person" and owner else (),
+        listed_by=task.listed_by,
+        owner_kind=task.owner_kind,
+    )
+
+
+def owner_role(subject: Subject) -> Role:
+    """The chain role the `owner` role stands for: a department owner's duty officers, a
+    unit owner's principal, a person owner themself; a hazard's responsible persons."""
+    if subject.owner_kind == "department":
+        return "department"
+    if subject.owner_kind == "unit":
+        return "principal"
+    return "responsible"
 
 
 @dataclass
@@ -71,6 +100,8 @@ def resolve(
     seen: set[str] = set()
     region = subject.region
     for role in roles:
+        if role == "owner":
+            role = owner_role(subject)
         missing: list[str] = []
         people = _people_for(role, subject, unit, index, missing)
         if (

@@ -1,4 +1,5 @@
-"""Folding hazard events into state: duplicates change nothing, stale events never regress it."""
+"""Folding hazard and task events into state: duplicates change nothing, stale events never
+regress it, events before the hazard's report (the task's assignment) wait for it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ Outcome = Literal["applied", "duplicate", "stale", "parked", "ignored"]
 
 @dataclass(frozen=True)
 class Fact:
-    """One validated inbound hazard event, reduced to what the core needs."""
+    """One validated inbound hazard or task event, reduced to what the core needs."""
 
     type: str
     time: datetime
@@ -51,11 +52,11 @@ def as_deadline(value: datetime | date | str | None, zone: ZoneInfo) -> datetime
 
 
 def apply(state: HazardState | None, fact: Fact, zone: ZoneInfo) -> Applied:
-    """Apply `fact` to `state` (None: hazard never seen); pure, returns a new state."""
-    current = state or HazardState(hazard_id=str(fact.data["hazard_id"]), known=False)
+    """Apply `fact` to `state` (None: hazard or task never seen); pure, returns a new state."""
+    current = state or new_state(fact)
     if fact.key in current.recent_events:
         return Applied(current, "duplicate", f"event {fact.key} already applied")
-    if not current.known and fact.type != "hazard.reported":
+    if not current.known and fact.type not in _CREATING:
         return _park(current, fact)
     if fact.type in _LIFECYCLE and _older(current, "status", fact):
         when = current.field_times["status"].isoformat()
@@ -70,9 +71,16 @@ def apply(state: HazardState | None, fact: Fact, zone: ZoneInfo) -> Applied:
     if outcome != "applied":
         return Applied(current, outcome, reason)
     _remember(updated, fact)
-    if fact.type == "hazard.reported" and updated.parked:
+    if fact.type in _CREATING and updated.parked:
         return _replay_parked(updated, zone)
     return Applied(updated, "applied", reason)
+
+
+def new_state(fact: Fact) -> HazardState:
+    """The empty state of the hazard or task a fact is about (not known until reported)."""
+    if fact.type.startswith("task."):
+        return HazardState(hazard_id=str(fact.data["task_id"]), kind="task", known=False)
+    return HazardState(hazard_id=str(fact.data["hazard_id"]), known=False)
 
 
 def _older(state: HazardState, field: str, fact: Fact) -> bool:
@@ -95,7 +103,8 @@ def _park(state: HazardState, fact: Fact) -> Applied:
     parked = ParkedEvent(type=fact.type, time=fact.time, key=fact.key, data=fact.data)
     kept = sorted([*state.parked, parked], key=lambda p: p.time)[-PARKED_EVENTS_KEPT:]
     updated = state.model_copy(update={"parked": kept})
-    return Applied(updated, "parked", f"{fact.type} waits for hazard.reported")
+    first = "task.assigned" if state.kind == "task" else "hazard.reported"
+    return Applied(updated, "parked", f"{fact.type} waits for {first}")
 
 
 def _replay_parked(state: HazardState, zone: ZoneInfo) -> Applied:
@@ -147,7 +156,7 @@ def _updated(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardStat
 
 def _progress(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardState, Outcome, str]:
     if state.status not in OPEN_STATUSES:
-        return state, "ignored", f"progress on a {state.status} hazard changes nothing"
+        return state, "ignored", f"progress on a {state.status} {state.kind} changes nothing"
     state.percent = int(fact.data["percent"])
     state.status = "rectifying"
     return state, "applied", "progress"
@@ -184,7 +193,7 @@ def _reopened(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardSta
 
 def _cancelled(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardState, Outcome, str]:
     if state.status in {"closed", "cancelled"}:
-        return state, "ignored", f"hazard already {state.status}"
+        return state, "ignored", f"{state.kind} already {state.status}"
     state.status = "cancelled"
     return state, "applied", "cancelled"
 
@@ -213,6 +222,59 @@ def _set_deadline(state: HazardState, value: Any, at: datetime, zone: ZoneInfo) 
         state.deadline_set_at = at
 
 
+def _assigned(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardState, Outcome, str]:
+    if state.known:
+        return state, "ignored", "task already assigned; use task.updated to change it"
+    d = fact.data
+    state.known = True
+    state.kind = "task"
+    state.title = d["title"]
+    state.description = d.get("description")
+    _set_owner(state, d["owner"])
+    state.assigned_by = d["assigned_by"]
+    state.reference = d.get("reference")
+    state.reported_at = fact.time
+    state.deadline = as_deadline(d["deadline"], zone)
+    state.deadline_set_at = fact.time
+    if d.get("listed") is not None:
+        state.listed_by = d["listed"]
+        state.listed_at = fact.time
+    return state, "applied", "assigned"
+
+
+def _task_updated(
+    state: HazardState, fact: Fact, zone: ZoneInfo
+) -> tuple[HazardState, Outcome, str]:
+    names = ("title", "deadline", "owner")
+    fields = [f for f in names if fact.data.get(f) is not None and not _older(state, f, fact)]
+    if not fields:
+        return state, "stale", "every field in this update was set by a newer event"
+    for name in fields:
+        state.field_times[name] = fact.time
+        value = fact.data[name]
+        if name == "deadline":
+            _set_deadline(state, value, fact.time, zone)
+        elif name == "owner":
+            _set_owner(state, value)
+        else:
+            state.title = value
+    return state, "applied", "updated " + ", ".join(fields)
+
+
+def _completed(state: HazardState, fact: Fact, zone: ZoneInfo) -> tuple[HazardState, Outcome, str]:
+    if state.status in {"closed", "cancelled"}:
+        done = "completed" if state.status == "closed" else state.status
+        return state, "ignored", f"task already {done}"
+    state.status = "closed"
+    state.closed_at = _moment(fact.data["completed_at"])
+    return state, "applied", "completed"
+
+
+def _set_owner(state: HazardState, owner: dict[str, Any]) -> None:
+    state.owner_kind = owner["kind"]
+    state.owner_id = str(owner["id"])
+
+
 def _moment(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
@@ -225,8 +287,13 @@ _LIFECYCLE = frozenset(
         "hazard.closed",
         "hazard.reopened",
         "hazard.cancelled",
+        "task.progress",
+        "task.completed",
+        "task.cancelled",
     }
 )
+# The events that make a hazard or task known; others before them are parked.
+_CREATING = frozenset({"hazard.reported", "task.assigned"})
 
 _HANDLERS: dict[str, Handler] = {
     "hazard.reported": _reported,
@@ -237,4 +304,9 @@ _HANDLERS: dict[str, Handler] = {
     "hazard.reopened": _reopened,
     "hazard.cancelled": _cancelled,
     "hazard.supervision_listed": _listed,
+    "task.assigned": _assigned,
+    "task.updated": _task_updated,
+    "task.progress": _progress,
+    "task.completed": _completed,
+    "task.cancelled": _cancelled,
 }

@@ -1,4 +1,7 @@
-"""What duban remembers of a hazard and of a unit: plain data, persisted as JSON."""
+"""What duban remembers of a hazard, a supervised task and a unit: plain data, persisted as JSON.
+
+A task (督办事项) is kept in the hazard's shape (`kind` "task") so that one timeline runs
+both ladders: assigned → "reported", progress → "rectifying", completed → "closed"."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.directory import Person
 
+SubjectKind = Literal["hazard", "task"]
 Status = Literal["reported", "rectifying", "rectified", "closed", "cancelled"]
 OPEN_STATUSES: frozenset[str] = frozenset({"reported", "rectifying"})
 RECENT_EVENTS_KEPT = 64
@@ -38,11 +42,13 @@ class ParkedEvent(BaseModel):
 
 
 class HazardState(BaseModel):
-    """A hazard as duban knows it, plus what has been sent and acknowledged."""
+    """A hazard (or a task, `kind` "task") as duban knows it, plus what has been sent and
+    acknowledged."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    hazard_id: str
+    hazard_id: str = Field(description="The hazard id; a task's id for a task.")
+    kind: SubjectKind = "hazard"
     known: bool = Field(True, description="False while only early events are parked.")
     title: str = ""
     description: str | None = None
@@ -69,6 +75,11 @@ class HazardState(BaseModel):
     closed_at: datetime | None = None
     listed_by: Literal["town", "county", "city", "province"] | None = None
     listed_at: datetime | None = None
+    # A task's own fields (task.assigned); None for hazards.
+    owner_kind: Literal["department", "unit", "person"] | None = None
+    owner_id: str | None = None
+    assigned_by: str | None = None
+    reference: str | None = None
     as_of: datetime | None = Field(None, description="Time of the newest event applied.")
     field_times: dict[str, datetime] = Field(
         default_factory=dict, description="Event time that last set each field (and status)."

@@ -35,9 +35,10 @@ class Occurrence:
         """Key recorded in state once this occurrence was decided."""
         return f"{self.rule.id}:{self.label}:{self.stamp}#{self.repeat}"
 
-    def notice_id(self, hazard_id: str) -> str:
-        """The notice this occurrence belongs to (repeats share it; acks refer to it)."""
-        return f"hazard:{hazard_id}:{self.rule.id}:{self.label}:{self.stamp}"
+    def notice_id(self, subject_id: str, kind: str = "hazard") -> str:
+        """The notice this occurrence belongs to (repeats share it; acks refer to it):
+        "<hazard|task>:<id>:<rule>:<step>:<stamp>"."""
+        return f"{kind}:{subject_id}:{self.rule.id}:{self.label}:{self.stamp}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,11 @@ class Timing:
 
 
 def matches(match: Match, state: HazardState) -> bool:
-    """Whether a rule's `match` covers this hazard."""
+    """Whether a rule's `match` covers this hazard or task (rules are for one or the other)."""
+    if match.subject != state.kind:
+        return False
+    if state.kind == "task":
+        return match.listed is None or match.listed == (state.listed_by is not None)
     unit = state.unit
     if unit is None:
         return False

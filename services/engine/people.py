@@ -68,11 +68,16 @@ def named_people(
     for state in states:
         if state is not None:
             ids += state.responsible
+            if state.owner_kind == "person" and state.owner_id:  # a task's owner
+                ids.append(state.owner_id)
     for items in pending:
         for item in items:
             named = item.fact.data.get("responsible") if item.fact else None
             if isinstance(named, list | tuple):
                 ids += [str(pid) for pid in named]
+            owner = item.fact.data.get("owner") if item.fact else None
+            if isinstance(owner, dict) and owner.get("kind") == "person":
+                ids.append(str(owner["id"]))
     for unit in units:
         contacts = [unit.principal, unit.controller, unit.safety_officer, *unit.five_package]
         ids += [p.id for p in contacts if p is not None]

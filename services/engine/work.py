@@ -23,12 +23,12 @@ from contracts.registry import DEFAULT_LIMITS, InputLimits, InvalidEvent, parse_
 from services.clock import Clock
 from services.core.advance import Advanced, advance
 from services.core.evaluate import Rules
-from services.core.state import HazardState, UnitInfo
+from services.core.state import HazardState, SubjectKind, UnitInfo
 from services.engine.duties import DutyWork
 from services.engine.observe import observe
 from services.engine.people import PeopleWork
 from services.inbound import Routed, route
-from services.store.keys import hazard_key, unit_key
+from services.store.keys import hazard_key, task_key, unit_key
 from services.store.ports import EntityStore, Sink, Stored, Write
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class ParsedUnits:
 
 
 class Engine:
-    """Applies events and fires timers for hazards and units."""
+    """Applies events and fires timers for hazards, supervised tasks and units."""
 
     def __init__(
         self,
@@ -117,15 +117,18 @@ class Engine:
     async def apply(
         self, events: Sequence[Routed], report: BatchReport | None = None
     ) -> BatchReport:
-        """Events arrive: units registered first, then hazards advanced, then duties fulfilled."""
+        """Events arrive: units registered first, then hazards and tasks advanced, then
+        duties fulfilled."""
         report = report or BatchReport()
         by_entity: dict[str, list[Routed]] = defaultdict(list)
         for routed in events:
             by_entity[routed.entity].append(routed)
         await self.duties.units_registered(await self._units(by_entity))
         await self.people.registered(by_entity)
-        hazards = {k.partition(":")[2]: v for k, v in by_entity.items() if k.startswith("hazard:")}
-        await self.advance_hazards(hazards, report)
+        for kind in _KINDS:
+            mine = {k.partition(":")[2]: v for k, v in by_entity.items() if _is(kind, k)}
+            if mine:
+                await self.advance_hazards(mine, report, kind)
         await self.duties.fulfilled(
             [(k.partition(":")[2], r.duty) for k, v in by_entity.items() for r in v if r.duty]
         )
@@ -134,35 +137,46 @@ class Engine:
         return report
 
     async def fire(self, members: Sequence[str]) -> BatchReport:
-        """Timers fire ("hazard:<id>", "duty:<duty>:<subject>", "digest:<id>"): re-decide at now."""
-        hazards: dict[str, list[Routed]] = {
-            m.partition(":")[2]: [] for m in members if m.startswith("hazard:")
-        }
-        report = await self.advance_hazards(hazards)
-        others = [m for m in members if not m.startswith("hazard:")]
+        """Timers fire ("hazard:<id>", "task:<id>", "duty:<duty>:<subject>", "digest:<id>"):
+        re-decide at now."""
+        report = BatchReport()
+        for kind in _KINDS:
+            mine: dict[str, list[Routed]] = {
+                m.partition(":")[2]: [] for m in members if _is(kind, m)
+            }
+            if mine:
+                await self.advance_hazards(mine, report, kind)
+        others = [m for m in members if not any(_is(kind, m) for kind in _KINDS)]
         if others:
             await self.duties.fire(others)
         return report
 
     async def advance_hazards(
-        self, hazards: dict[str, list[Routed]], report: BatchReport | None = None
+        self,
+        hazards: dict[str, list[Routed]],
+        report: BatchReport | None = None,
+        kind: SubjectKind = "hazard",
     ) -> BatchReport:
-        """Advance each hazard with its new events (none: a timer fired) at the clock's now."""
+        """Advance each hazard (or task, by `kind`) with its new events (none: a timer
+        fired) at the clock's now."""
         report = report or BatchReport()
         pending = dict(hazards)
         for _ in range(MAX_ATTEMPTS):
             if not pending:
                 return report
-            conflicted = await self._attempt(pending, report)
+            conflicted = await self._attempt(pending, report, kind)
             report.conflicts += len(conflicted)
             pending = {h: pending[h] for h in conflicted}
         raise RuntimeError(
-            f"hazards still conflicting after {MAX_ATTEMPTS} attempts: {sorted(pending)[:5]}"
+            f"{kind}s still conflicting after {MAX_ATTEMPTS} attempts: {sorted(pending)[:5]}"
         )
 
-    async def _attempt(self, pending: dict[str, list[Routed]], report: BatchReport) -> list[str]:
+    async def _attempt(
+        self, pending: dict[str, list[Routed]], report: BatchReport, kind: SubjectKind
+    ) -> list[str]:
         ids = list(pending)
-        stored = await self.store.read([hazard_key(h) for h in ids])
+        key_of = task_key if kind == "task" else hazard_key
+        stored = await self.store.read([key_of(h) for h in ids])
         states = [_hazard(s) for s in stored]
         units = await self._unit_docs(states, pending)
         rules = await self.people.rules_for(states, pending.values(), units.values())
@@ -180,9 +194,10 @@ class Engine:
                     unit,
                     rules,
                     now,
+                    kind,
                 )
             except Exception as e:  # a core bug or an input it cannot take: never a crash loop
-                await self._poisoned(hazard_id, doc, items, e, now)
+                await self._poisoned(f"{kind}:{hazard_id}", doc, items, e, now)
                 continue
             done.append((hazard_id, doc, result))
         notices = [n for _, _, r in done for n in r.notices]
@@ -193,7 +208,7 @@ class Engine:
                 doc.key,
                 doc.version,
                 r.state.model_dump_json(),
-                f"hazard:{h}" if r.replanned else None,
+                f"{kind}:{h}" if r.replanned else None,
                 r.next_at,
             )
             for h, doc, r in done
@@ -205,18 +220,19 @@ class Engine:
         return [done[i][0] for i in sorted(conflicts)]
 
     async def _poisoned(
-        self, hazard_id: str, doc: Stored, items: list[Routed], error: Exception, now: datetime
+        self, member: str, doc: Stored, items: list[Routed], error: Exception, now: datetime
     ) -> None:
         """Dead-letter the events the core failed on; a failing timer retries hourly."""
         from services.guard import failure_reason  # see the import note at the top
 
-        reason = f"engine could not process hazard {hazard_id}: {failure_reason(error)}"
+        kind, _, entity_id = member.partition(":")
+        reason = f"engine could not process {kind} {entity_id}: {failure_reason(error)}"
         log.error("%s", reason, exc_info=error)
         for item in items:
             if item.origin is not None:  # simulated events come from no record
                 await self.sink.dead_letter(cast("Record", item.origin), reason)
         if doc.json is not None and not items:
-            retry = Write(doc.key, doc.version, doc.json, f"hazard:{hazard_id}", now + POISON_RETRY)
+            retry = Write(doc.key, doc.version, doc.json, member, now + POISON_RETRY)
             await self.store.commit([retry])
 
     def _account(self, result: Advanced, report: BatchReport) -> None:
@@ -269,9 +285,24 @@ def _hazard(stored: Stored) -> HazardState | None:
     return HazardState.model_validate_json(stored.json) if stored.json else None
 
 
+_KINDS: tuple[SubjectKind, ...] = ("hazard", "task")
+
+
+def _is(kind: SubjectKind, member: str) -> bool:
+    """Whether an entity or timer member ("task:<id>") is of `kind`."""
+    return member.startswith(kind + ":")
+
+
 def _unit_id(state: HazardState | None, items: list[Routed]) -> str | None:
+    """The unit a hazard belongs to, or the unit owning a task (newest event first)."""
+    for item in reversed(items):
+        owner = item.fact.data.get("owner") if item.fact else None
+        if isinstance(owner, dict):
+            return str(owner["id"]) if owner.get("kind") == "unit" else None
     if state is not None and state.unit is not None:
         return state.unit.id
+    if state is not None and state.owner_kind == "unit":
+        return state.owner_id
     for item in items:
         unit = item.fact.data.get("unit") if item.fact else None
         if isinstance(unit, dict):

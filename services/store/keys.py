@@ -18,13 +18,32 @@ DEFERRED_PAYLOAD_KEY = f"{PREFIX}:deferred:payload"
 
 # The notifier: the delivery ledger, one key per delivery key (contracts.delivery_key).
 DELIVERY_PREFIX = f"{PREFIX}:delivery:"
+# ... and a note, per delivery key, that its provider call began (kept until it ended):
+# found after the lease expired, it says the delivery is in doubt (services.notifier.ledger).
+DELIVERY_TRY_PREFIX = f"{PREFIX}:delivery-try:"
 
 # The notifier: send-rate windows.
 RATE_PREFIX = f"{PREFIX}:rate:"
 
+# The notifier: work-chat apps' access tokens, shared by every replica (and their locks).
+APP_TOKEN_PREFIX = f"{PREFIX}:apptoken:"
+
+# The ack service: acknowledgements already taken, by acknowledgement id (its time as value).
+ACKED_PREFIX = f"{PREFIX}:acked:"
+
+# SMS after the send (services.sms): the deliveries awaiting a delivery report (a sorted set
+# by when to give up waiting; a hash per delivery key), the providers' message ids pointing
+# to their delivery key, and the reply codes (per mobile, in braces: one hash slot each).
+SMS_AWAITING_KEY = f"{PREFIX}:sms:awaiting"
+SMS_DELIVERY_PREFIX = f"{PREFIX}:sms:delivery:"
+SMS_REF_PREFIX = f"{PREFIX}:sms:ref:"
+SMS_CODE_PREFIX = f"{PREFIX}:sms:code:"
+SMS_CODE_OF_PREFIX = f"{PREFIX}:sms:codeof:"
+
 
 def document_prefix(kind: str) -> str:
-    """The common start of every document key of a kind ("hazard", "unit", "duty", "digest")."""
+    """The common start of every document key of a kind ("hazard", "task", "unit", "person",
+    "duty", "digest")."""
     return f"{PREFIX}:{kind}:"
 
 
@@ -33,9 +52,19 @@ def hazard_key(hazard_id: str) -> str:
     return document_prefix("hazard") + hazard_id
 
 
+def task_key(task_id: str) -> str:
+    """A supervised task's state (kept in the hazard's shape, services.core.state)."""
+    return document_prefix("task") + task_id
+
+
 def unit_key(unit_id: str) -> str:
     """A unit's registry data."""
     return document_prefix("unit") + unit_id
+
+
+def person_key(person_id: str) -> str:
+    """A person's record from person.upserted (services.store.people)."""
+    return document_prefix("person") + person_id
 
 
 def duty_key(duty_id: str, subject_id: str) -> str:
@@ -52,3 +81,18 @@ def rate_window_key(channel: str, window_ms: int) -> str:
     """A channel's send log for one window; the braces put a channel's windows in one
     hash slot, since the rate limiter's scripts touch them all."""
     return f"{RATE_PREFIX}{{{channel}}}:{window_ms}"
+
+
+def acked_key(acknowledgement_id: str) -> str:
+    """A person's acknowledgement of a notice, once taken (services.ack.app.acknowledgement_id)."""
+    return ACKED_PREFIX + acknowledgement_id
+
+
+def app_token_key(app: str) -> str:
+    """One work-chat app's cached access token (a hash: token, expiry, refresh time)."""
+    return f"{APP_TOKEN_PREFIX}{app}"
+
+
+def app_token_lock_key(app: str) -> str:
+    """The lock one replica holds while it fetches the app's new access token."""
+    return f"{APP_TOKEN_PREFIX}{app}:lock"

@@ -60,11 +60,17 @@ def test_registry_covers_the_spec_types() -> None:
         "hazard.reopened",
         "hazard.cancelled",
         "hazard.supervision_listed",
+        "task.assigned",
+        "task.updated",
+        "task.progress",
+        "task.completed",
+        "task.cancelled",
         "unit.upserted",
+        "person.upserted",
         "duty.fulfilled",
         "notice.acknowledged",
     }
-    outbound = {"notice.requested", "notice.delivered", "notice.failed"}
+    outbound = {"notice.requested", "notice.delivered", "notice.reached", "notice.failed"}
     assert inbound == INBOUND_TYPES
     assert outbound == OUTBOUND_TYPES
     assert set(EVENT_TYPES) == inbound | outbound
@@ -106,6 +112,7 @@ def _model_types(annotation: Any) -> list[type[Any]]:
 def test_default_topics_for_every_type() -> None:
     assert DEFAULT_TOPICS.for_type("hazard.closed") == "hazard.events"
     assert DEFAULT_TOPICS.for_type("unit.upserted") == "duty.events"
+    assert DEFAULT_TOPICS.for_type("person.upserted") == "duty.events"
     assert DEFAULT_TOPICS.for_type("duty.fulfilled") == "duty.events"
     assert DEFAULT_TOPICS.for_type("notice.acknowledged") == "notice.acks"
     assert DEFAULT_TOPICS.for_type("notice.requested") == "notice.requested"
@@ -117,7 +124,13 @@ def test_default_topics_for_every_type() -> None:
     for event_type in ALL_TYPES:
         assert renamed.for_type(event_type)
     assert renamed.for_type("hazard.reported") == "t.hazards"
-    assert set(DEFAULT_TOPICS.inbound()) == {"hazard.events", "duty.events", "notice.acks"}
+    assert DEFAULT_TOPICS.for_type("task.assigned") == "task.events"
+    assert set(DEFAULT_TOPICS.inbound()) == {
+        "hazard.events",
+        "task.events",
+        "duty.events",
+        "notice.acks",
+    }
 
 
 # --- examples ---------------------------------------------------------------------------------

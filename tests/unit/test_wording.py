@@ -23,6 +23,7 @@ from services.notifier.render import (
     check_templates,
     sample_facts,
 )
+from services.notifier.templating.task_samples import sample_task_facts
 from tests.unit.test_notifier_deliver import ScriptedChannel
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
@@ -365,3 +366,83 @@ def test_a_side_file_overrides_only_that_side(config_copy: Path) -> None:
     assert render(templates, "closure", None, "authority").subject.startswith("摘牌报告：")
     assert render(templates, "closure", None, "principal").subject.startswith("【销号确认】")
     assert check_templates(folder) == []
+
+
+# ------------------------------------------------------------------ supervised tasks (督办事项)
+
+#: The notices the example's task rules send (policies.yaml: task-reminders, task-overdue,
+#: task-closure), each worded by its own task. files.
+TASK_VARIANTS = (
+    ("reminder", None),
+    ("escalation", "letter"),
+    ("escalation", "circular"),
+    ("escalation", "interview"),
+    ("closure", None),
+)
+TASK_CASES = [(kind, action, side) for kind, action in TASK_VARIANTS for side in ROLE_OF_SIDE]
+TASK_CODES = (*SAMPLE_CODES, "emergency", "reported", "cancelled", "task")
+
+
+def render_task(
+    templates: TemplateSet, kind: str, action: str | None, role: str | None, **facts: object
+) -> Rendered:
+    sample = {**sample_task_facts(kind, action, role=role), **facts}
+    return templates.render(kind, action, sample, ACK, issued_at=SAMPLE_ISSUED_AT)
+
+
+@pytest.mark.parametrize("case", TASK_CASES, ids=case_id)
+def test_a_task_notice_is_worded_as_a_task_without_codes_or_zero_days(
+    templates: TemplateSet, case: tuple[str, str | None, str | None]
+) -> None:
+    kind, action, side = case
+    files = templates.variant_files(kind, action, side, "task")
+    assert all(name.startswith("task.") for f, name in files.items() if f in ("body", "subject"))
+    assert files["sms"].startswith("task.")
+    out = render_task(templates, kind, action, ROLE_OF_SIDE[side])
+    texts = words_of(readable(out))
+    assert not LEFTOVER_CODE.search(texts), LEFTOVER_CODE.search(texts)
+    assert not ZERO_DAYS.search(texts)
+    leaked = [c for c in TASK_CODES if re.search(rf"(?<![A-Za-z_]){c}(?![A-Za-z_])", texts)]
+    assert not leaked, leaked
+    assert "None" not in texts
+    # the task's words, never the hazard's
+    assert "隐患" not in words_of([out.subject, out.text, out.markdown])
+    assert "督办事项" in out.subject or "办结" in out.subject
+    assert "报送安全生产治本攻坚三年行动重点工作方案" in out.text
+    assert "县应急管理局" in out.text
+
+
+@pytest.mark.parametrize(("kind", "action"), TASK_VARIANTS, ids=str)
+def test_a_task_sms_gives_the_parameters_of_its_kinds_provider_template(
+    templates: TemplateSet, kind: str, action: str | None
+) -> None:
+    assert templates.sms_param_names(kind, action, None, "task") == templates.sms_param_names(
+        kind, action
+    )
+    params = render_task(templates, kind, action, "department").sms_params
+    assert params["unit"] == "县应急管理局"
+    assert all(value and "None" not in value for value in params.values())
+
+
+def test_a_task_due_today_or_overdue_is_said_in_days(templates: TemplateSet) -> None:
+    today = render_task(templates, "reminder", None, "department", days_left=0)
+    assert "今日即到完成时限" in today.text and "（今日到期）" in today.subject
+    letter = render_task(templates, "escalation", "letter", "department", days_overdue=12)
+    assert "已逾期12天，仍未办结" in letter.text
+    due = render_task(templates, "escalation", "letter", "department", days_overdue=None)
+    assert "已到期，仍未办结" in due.text
+
+
+def test_a_person_owner_is_interviewed_in_person(templates: TemplateSet) -> None:
+    facts = {"owner_kind": "person", "owner_id": "P-7", "owner": "王建国"}
+    out = render_task(templates, "escalation", "interview", "responsible", **facts)
+    assert "决定约谈王建国本人" in out.text
+    department = render_task(templates, "escalation", "interview", "department")
+    assert "决定约谈县应急管理局主要负责人" in department.text
+
+
+def test_hazard_notices_never_take_the_task_wording(templates: TemplateSet) -> None:
+    for kind, action in TASK_VARIANTS:
+        files = templates.variant_files(kind, action, None)
+        assert not any(name.startswith("task.") for name in files.values())
+        assert "督办事项信息" not in render(templates, kind, action, None).text

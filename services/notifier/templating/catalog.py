@@ -125,8 +125,17 @@ def side_of(role: object) -> str | None:
     return SIDE_OF_ROLE.get(str(role)) if role is not None else None
 
 
+#: Prefix of the files that word a notice about a supervised task (督办事项): looked up
+#: before the kind's own files when the facts say ``subject_kind: task``.
+TASK_PREFIX: Final = "task."
+
+
 def expected_files(
-    kind: str, action: str | None, family: str, side: str | None = None
+    kind: str,
+    action: str | None,
+    family: str,
+    side: str | None = None,
+    subject_kind: str | None = None,
 ) -> list[str]:
     """File names that may hold ``family`` for ``kind``/``action`` written to ``side``,
     most specific first: the action beats the side, so a side's file for a kind never
@@ -138,13 +147,17 @@ def expected_files(
     each level: ``kind.action.group.x  kind.action.department.x  kind.action.x
     kind.group.x  kind.department.x  kind.x``.
 
-    ``family`` is a key of FAMILIES, or ``"body"`` for the wording file."""
+    ``family`` is a key of FAMILIES, or ``"body"`` for the wording file. For a task
+    (``subject_kind`` "task") each of these names with ``task.`` in front comes first
+    (``task.reminder.body.j2`` before ``reminder.body.j2``)."""
     suffix = WORDING if family == "body" else FAMILIES[family]
     sides = [side, SIDE_FALLBACK[side]] if side in SIDE_FALLBACK else [side] if side else []
     names = [f"{kind}.{action}.{s}.{suffix}" for s in sides] if action else []
     names += [f"{kind}.{action}.{suffix}"] if action else []
     names += [f"{kind}.{s}.{suffix}" for s in sides]
     names.append(f"{kind}.{suffix}")
+    if subject_kind == "task":
+        return [TASK_PREFIX + name for name in names] + names
     return names
 
 

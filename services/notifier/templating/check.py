@@ -15,6 +15,7 @@ from services.notifier.templating.catalog import (
     NOTICE_VARIANTS,
     SIDE_OF_ROLE,
     SIDES,
+    TASK_PREFIX,
     WORDING,
     Rendered,
 )
@@ -24,6 +25,7 @@ from services.notifier.templating.samples import (
     SAMPLE_MENTIONS,
     sample_facts,
 )
+from services.notifier.templating.task_samples import sample_task_facts
 from services.notifier.templating.templateset import TemplateSet
 
 _SUFFIXES: Final = (*FAMILIES.values(), WORDING)
@@ -43,7 +45,7 @@ def _parse(name: str) -> tuple[str, str | None, str | None] | str | None:
     suffix = next((s for s in _SUFFIXES if name.endswith("." + s)), None)
     if suffix is None or not name[:1].isalpha():
         return None
-    kind, *rest = name[: -len(suffix) - 1].split(".")
+    kind, *rest = name[: -len(suffix) - 1].removeprefix(TASK_PREFIX).split(".")
     if kind not in KINDS:
         return f"{name}: unknown notice kind '{kind}' (known: {', '.join(KINDS)})"
     action = rest.pop(0) if rest and rest[0] not in SIDES else None
@@ -110,6 +112,23 @@ def _render_samples(
             _check_rendered(out, files, problems, ack=role != GROUP_ROLE)
             if role == GROUP_ROLE:
                 _check_group_post(out, files, problems)
+        _check_inert(templates.render(kind, action, hostile, None), files, problems)
+    except TemplateError as exc:
+        problems.append(str(exc))
+    if templates.has_task_files(kind, action):
+        _render_task_samples(templates, kind, action, role, problems)
+
+
+def _render_task_samples(
+    templates: TemplateSet, kind: str, action: str | None, role: str | None, problems: list[str]
+) -> None:
+    """The ``task.`` wording of a kind, rendered as for a supervised task."""
+    try:
+        files = templates.variant_files(kind, action, SIDE_OF_ROLE.get(role or ""), "task")
+        facts = sample_task_facts(kind, action, role=role)
+        out = templates.render(kind, action, facts, _SAMPLE_ACK, issued_at=SAMPLE_ISSUED_AT)
+        _check_rendered(out, files, problems, ack=role != GROUP_ROLE)
+        hostile = sample_task_facts(kind, action, role=role, hostile=True)
         _check_inert(templates.render(kind, action, hostile, None), files, problems)
     except TemplateError as exc:
         problems.append(str(exc))

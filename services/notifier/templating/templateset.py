@@ -74,7 +74,7 @@ class TemplateSet:
         self._sms = dict(sms)
         self._origins = dict(origins)
         self._files = frozenset(self._templates) | frozenset(self._sms)
-        self._variants: dict[tuple[str, str | None, str | None], _Variant] = {}
+        self._variants: dict[tuple[str, str | None, str | None, str | None], _Variant] = {}
 
     # -- loading
 
@@ -129,29 +129,52 @@ class TemplateSet:
         return sorted(self._files)
 
     def variant_files(
-        self, kind: str, action: str | None, side: str | None = None
+        self,
+        kind: str,
+        action: str | None,
+        side: str | None = None,
+        subject_kind: str | None = None,
     ) -> dict[str, str]:
         """Family → file name used for ``kind``/``action`` written to ``side`` (with
         ``"body"`` → its wording file, when there is one); raises TemplateMissing."""
-        variant = self._variant(kind, action, side)
+        variant = self._variant(kind, action, side, subject_kind)
         return {**variant.files, "body": variant.body} if variant.body else dict(variant.files)
 
     def sms_param_names(
-        self, kind: str, action: str | None, side: str | None = None
+        self,
+        kind: str,
+        action: str | None,
+        side: str | None = None,
+        subject_kind: str | None = None,
     ) -> tuple[str, ...]:
         """Names of the SMS parameters ``kind``/``action`` renders; raises TemplateMissing."""
-        return self._variant(kind, action, side).sms.names
+        return self._variant(kind, action, side, subject_kind).sms.names
 
-    def _variant(self, kind: str, action: str | None, side: str | None) -> _Variant:
-        key = (kind, action, side)
+    def has_task_files(self, kind: str, action: str | None) -> bool:
+        """Whether any ``task.`` file words ``kind``/``action`` for supervised tasks."""
+        head = f"task.{kind}.{action}." if action else f"task.{kind}."
+        return any(name.startswith(head) for name in self._files)
+
+    def _variant(
+        self, kind: str, action: str | None, side: str | None, subject_kind: str | None = None
+    ) -> _Variant:
+        task = subject_kind if subject_kind == "task" else None
+        key = (kind, action, side, task)
         variant = self._variants.get(key)
         if variant is None:
-            variant = self._resolve(kind, action, side)
+            variant = self._resolve(kind, action, side, task)
             self._variants[key] = variant
         return variant
 
-    def _find(self, kind: str, action: str | None, family: str, side: str | None) -> str | None:
-        expected = expected_files(kind, action, family, side)
+    def _find(
+        self,
+        kind: str,
+        action: str | None,
+        family: str,
+        side: str | None,
+        subject_kind: str | None = None,
+    ) -> str | None:
+        expected = expected_files(kind, action, family, side, subject_kind)
         found = next((n for n in expected if n in self._files or n in self._broken), None)
         if found is None and family != "body":
             raise TemplateMissing(kind, action, family, expected)
@@ -159,15 +182,17 @@ class TemplateSet:
             raise TemplateError(f"{found}: could not be loaded", template=found)
         return found
 
-    def _resolve(self, kind: str, action: str | None, side: str | None) -> _Variant:
+    def _resolve(
+        self, kind: str, action: str | None, side: str | None, subject_kind: str | None
+    ) -> _Variant:
         files: dict[str, str] = {}
         for family in FAMILIES:
-            found = self._find(kind, action, family, side)
+            found = self._find(kind, action, family, side, subject_kind)
             assert found is not None  # _find raises for a missing family file
             files[family] = found
         return _Variant(
             files=files,
-            body=self._find(kind, action, "body", side),
+            body=self._find(kind, action, "body", side, subject_kind),
             subject=self._templates[files["subject"]],
             text=self._templates[files["text"]],
             html=self._templates[files["html"]],
@@ -197,7 +222,7 @@ class TemplateSet:
         a family and :class:`TemplateError` when a template fails (e.g. an undefined
         variable)."""
         side = side_of(role if role is not None else facts.get("recipient_role"))
-        variant = self._variant(kind, action, side)
+        variant = self._variant(kind, action, side, str(facts.get("subject_kind") or ""))
         if side in SIDES_WITHOUT_ACK:
             ack_url = None
         wanted = FAMILIES.keys() if families is None else known_families(families)
