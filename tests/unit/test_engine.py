@@ -71,8 +71,9 @@ async def test_a_redelivered_batch_changes_nothing(rules: Rules) -> None:
     report = await eng.handle(batch)
     assert report.outcomes == {"duplicate": 1}
     assert store.docs["duban:hazard:H1"][1] == before["duban:hazard:H1"][1]
-    # No unit on file: one report, to the committee office; the redelivery adds nothing.
-    assert [n.recipient.role for n in sink.published] == ["committee_office"]
+    # No unit on file: one report, to the committee office (and its post in the officials'
+    # work-chat group); the redelivery adds nothing.
+    assert [n.recipient.role for n in sink.published] == ["committee_office", "group"]
 
 
 async def test_a_lost_race_is_retried_against_the_newer_state(rules: Rules) -> None:
@@ -112,7 +113,10 @@ async def test_the_subscriber_hands_raw_batches_to_the_engine_in_memory(rules: R
         event = reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30))
         await broker.publish(json.dumps(event).encode(), "hazard.events", key=b"H1")
         await broker.publish(b"not json", "hazard.events", key=b"x")
-    assert [(n.kind, n.recipient.role) for n in sink.published] == [("report", "committee_office")]
+    assert [(n.kind, n.recipient.role) for n in sink.published] == [
+        ("report", "committee_office"),
+        ("report", "group"),
+    ]
     assert [reason[:8] for _, reason in sink.dead] == ["not JSON"]
 
 
