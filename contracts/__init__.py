@@ -28,10 +28,12 @@ from contracts.notice import (
     NoticeAcknowledged,
     NoticeDelivered,
     NoticeFailed,
+    NoticeReached,
     NoticeRequested,
     Recipient,
     delivery_key,
 )
+from contracts.person import PersonUpserted
 from contracts.registry import (
     ENVELOPE_MODELS,
     EVENT_TYPES,
@@ -73,8 +75,10 @@ __all__ = [
     "NoticeAcknowledged",
     "NoticeDelivered",
     "NoticeFailed",
+    "NoticeReached",
     "NoticeRequested",
     "Person",
+    "PersonUpserted",
     "Recipient",
     "Text",
     "Timestamp",

@@ -1,5 +1,6 @@
 """Notice events (contract v1): inbound `notice.acknowledged`; outbound `notice.requested`,
-`notice.delivered` and `notice.failed`, which duban publishes for audit and delivery."""
+`notice.delivered`, `notice.reached` and `notice.failed`, which duban publishes for audit
+and delivery."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ NOTICE_ACKNOWLEDGED = "notice.acknowledged"
 NOTICE_REQUESTED = "notice.requested"
 NOTICE_DELIVERED = "notice.delivered"
 NOTICE_FAILED = "notice.failed"
+NOTICE_REACHED = "notice.reached"
 
 NoticeKind = Literal[
     "report",
@@ -35,8 +37,14 @@ NoticeKind = Literal[
     "closure",
     "duty",
     "digest",
+    "reopened",
+    "deadline_changed",
+    "incomplete",
 ]
-"""What a notice is for (see the product spec's notice table)."""
+"""What a notice is for (see the product spec's notice table): also `reopened` (the hazard
+came back after a failed acceptance), `deadline_changed` (a new deadline, to everyone
+already notified) and `incomplete` (a major hazard still without a deadline or a
+responsible person)."""
 
 EscalationAction = Literal["letter", "circular", "interview", "exposure"]
 """Escalation step: 函告 letter, 通报 circular, 约谈 interview, 曝光 exposure."""
@@ -56,9 +64,41 @@ HAZARD_FACT_KEYS: tuple[str, ...] = (
     "deadline",
     "department",
     "authority",
+    "days_left",
     "days_overdue",
     "status",
+    "percent",
+    "description",
+    "found_by",
+    "responsible_names",
+    "rectified_at",
+    "closed_at",
+    "next_steps",
 )
+
+#: Template variables that notices about a supervised task (督办事项, `task.*`) carry.
+TASK_FACT_KEYS: tuple[str, ...] = (
+    "subject_kind",
+    "task_id",
+    "title",
+    "description",
+    "owner_kind",
+    "owner_id",
+    "owner",
+    "deadline",
+    "days_left",
+    "days_overdue",
+    "assigned_by",
+    "reference",
+    "authority",
+    "status",
+    "percent",
+    "completed_at",
+    "next_steps",
+)
+
+#: Further facts of `reopened`, `deadline_changed` and `incomplete` notices.
+CHANGE_FACT_KEYS: tuple[str, ...] = ("old_deadline", "reason", "missing")
 
 Occurrence = Annotated[int, Field(ge=0)]
 Attempts = Annotated[int, Field(ge=1)]
@@ -127,6 +167,13 @@ class NoticeAcknowledged(DataModel):
     notice_id: Id = Field(description="Acknowledged notice id; equals the envelope `subject`.")
     person_id: Id = Field(description="Person id of who acknowledged.")
     acknowledged_at: Timestamp = Field(description="When the person acknowledged.")
+    channel: Id | None = Field(
+        default=None,
+        description=(
+            "How the acknowledgement came: 'link' (the acknowledgement page), 'sms_reply' (an "
+            "SMS reply carrying the notice's code), or another publisher's name; null: not said."
+        ),
+    )
 
 
 class Recipient(DataModel):
@@ -137,7 +184,8 @@ class Recipient(DataModel):
     role: Id = Field(
         description=(
             "Why this person receives the notice: principal, controller, responsible, "
-            "department, committee_office, leader, authority, five_package, safety_officer."
+            "department, committee_office, leader, authority, five_package, safety_officer; "
+            "`group` for a group robot's post."
         )
     )
     mobile: Line | None = Field(default=None, description="Mobile number for SMS.")
@@ -167,7 +215,8 @@ class NoticeRequested(DataModel):
     occurrence: Occurrence = Field(description=_OCCURRENCE)
     kind: NoticeKind = Field(
         description=(
-            "report, reminder, escalation, verification, supervision, closure, duty or digest."
+            "report, reminder, escalation, verification, supervision, closure, duty, digest, "
+            "reopened, deadline_changed or incomplete."
         )
     )
     action: EscalationAction | None = Field(
@@ -177,7 +226,7 @@ class NoticeRequested(DataModel):
             "escalation, optional for duty, null otherwise."
         ),
     )
-    subject: Id = Field(description="Hazard, unit or department id the notice is about.")
+    subject: Id = Field(description="Hazard, task, unit or department id the notice is about.")
     due_at: Timestamp = Field(description="When the rule wanted the notice sent.")
     recipient: Recipient = Field(description="Who receives it.")
     channels: Annotated[tuple[ChannelPlan, ...], Field(min_length=1)] = Field(
@@ -186,7 +235,13 @@ class NoticeRequested(DataModel):
     facts: Facts = Field(
         default_factory=dict,
         description=(
-            "Template variables. Hazard notices carry: " + ", ".join(HAZARD_FACT_KEYS) + "."
+            "Template variables. Hazard notices carry: "
+            + ", ".join(HAZARD_FACT_KEYS)
+            + "; task notices (subject_kind 'task') carry: "
+            + ", ".join(TASK_FACT_KEYS)
+            + "; reopened, deadline_changed and incomplete notices also "
+            + ", ".join(CHANGE_FACT_KEYS)
+            + "; a group robot's post (recipient role `group`) also `mentions`."
         ),
         json_schema_extra=_FACTS_SCHEMA,
     )
@@ -244,4 +299,27 @@ class NoticeFailed(_Receipt):
     retryable: bool = Field(description="Whether retrying the same channel may succeed.")
     final: bool = Field(
         description="True when no further attempt or channel will follow for this delivery."
+    )
+    after_acceptance: bool = Field(
+        default=False,
+        description=(
+            "True when the provider had accepted the message (see notice.delivered) and then "
+            "its delivery report said it did not reach the handset, or no report came in time."
+        ),
+    )
+
+
+class NoticeReached(_Receipt):
+    """`notice.reached`: the provider reported the notice reached the recipient's handset,
+    or (where the platform tells) that the recipient read it (outbound)."""
+
+    EVENT_TYPE: ClassVar[str] = NOTICE_REACHED
+
+    reached_at: Timestamp = Field(description="When it reached the handset, as the provider says.")
+    provider_message_id: Line | None = Field(
+        default=None, description="The provider's id of the message, as in notice.delivered."
+    )
+    read: bool | None = Field(
+        default=None,
+        description="True when the platform reports the recipient read it; null: not reported.",
     )

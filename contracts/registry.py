@@ -22,9 +22,12 @@ from contracts.notice import (
     NoticeAcknowledged,
     NoticeDelivered,
     NoticeFailed,
+    NoticeReached,
     NoticeRequested,
 )
+from contracts.person import PersonUpserted
 from contracts.plausible import DEFAULT_PLAUSIBILITY, Plausibility, implausible
+from contracts.task import TASK_MODELS
 from contracts.unit import UnitUpserted
 
 D = TypeVar("D", bound=DataModel, covariant=True, default=DataModel)
@@ -33,17 +36,25 @@ M = TypeVar("M", bound=DataModel)
 #: Every event type of contract v1 (inbound and outbound) -> model of its `data`.
 _DATA_MODELS: tuple[type[DataModel], ...] = (
     *HAZARD_MODELS,
+    *TASK_MODELS,
     UnitUpserted,
+    PersonUpserted,
     DutyFulfilled,
     NoticeAcknowledged,
     NoticeRequested,
     NoticeDelivered,
+    NoticeReached,
     NoticeFailed,
 )
 EVENT_TYPES: dict[str, type[DataModel]] = {model.EVENT_TYPE: model for model in _DATA_MODELS}
 #: Types duban publishes.
 OUTBOUND_TYPES: frozenset[str] = frozenset(
-    {NoticeRequested.EVENT_TYPE, NoticeDelivered.EVENT_TYPE, NoticeFailed.EVENT_TYPE}
+    {
+        NoticeRequested.EVENT_TYPE,
+        NoticeDelivered.EVENT_TYPE,
+        NoticeReached.EVENT_TYPE,
+        NoticeFailed.EVENT_TYPE,
+    }
 )
 #: Types duban consumes from publishers.
 INBOUND_TYPES: frozenset[str] = frozenset(EVENT_TYPES) - OUTBOUND_TYPES

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 HAZARD_EVENTS = "hazard.events"
 """Inbound: every event whose subject is a hazard (`hazard.*`)."""
+TASK_EVENTS = "task.events"
+"""Inbound: every event whose subject is a supervised task (`task.*`)."""
 DUTY_EVENTS = "duty.events"
-"""Inbound: `unit.upserted` and `duty.fulfilled`."""
+"""Inbound: `unit.upserted`, `person.upserted` and `duty.fulfilled`."""
 NOTICE_ACKS = "notice.acks"
 """Inbound: `notice.acknowledged`."""
 NOTICE_REQUESTED = "notice.requested"
 """Outbound: `notice.requested`."""
 NOTICE_RECEIPTS = "notice.receipts"
-"""Outbound: `notice.delivered` and `notice.failed`."""
+"""Outbound: `notice.delivered`, `notice.reached` and `notice.failed` (receipts)."""
 DLQ_EVENTS = "duban.dlq.events"
 """Dead letters: inbound messages that failed validation (original bytes, reason in headers)."""
 DLQ_NOTICES = "duban.dlq.notices"
@@ -42,24 +44,29 @@ class Topics:
     notice_receipts: str = NOTICE_RECEIPTS
     dlq_events: str = DLQ_EVENTS
     dlq_notices: str = DLQ_NOTICES
+    task_events: str = TASK_EVENTS
 
     def for_type(self, event_type: str) -> str:
         """Return the topic an event of `event_type` is published on; KeyError if unknown."""
         if event_type.startswith("hazard."):
             return self.hazard_events
+        if event_type.startswith("task."):
+            return self.task_events
         by_type = {
             "unit.upserted": self.duty_events,
+            "person.upserted": self.duty_events,
             "duty.fulfilled": self.duty_events,
             "notice.acknowledged": self.notice_acks,
             "notice.requested": self.notice_requested,
             "notice.delivered": self.notice_receipts,
+            "notice.reached": self.notice_receipts,
             "notice.failed": self.notice_receipts,
         }
         return by_type[event_type]
 
     def inbound(self) -> tuple[str, ...]:
         """The topics duban consumes."""
-        return (self.hazard_events, self.duty_events, self.notice_acks)
+        return (self.hazard_events, self.task_events, self.duty_events, self.notice_acks)
 
 
 DEFAULT_TOPICS = Topics()

@@ -38,6 +38,11 @@ FAILURE_REASONS = ("permanent", "retries_exhausted", "unreachable", "rate_limite
 DEAD_LETTER_REASONS = ("channels_failed", "no_channel")
 # Why an acknowledgement link was refused (label `reason` of duban_ack_refused_total).
 ACK_REFUSALS = ("invalid", "expired", "unavailable")
+# SMS delivery reports and replies the ack service's callbacks received, by outcome; why the
+# notifier sent an accepted SMS's notice on to the next channel.
+SMS_REPORT_OUTCOMES = ("reached", "failed", "duplicate", "unmatched", "invalid")
+SMS_REPLY_OUTCOMES = ("acknowledged", "replayed", "expired", "unknown_code", "no_code", "invalid")
+SMS_FALLBACK_REASONS = ("report_failed", "no_report")
 
 SEND_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -177,6 +182,13 @@ class NotifierMetrics:
             "Times the channel's circuit opened after failed sends in a row.",
             channel,
         )
+        self.in_doubt = r.family(
+            Counter,
+            "duban_notifier_in_doubt",
+            "Deliveries in doubt: a send cut off midway (its replica died or froze) on a "
+            "channel that would deliver a repeat; recorded, not sent again.",
+            channel,
+        )
         self._channels: dict[str, ChannelSeries] = {}
         for reason in DEAD_LETTER_REASONS:
             self.dead_lettered.labels(reason)
@@ -214,6 +226,47 @@ class AckMetrics:
         )
         for reason in ACK_REFUSALS:
             self.refused.labels(reason)
+
+
+class CallbackMetrics:
+    """The SMS providers' callbacks on the acknowledgement service."""
+
+    def __init__(self, registry: Metrics | None = None) -> None:
+        r = self.registry = registry if registry is not None else Metrics()
+        self.reports = r.family(
+            Counter,
+            "duban_ack_sms_reports",
+            "SMS delivery reports received, by provider and outcome: "
+            + ", ".join(SMS_REPORT_OUTCOMES),
+            ["provider", "outcome"],
+        )
+        self.replies = r.family(
+            Counter,
+            "duban_ack_sms_replies",
+            "SMS replies received, by provider and outcome: " + ", ".join(SMS_REPLY_OUTCOMES),
+            ["provider", "outcome"],
+        )
+        for provider in ("aliyun", "tencent"):
+            for outcome in SMS_REPORT_OUTCOMES:
+                self.reports.labels(provider, outcome)
+            for outcome in SMS_REPLY_OUTCOMES:
+                self.replies.labels(provider, outcome)
+
+
+class FollowUpMetrics:
+    """The notifier's SMS fallbacks after the provider accepted a message."""
+
+    def __init__(self, registry: Metrics | None = None) -> None:
+        r = self.registry = registry if registry is not None else Metrics()
+        self.fallbacks = r.family(
+            Counter,
+            "duban_notifier_sms_fallbacks",
+            "Accepted SMS whose notice went on to the next channel: the delivery report "
+            "failed (report_failed) or none came in time (no_report).",
+            ["reason"],
+        )
+        for reason in SMS_FALLBACK_REASONS:
+            self.fallbacks.labels(reason)
 
 
 def served(registries: Sequence[CollectorRegistry]) -> CollectorRegistry:

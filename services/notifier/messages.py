@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from contracts.notice import NoticeRequested
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage
 from services.notifier.channels.base import TEXT_FOR_MENTIONS
+from services.notifier.channels.mentions import Mention, mentions_from_facts
 from services.notifier.render import Rendered, TemplateSet
+from services.notifier.templating.catalog import GROUP_ROLE
 
 # What each channel family sends from a rendering; rendering only that is cheaper.
 # Chat robots send markdown; plain text only when the markdown came out empty, or when
@@ -28,8 +30,11 @@ def render_for(
 ) -> Rendered:
     """The renderings of ``notice`` that ``channel`` sends, worded for its recipient's side."""
     families = FAMILIES_OF[channel.family]
-    if _mentions(notice, channel) and getattr(channel, TEXT_FOR_MENTIONS, False):
+    mentions = _mentions(notice, channel) or _group_mentions(notice, channel)
+    if mentions and getattr(channel, TEXT_FOR_MENTIONS, False):
         families += ("text",)
+    if getattr(channel, "wants_text", False) and "text" not in families:
+        families += ("text",)  # work-chat app cards summarise the plain text
     rendered = _render(templates, notice, ack_url, families)
     if "markdown" in families and "text" not in families and not rendered.markdown.strip():
         families += ("text",)  # the robots fall back to plain text
@@ -58,8 +63,10 @@ def build_message(
     rendered: Rendered,
     key: str,
     sms_templates: SmsTemplates,
+    ack_url: str | None = None,
 ) -> OutboundMessage:
-    """The message for one channel; SMS gets its provider template and parameters."""
+    """The message for one channel; SMS gets its provider template and parameters; the
+    work-chat apps the person's ids and the acknowledgement link (for a card's button)."""
     person = notice.recipient
     template, params = None, dict(rendered.sms_params)
     if channel.family == "sms":
@@ -76,7 +83,12 @@ def build_message(
         to_email=person.email,
         to_mobile=person.mobile,
         at_mobiles=_mentions(notice, channel),
+        mentions=_group_mentions(notice, channel),
         payload=notice.model_dump(mode="json") if channel.family == "webhook" else None,
+        to_wecom_userid=person.wecom_userid,
+        to_dingtalk_userid=person.dingtalk_userid,
+        to_feishu_open_id=person.feishu_open_id,
+        ack_url=ack_url,
     )
 
 
@@ -102,3 +114,10 @@ def _mentions(notice: NoticeRequested, channel: Channel) -> tuple[str, ...]:
     if channel.family != "chat" or notice.kind != "escalation" or not mobile:
         return ()
     return (mobile,)
+
+
+def _group_mentions(notice: NoticeRequested, channel: Channel) -> tuple[Mention, ...]:
+    """A group robot's post @-mentions everyone the notice goes to (``facts["mentions"]``)."""
+    if channel.family != "chat" or notice.recipient.role != GROUP_ROLE:
+        return ()
+    return mentions_from_facts(notice.facts.get("mentions"))

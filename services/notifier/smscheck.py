@@ -8,6 +8,7 @@ from contracts.notice import EscalationAction, NoticeKind
 from services.config.channels import SmsBase
 from services.config.load import Config
 from services.notifier.render import TemplateError, TemplateSet
+from services.sms.replycodes import REPLY_CODE_PARAM
 
 # Every (kind, action) a notice can have.
 VARIANTS: tuple[tuple[str, str | None], ...] = (
@@ -67,5 +68,5 @@ def _missing(
         f"channels.yaml: channels.{channel}.templates.{key}: parameter '{p}' is not rendered "
         f"for {variant} (its *.sms.yaml gives: {', '.join(names)})"
         for p in params
-        if p not in names
+        if p not in names and p != REPLY_CODE_PARAM  # the notifier fills in the code
     ]

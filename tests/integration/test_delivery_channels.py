@@ -114,7 +114,8 @@ async def test_aliyun_sms_fills_the_approved_template(
     assert sms["params"]["PhoneNumbers"] == "13900000003"
     assert sms["params"]["TemplateCode"] == "SMS_480000002"
     assert sms["params"]["OutId"] == "H3:rule:step:0:R1:aliyun_sms"
-    assert set(sms["template_params"]) == {"unit", "title", "deadline", "days"}
+    assert set(sms["template_params"]) == {"unit", "title", "deadline", "days", "code"}
+    assert sms["code"].isdigit() and f"回复{sms['code']}确认收到" in sms["rendered"]
     assert "整改期限为" in sms["rendered"] and "${" not in sms["rendered"]
 
 

@@ -13,7 +13,16 @@ every variable of the template).
 Answers JSON like the real API: success ``{"Code": "OK", "Message": "OK",
 "RequestId": ..., "BizId": ...}``; business errors HTTP 200 with their ``Code``;
 signature / key / timestamp / nonce errors with HTTP 400 / 404 and ``Code``,
-``Message``, ``RequestId``, ``HostId``, ``Recommend``.
+``Message``, ``RequestId``, ``HostId``, ``Recommend``. Each accepted record also keeps
+its ``biz_id`` and the ``code`` template parameter (the reply code), if any.
+
+Pushes back, on demand (:meth:`FakeAliyunSms.push_report`, :meth:`push_reply`, or
+``POST /_control/report`` / ``/_control/reply``: see ``_pushes``), as the console's
+HTTP batch push does: to ``report_url`` a SmsReport array ``[{"phone_number",
+"send_time", "report_time", "success", "err_code": "DELIVERED" | e.g. "MBBLACK",
+"err_msg", "sms_size", "biz_id", "out_id"}]``, to ``reply_url`` a SmsUp array
+``[{"phone_number", "content", "send_time", "dest_code", "sequence_id"}]``; the answer
+must be HTTP 200 with a numeric ``code``.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from aiohttp import web
 
 from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
 from ._crypto import rfc2104_hmac, rfc3986_encode
+from ._pushes import CONTROL_PATHS, Push, beijing_time, callback_url, control, post_json
 
 _COMMON = (
     "AccessKeyId",
@@ -80,9 +90,15 @@ class FakeAliyunSms(FakeHttpProvider):
         access_key_secret: str = "aliyun-test-secret",
         sign_names: tuple[str, ...] = ("安全督办",),
         templates: Mapping[str, str] | None = None,
+        report_url: str | None = None,
+        reply_url: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
+        self.report_url = callback_url(report_url, "aliyun", "sms-report", "sms-up")
+        self.reply_url = callback_url(reply_url, "aliyun", "sms-report", "sms-up")
+        self.pushes: list[Push] = []
+        self._sequence = 0
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.sign_names = sign_names
@@ -99,7 +115,12 @@ class FakeAliyunSms(FakeHttpProvider):
         return f"{self.base_url}/"
 
     def routes(self) -> list[tuple[str, str]]:
-        return [("POST", "/")]
+        return [("POST", "/"), *(("POST", path) for path in CONTROL_PATHS)]
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path in CONTROL_PATHS:  # the stand-in's own controls: not a provider call
+            return await control(self, request)
+        return await super()._dispatch(request)
 
     @staticmethod
     def _error(code: str, message: str, status: int = 200) -> web.Response:
@@ -202,14 +223,84 @@ class FakeAliyunSms(FakeHttpProvider):
 
     def success(self, record: dict[str, Any]) -> web.StreamResponse:
         self._biz += 1
+        record["biz_id"] = f"{900619746936498 + self._biz}^0"
+        record["code"] = record["template_params"].get("code")
         return json_response(
             {
                 "Code": "OK",
                 "Message": "OK",
                 "RequestId": str(uuid.uuid4()).upper(),
-                "BizId": f"{900619746936498 + self._biz}^0",
+                "BizId": record["biz_id"],
             }
         )
+
+    # -- pushes back to duban ---------------------------------------------------------
+
+    def find(self, message_id: str | None = None, mobile: str | None = None) -> dict[str, Any]:
+        """The latest accepted SMS with this BizId or OutId, or to this mobile; LookupError."""
+        for record in reversed(self.accepted):
+            ids = (record.get("biz_id"), record["params"].get("OutId"))
+            if message_id and message_id not in ids:
+                continue
+            if mobile and mobile not in record["params"]["PhoneNumbers"].split(","):
+                continue
+            return record
+        raise LookupError("no such SMS was sent")
+
+    def last_code(self, mobile: str) -> str | None:
+        """The reply code of the latest SMS to ``mobile`` (None: it asked for none)."""
+        code = self.find(mobile=mobile).get("code")
+        return None if code is None else str(code)
+
+    async def push_report(
+        self,
+        record: dict[str, Any] | None = None,
+        *,
+        message_id: str | None = None,
+        mobile: str | None = None,
+        success: bool = True,
+        times: int = 1,
+        code: str | None = None,
+    ) -> list[Push]:
+        """Push the delivery report of an SMS sent (``record``, else found by id or
+        mobile, else the latest) ``times`` times: delivered, or failed with ``code``."""
+        sent = record or self.find(message_id, mobile)
+        now = beijing_time(self.clock())
+        items = [
+            {
+                "phone_number": number,
+                "send_time": now,
+                "report_time": now,
+                "success": success,
+                "err_code": "DELIVERED" if success else (code or "MBBLACK"),
+                "err_msg": "用户接收成功" if success else "用户接收失败",
+                "sms_size": "1",
+                "biz_id": sent["biz_id"],
+                "out_id": sent["params"].get("OutId", ""),
+            }
+            for number in sent["params"]["PhoneNumbers"].split(",")
+            if not mobile or number == mobile
+        ]
+        return [await self._push("report", self.report_url, items) for _ in range(times)]
+
+    async def push_reply(self, mobile: str, text: str) -> Push:
+        """Push an SMS the person sent back (SmsUp)."""
+        self._sequence += 1
+        item = {
+            "phone_number": mobile,
+            "content": text,
+            "send_time": beijing_time(self.clock()),
+            "dest_code": "1234",
+            "sequence_id": str(1234567890 + self._sequence),
+        }
+        return await self._push("reply", self.reply_url, [item])
+
+    async def _push(self, kind: str, url: str | None, body: Any) -> Push:
+        status, answer = await post_json(url, body)
+        ok = status == 200 and isinstance(answer, dict) and _is_number(answer.get("code"))
+        push = Push(kind, body, status, answer, ok)
+        self.pushes.append(push)
+        return push
 
     def failure(self, failure: InjectedFailure) -> web.StreamResponse:
         if failure.code is None:
@@ -217,3 +308,8 @@ class FakeAliyunSms(FakeHttpProvider):
         code = str(failure.code)
         status = failure.status or _DEFAULT_STATUS.get(code, 200)
         return self._error(code, failure.message or _MESSAGES.get(code, code), status)
+
+
+def _is_number(value: object) -> bool:
+    """Aliyun checks only that the answer's ``code`` is a number."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

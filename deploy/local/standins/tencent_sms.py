@@ -13,6 +13,16 @@ exactly the template's number of parameters.
 Answers always HTTP 200 with ``{"Response": {...}}``: ``Error`` {Code, Message} for
 request-level errors, else ``SendStatusSet`` with a per-number ``Code`` ("Ok").
 ``fail_next(code=..., per_number=True)`` puts the code in ``SendStatusSet`` instead.
+``templates`` maps a template id to its number of parameters, or to their names in order:
+then each accepted record keeps them by name (``_params``) and the ``code`` parameter
+(``_code``, the reply code); it also keeps the SerialNo per number (``_serials``).
+
+Pushes back, on demand (:meth:`FakeTencentSms.push_report`, :meth:`push_reply`, or
+``POST /_control/report`` / ``/_control/reply``: see ``_pushes``), as the console's event
+callbacks do: to ``report_url`` a status array ``[{"user_receive_time", "nationcode",
+"mobile", "report_status": "SUCCESS" | "FAIL", "errmsg", "description", "sid"}]``, to
+``reply_url`` one reply ``{"extend", "mobile", "nationcode", "sign", "text", "time"}``;
+the answer must be ``{"result": 0, ...}``.
 """
 
 from __future__ import annotations
@@ -21,13 +31,14 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
 from ._crypto import rfc2104_hmac, sha256_hex
+from ._pushes import CONTROL_PATHS, Push, beijing_time, callback_url, control, post_json
 
 _AUTH = re.compile(
     r"TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/]+)"
@@ -65,7 +76,9 @@ class FakeTencentSms(FakeHttpProvider):
         secret_key: str = "tencent-test-key",
         sdk_app_id: str = "1400000001",
         sign_names: tuple[str, ...] = ("安全督办",),
-        templates: Mapping[str, int] | None = None,
+        templates: Mapping[str, int | Sequence[str]] | None = None,
+        report_url: str | None = None,
+        reply_url: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(**kw)
@@ -73,7 +86,12 @@ class FakeTencentSms(FakeHttpProvider):
         self.secret_key = secret_key
         self.sdk_app_id = sdk_app_id
         self.sign_names = sign_names
-        self.templates = dict(templates if templates is not None else {"2000001": 2})
+        given = dict(templates if templates is not None else {"2000001": 2})
+        self.templates = {k: v if isinstance(v, int) else len(v) for k, v in given.items()}
+        self.param_names = {k: tuple(v) for k, v in given.items() if not isinstance(v, int)}
+        self.report_url = callback_url(report_url, "tencent", "sms-status", "sms-reply")
+        self.reply_url = callback_url(reply_url, "tencent", "sms-status", "sms-reply")
+        self.pushes: list[Push] = []
         self._serial = 0
 
     @property
@@ -81,7 +99,12 @@ class FakeTencentSms(FakeHttpProvider):
         return f"{self.base_url}/"
 
     def routes(self) -> list[tuple[str, str]]:
-        return [("POST", "/")]
+        return [("POST", "/"), *(("POST", path) for path in CONTROL_PATHS)]
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path in CONTROL_PATHS:  # the stand-in's own controls: not a provider call
+            return await control(self, request)
+        return await super()._dispatch(request)
 
     @staticmethod
     def _error(code: str, message: str | None = None) -> web.Response:
@@ -188,7 +211,81 @@ class FakeTencentSms(FakeHttpProvider):
         }
 
     def success(self, record: dict[str, Any]) -> web.StreamResponse:
-        return self._statuses(record)
+        names = self.param_names.get(str(record["TemplateId"]))
+        if names is not None:
+            record["_params"] = dict(zip(names, record["TemplateParamSet"], strict=True))
+            record["_code"] = record["_params"].get("code")
+        response = self._statuses(record)
+        statuses = json.loads(response.text or "{}")["Response"]["SendStatusSet"]
+        record["_serials"] = {s["PhoneNumber"]: s["SerialNo"] for s in statuses}
+        return response
+
+    # -- pushes back to duban ---------------------------------------------------------
+
+    def find(self, message_id: str | None = None, mobile: str | None = None) -> dict[str, Any]:
+        """The latest accepted SMS with this SerialNo or SessionContext, or to this mobile;
+        LookupError when none was sent."""
+        for record in reversed(self.accepted):
+            serials = record.get("_serials", {})
+            ids = (*serials.values(), record.get("SessionContext"))
+            if message_id and message_id not in ids:
+                continue
+            if mobile and "+86" + mobile.removeprefix("+86") not in serials:
+                continue
+            return record
+        raise LookupError("no such SMS was sent")
+
+    def last_code(self, mobile: str) -> str | None:
+        """The reply code of the latest SMS to ``mobile`` (None: none, or names unknown)."""
+        code = self.find(mobile=mobile).get("_code")
+        return None if code is None else str(code)
+
+    async def push_report(
+        self,
+        record: dict[str, Any] | None = None,
+        *,
+        message_id: str | None = None,
+        mobile: str | None = None,
+        success: bool = True,
+        times: int = 1,
+        code: str | None = None,
+    ) -> list[Push]:
+        """Push the status of an SMS sent (``record``, else found by id or mobile, else
+        the latest) ``times`` times: delivered, or failed with ``code``."""
+        sent = record or self.find(message_id, mobile)
+        items = [
+            {
+                "user_receive_time": beijing_time(self.clock()),
+                "nationcode": "86",
+                "mobile": number.removeprefix("+86"),
+                "report_status": "SUCCESS" if success else "FAIL",
+                "errmsg": "DELIVRD" if success else (code or "MBBLACK"),
+                "description": "用户短信送达成功" if success else "用户短信接收失败",
+                "sid": serial,
+            }
+            for number, serial in sent.get("_serials", {}).items()
+            if not mobile or number.removeprefix("+86") == mobile.removeprefix("+86")
+        ]
+        return [await self._push("report", self.report_url, items) for _ in range(times)]
+
+    async def push_reply(self, mobile: str, text: str) -> Push:
+        """Push an SMS the person sent back (the reply callback: one object)."""
+        item = {
+            "extend": "",
+            "mobile": mobile.removeprefix("+86"),
+            "nationcode": "86",
+            "sign": self.sign_names[0],
+            "text": text,
+            "time": int(self.clock()),
+        }
+        return await self._push("reply", self.reply_url, item)
+
+    async def _push(self, kind: str, url: str | None, body: Any) -> Push:
+        status, answer = await post_json(url, body)
+        ok = status == 200 and isinstance(answer, dict) and answer.get("result") == 0
+        push = Push(kind, body, status, answer, ok)
+        self.pushes.append(push)
+        return push
 
     def _statuses(self, record: dict[str, Any]) -> web.Response:
         statuses = []

@@ -10,6 +10,9 @@ Request: ``POST https://dysmsapi.aliyuncs.com/`` with all parameters in an
 3. ``StringToSign = "POST" + "&" + percentEncode("/") + "&" + percentEncode(canonical)``;
 4. ``Signature = base64(HMAC-SHA1(key=AccessKeySecret + "&", StringToSign))``.
 
+``OutId`` carries the delivery key and ``BizId`` is kept as the provider message id: the
+SmsReport push names both, so its delivery report finds the delivery.
+
 Answer: JSON ``{"Code": "OK", "Message": "OK", "RequestId": ..., "BizId": ...}``; a
 business error has another ``Code`` (HTTP 200); gateway-level errors such as
 ``SignatureDoesNotMatch`` (HTTP 400) or ``InvalidAccessKeyId.NotFound`` (HTTP 404)
@@ -99,6 +102,14 @@ def rpc_signature(method: str, params: Mapping[str, str], access_key_secret: str
     return base64.b64encode(digest).decode("ascii")
 
 
+def out_id(delivery_key: str) -> str:
+    """The OutId of a delivery: its key, which SmsReport echoes as ``out_id``; a key too
+    long for OutId (<256 characters) is sent as a hash, and its report is matched by BizId."""
+    if len(delivery_key) < OUT_ID_MAX:
+        return delivery_key
+    return "sha256:" + hashlib.sha256(delivery_key.encode()).hexdigest()
+
+
 def classify_code(code: str) -> bool:
     """True if a SendSms answer ``Code`` may succeed on a later attempt."""
     if code in _PERMANENT_CODES:
@@ -120,6 +131,7 @@ class AliyunSmsSettings:
 class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
     family: Family = "sms"
     default_name = "aliyun_sms"
+    report_provider = "aliyun"  # SmsReport / SmsUp pushes: services.ack.callbacks
 
     def __init__(
         self,
@@ -138,7 +150,7 @@ class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
             "AccessKeyId": s.access_key_id,
             "Action": "SendSms",
             "Format": "JSON",
-            "OutId": message.delivery_key.strip()[:OUT_ID_MAX],
+            "OutId": out_id(message.delivery_key),
             "PhoneNumbers": national_mobile(message, channel=self.name),
             "RegionId": s.region_id,
             "SignName": s.sign_name,

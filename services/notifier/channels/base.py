@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from .mentions import Mention
+
 Family = Literal["email", "chat", "sms", "webhook"]
 
 
@@ -42,6 +44,14 @@ class OutboundMessage:
     payload: Mapping[str, object] | None = None
     """Generic webhook only: the JSON object to POST.  ``None`` → a small default
     object built from the rendered fields."""
+    to_wecom_userid: str | None = None
+    to_dingtalk_userid: str | None = None
+    to_feishu_open_id: str | None = None
+    """Personal work-chat apps: the recipient's id on each platform."""
+    ack_url: str | None = None
+    """The notice's acknowledgement page, for a card's button; ``None``: no link."""
+    mentions: tuple[Mention, ...] = ()
+    """Group robots: everyone the post @-mentions (see :mod:`.mentions`)."""
 
 
 class DeliveryError(Exception):

@@ -8,6 +8,11 @@
 ``request_id`` is the idempotency key.  2xx = accepted; the gateway's id is taken from
 ``id`` / ``message_id`` / ``msg_id`` in a JSON answer if present.  4xx is permanent
 except 408 and 429 (retryable, honouring ``Retry-After``); 5xx is retryable.
+
+The gateway pushes no delivery reports and no replies to duban: its SMS counts as
+accepted only (never as reached), its templates should not ask for the reply ``code``
+(nobody would receive the reply), and it goes on to the next channel after the report
+timeout only when ``DUBAN_SMS_GATEWAY_REPORT_TIMEOUT`` says so.
 """
 
 from __future__ import annotations

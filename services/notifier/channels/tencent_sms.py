@@ -19,7 +19,9 @@ signed with TC3-HMAC-SHA256:
 Answer (always HTTP 200 from the API itself): ``{"Response": {"Error": {...},
 "RequestId": ...}}`` for a request-level error, else ``{"Response":
 {"SendStatusSet": [{"Code": "Ok", "SerialNo": ..., ...}], "RequestId": ...}}`` where a
-per-number ``Code`` other than ``"Ok"`` is a failure for that number.
+per-number ``Code`` other than ``"Ok"`` is a failure for that number. The ``SerialNo`` is
+kept as the provider message id: the status callback names it as ``sid`` (it carries no
+SessionContext), so the delivery report finds its delivery.
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ class TencentSmsSettings:
 class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
     family: Family = "sms"
     default_name = "tencent_sms"
+    report_provider = "tencent"  # status and reply callbacks: services.ack.callbacks
 
     def __init__(self, settings: TencentSmsSettings, **options: Unpack[HttpOptions]) -> None:
         # Parse the endpoint first: a bad one fails before an HTTP client is made.
