@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.config.load import load_config
+from services.config.positions import ConfigError
 from services.configcheck import check_folder, robot_order_warnings
 from services.notifier.render import (
     HOSTILE_TEXT,
@@ -154,14 +155,19 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), "utf-8")
 
 
-def with_groups(folder: Path, groups: str) -> Path:
+def with_groups(folder: Path, robots: list[str]) -> Path:
+    """The example's routing.groups replaced by these robots, each for the departments."""
     channels = folder / "channels.yaml"
-    edit(channels, "\nrouting:\n", f"\nrouting:\n  groups: {groups}\n")
+    groups = ", ".join(f"{robot}: [department]" for robot in robots)
+    text = channels.read_text("utf-8")
+    start = text.index("\n  groups:\n") + 1
+    end = text.index("\n", text.index("\n", start) + 1) + 1
+    channels.write_text(text[:start] + f"  groups: {{{groups}}}\n" + text[end:], "utf-8")
     return channels
 
 
 def test_a_robot_in_a_personal_order_is_warned_about(config_copy: Path) -> None:
-    channels = with_groups(config_copy, "[wecom]")
+    channels = with_groups(config_copy, ["wecom"])
     edit(channels, "principal: [aliyun_sms,", "principal: [dingtalk, aliyun_sms,")
     edit(
         config_copy / "directory.yaml",
@@ -181,10 +187,20 @@ def test_a_robot_in_a_personal_order_is_warned_about(config_copy: Path) -> None:
 
 
 def test_robots_only_in_groups_are_fine(config_copy: Path) -> None:
-    with_groups(config_copy, "[wecom, dingtalk, feishu]")
+    with_groups(config_copy, ["wecom", "dingtalk", "feishu"])
     assert robot_order_warnings(load_config(config_copy)) == []
 
 
 def line_of(path: Path, needle: str) -> int:
     text = path.read_text("utf-8")
     return text[: text.index(needle)].count("\n") + 1
+
+
+def test_a_channel_that_is_no_robot_is_refused_in_groups(config_copy: Path) -> None:
+    channels = with_groups(config_copy, ["email"])
+    with pytest.raises(ConfigError) as refused:
+        load_config(config_copy)
+    assert f"channels.yaml:{line_of(channels, 'groups:')}: routing.groups.email" in str(
+        refused.value
+    )
+    assert "不是群机器人" in str(refused.value)
