@@ -21,7 +21,7 @@ run: export DUBAN_ACK_SECRET ?= make-run-local-ack-secret
 # (DUBAN_WECOM_WEBHOOK_URL, DUBAN_ALIYUN_SMS_ENDPOINT, DUBAN_WECOM_API_BASE, ...,
 # DUBAN_CALLBACK_TOKEN) come from `python -m deploy.local.standins --env`, in the recipe.
 
-.PHONY: setup run test test-unit test-integration lint format typecheck bench stack-up \
+.PHONY: setup run test test-unit test-integration lint format typecheck bench chaos stack-up \
         stack-down schemas asyncapi check simulate clean
 
 setup: $(VENV)/.synced
@@ -88,3 +88,9 @@ bench: setup stack-up
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# A seeded fault run on real processes, judged by the simulate oracle (tests/chaos/run.py;
+# about --minutes plus 3 minutes): make chaos ARGS="--seed 7 --minutes 10". Not part of
+# `make test`; it starts its own Kafka and Redis (the shared stack only lends its jars).
+chaos: setup stack-up
+	$(BIN)/python -m tests.chaos.run $(ARGS)

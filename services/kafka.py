@@ -1,7 +1,8 @@
 """Kafka plumbing shared by the services: topics, dead letters, outbound notice events.
 
 Everything duban publishes goes through FastStream publishers of the service's own
-KafkaBroker; aiokafka's producer batches the records (its linger and batch size).
+KafkaBroker; aiokafka's producer batches the records (its linger and batch size). The
+notifier's receipts go out in groups (services.grouppublish), through the same broker.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    TopicAlreadyExistsError,
+)
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
@@ -45,6 +50,7 @@ DLQ_MAX_BYTES = 900_000
 # What a truncated copy keeps of the original; smaller again if the topic refuses that.
 DLQ_TRUNCATED_BYTES = (64 * 1024, 4 * 1024)
 JSON_HEADERS = {"content-type": "application/json"}
+START_RETRY_S = (1.0, 10.0)  # first and longest wait for a broker that does not answer
 
 
 class Publisher(Protocol):
@@ -65,9 +71,10 @@ class Publisher(Protocol):
 
 
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = PARTITIONS) -> None:
-    """Create missing topics (single-node replication); existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    """Create missing topics (single-node replication); existing ones are left as they are.
+    A broker that does not answer yet is waited for (a replica restarted during a broker
+    outage starts once the broker is back, rather than exiting)."""
+    admin = await _admin(bootstrap)
     try:
         existing = set(await admin.list_topics())
         missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
@@ -77,6 +84,29 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+async def _admin(
+    bootstrap: str, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+) -> AIOKafkaAdminClient:
+    """A started admin client, retried every few seconds until the broker answers."""
+    delay = START_RETRY_S[0]
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError:
+            with contextlib.suppress(Exception):
+                await admin.close()
+            log.warning(
+                "Kafka %s 无法连接，%.0f 秒后重试 (Kafka unreachable; retrying in %.0f s)",
+                bootstrap,
+                delay,
+                delay,
+            )
+            await sleep(delay)
+            delay = min(delay * 2, START_RETRY_S[1])
 
 
 def notice_event(notice: PlannedNotice) -> bytes:

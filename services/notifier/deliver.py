@@ -9,6 +9,15 @@ deadline) fall back to the next channel; when none is left the notice goes to th
 notices dead-letter topic with every channel's reason. A send that never reached the
 provider gives its rate-limit slot back. Each outcome is counted per channel on the
 notifier's metrics (sent, failed by reason class, retried, deferred, send latency).
+
+A delivery whose earlier send began and never ended (its replica died or froze mid-send:
+the ledger's claim answers "doubt") is sent again at once on a channel whose provider
+drops a repeat of our delivery key (``dedupes_by_key``: the webhook, Feishu's uuid).
+Elsewhere (email, robots, SMS) the person may get it twice: the delivery is counted
+in doubt (metric and a non-final notice.failed receipt) and sent once more, for a lost
+notice is worse than a repeated one; if that resend is cut off too ("doubt_again") it
+is given up in doubt for good (a final receipt), never sent a third time. A receipt is
+published once per delivery: the ledger notes when it is out.
 """
 
 from __future__ import annotations
@@ -20,9 +29,9 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from contracts.notice import NoticeRequested
 from services.clock import Clock
@@ -31,6 +40,7 @@ from services.metrics import Metrics, NotifierMetrics
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage, SendResult
 from services.notifier.channels.base import never_reached_provider
 from services.notifier.circuit import CircuitBreaker, circuit_open, failure_reason
+from services.notifier.followup import FollowUp
 from services.notifier.ledger import LEASE_S, Claim, Found, Sent
 from services.notifier.messages import build_message, render_for
 from services.notifier.render import Rendered, TemplateSet
@@ -56,6 +66,12 @@ class Outcomes(Protocol):
         final: bool,
     ) -> None:
         """A channel failed for good (retries spent or permanent)."""
+
+    async def failed_after_acceptance(
+        self, notice: NoticeRequested, channel: str, attempts: int, reason: str, final: bool
+    ) -> None:
+        """A channel had accepted the message, and its delivery report says it did not
+        reach the person, or no report came in time."""
 
     async def deferred(self, notice: NoticeRequested, until: datetime) -> None:
         """Hold the notice until `until` (quiet hours), then deliver it again."""
@@ -104,6 +120,41 @@ class SlotLender(Protocol):
         """Give back the slot `token` took."""
 
 
+@runtime_checkable
+class SendingLedger(Protocol):
+    """A ledger that notes when a send begins, so that a send cut off midway is known to
+    be in doubt (services.notifier.ledger.DeliveryLedger)."""
+
+    async def sending(self, key: str, again: bool = False) -> bool:
+        """Note the provider call begins (``again``: a resend of a delivery in doubt);
+        False if our lease was lost meanwhile."""
+
+    async def mark_doubt(self, key: str, attempts: int, at: datetime) -> None:
+        """Record the delivery in doubt, for good."""
+
+    def abandon(self, key: str) -> None:
+        """Stop renewing the lease of a send cut off midway: it expires, in doubt."""
+
+
+@runtime_checkable
+class DoubtOutcomes(Protocol):
+    """Outcomes that can report a delivery in doubt (services.notifier.outcomes)."""
+
+    async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
+        """An earlier send may or may not have reached the person: it is sent once more
+        (``final`` False), or given up (True)."""
+
+
+class LeaseLost(Exception):
+    """Our lease on a delivery expired before its send began (a freeze): another replica
+    may be sending it, so this one does not."""
+
+
+def resend_is_harmless(channel: Channel) -> bool:
+    """Whether the channel's provider drops a repeated send of the same delivery key."""
+    return bool(getattr(channel, "dedupes_by_key", False))
+
+
 @dataclass
 class Deliverer:
     """Delivers notices through the configured channels."""
@@ -122,7 +173,9 @@ class Deliverer:
     monotonic: Callable[[], float] = time.monotonic
     breaker: CircuitBreaker | None = None  # None: one of its own, on `monotonic`
     metrics: Metrics = field(default_factory=Metrics)  # the notifier's registry
+    followup: FollowUp | None = None  # SMS reply codes and delivery reports; None: neither
     _lender: SlotLender | None = field(default=None, init=False, repr=False)
+    _sending: SendingLedger | None = field(default=None, init=False, repr=False)
     _counts: NotifierMetrics = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +184,7 @@ class Deliverer:
                 self.channels, monotonic=self.monotonic, metrics=self.metrics
             )
         self._lender = self.limiter if isinstance(self.limiter, SlotLender) else None
+        self._sending = self.ledger if isinstance(self.ledger, SendingLedger) else None
         self._counts = NotifierMetrics(self.metrics, self.channels)
 
     @property
@@ -191,24 +245,43 @@ class Deliverer:
     ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
         found = await self._claim(key, [k for k in keys if k != key])
-        if found is not None:  # sent before (a redelivery), or meanwhile by another replica
-            sent_key, sent = found
-            await self._receipt_again(notice, keys.get(sent_key, channel.name), sent)
+        again = found in ("doubt", "doubt_again") and not resend_is_harmless(channel)
+        if again and await self._in_doubt(notice, channel.name, key, found == "doubt_again"):
             return None
+        if isinstance(found, tuple):  # sent before (a redelivery), or by another replica
+            sent_key, sent = found
+            await self._receipt_again(notice, keys.get(sent_key, channel.name), sent_key, sent)
+            return None
+        began: list[bool] = []  # set once the provider call begins
         try:
-            rendered = self._render(notice, channel)
-            attempts, outcome = await self._attempts(notice, channel, rendered, key)
+            link = self.ack_url(notice)  # one link: in the text and on a card's button
+            rendered = render_for(self.templates, notice, channel, link)
+            if self.followup is not None:  # an SMS may carry the notice's reply code
+                rendered = await self.followup.with_reply_code(
+                    notice, channel, rendered, self.sms_templates
+                )
+            attempts, outcome = await self._attempts(
+                notice, channel, rendered, key, link, began, again
+            )
+        except LeaseLost:
+            log.warning("lease on delivery %s lost before its send: left to others", redact(key))
+            return None
         except BaseException:
-            # Cancelled or crashed mid-send: free the delivery so a restart takes it at once
-            # (the provider may have it already: receivers de-duplicate on the delivery key).
+            # Cancelled or crashed: free a delivery whose send never began, so a restart
+            # takes it at once; one cut off mid-send is left to expire, in doubt.
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.ledger.release(key))
+                if began and self._sending is not None:
+                    self._sending.abandon(key)
+                else:
+                    await asyncio.shield(self.ledger.release(key))
             raise
         if isinstance(outcome, SendResult):
             sent = Sent(outcome.provider_message_id, attempts, self.clock.now())
             await self.ledger.mark_sent(key, sent)
+            if self.followup is not None:  # an SMS waits for its delivery report
+                await self.followup.accepted(notice, channel, sent)
             self._counts.channel(channel.name).sent.inc()
-            await self.outcomes.delivered(notice, channel.name, sent)
+            await self._receipt(notice, channel.name, key, sent)
             return None
         await self.ledger.release(key)
         self._counts.channel(channel.name).failed[failure_reason(outcome)].inc()
@@ -222,26 +295,58 @@ class Deliverer:
         await self.outcomes.failed(notice, channel.name, attempts, outcome, final=final)
         return outcome
 
-    async def _receipt_again(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
-        """Publish the receipt of an earlier send once more: a crash may have come between
-        the send and its receipt. Same event id, same content: consumers keep one."""
-        if sent.at is not None:
-            await self.outcomes.delivered(notice, channel, sent)
+    async def _receipt_again(
+        self, notice: NoticeRequested, channel: str, key: str, sent: Sent
+    ) -> None:
+        """Publish the receipt of an earlier send once more if it may not be out: a crash
+        may have come between the send and its receipt. Same event id, same content."""
+        if sent.at is not None and not sent.receipted:
+            if self.followup is not None:
+                await self.followup.accepted_again(notice, self.channels.get(channel), sent)
+            await self._receipt(notice, channel, key, sent)
 
-    def _render(self, notice: NoticeRequested, channel: Channel) -> Rendered:
-        return render_for(self.templates, notice, channel, self.ack_url(notice))
+    async def _receipt(self, notice: NoticeRequested, channel: str, key: str, sent: Sent) -> None:
+        """Publish notice.delivered, then note in the ledger that it is out."""
+        await self.outcomes.delivered(notice, channel, sent)
+        if self._sending is not None:
+            await self.ledger.mark_sent(key, replace(sent, receipted=True))
+
+    async def _in_doubt(self, notice: NoticeRequested, channel: str, key: str, twice: bool) -> bool:
+        """An earlier send of this delivery began and never ended, on a channel that would
+        deliver a repeat: counted and reported; True when it is given up for good (the
+        resend was cut off too), False when it is to be sent once more."""
+        assert self._sending is not None  # only a SendingLedger answers "doubt"
+        self._counts.in_doubt.labels(channel).inc()
+        if twice:
+            log.error("delivery %s in doubt twice: given up, not sent again", redact(key))
+            await self._sending.mark_doubt(key, 2, self.clock.now())
+        else:
+            log.warning("delivery %s in doubt (its send was cut off): sent once more", redact(key))
+        if isinstance(self.outcomes, DoubtOutcomes):
+            await self.outcomes.in_doubt(notice, channel, final=twice)
+        return twice
 
     async def _attempts(
-        self, notice: NoticeRequested, channel: Channel, rendered: Rendered, key: str
+        self,
+        notice: NoticeRequested,
+        channel: Channel,
+        rendered: Rendered,
+        key: str,
+        link: str | None = None,
+        began: list[bool] | None = None,
+        again: bool = False,
     ) -> tuple[int, SendResult | DeliveryError]:
         """Send with retries (backoff, jitter, deadline); the result or the last error.
-        Retries stop early once the channel's circuit opened: it looks down."""
+        Retries stop early once the channel's circuit opened: it looks down. Before the
+        first provider call the ledger notes that the send begins (into `began` too)."""
         attempts, started = 0, self.monotonic()
         while True:
             attempts += 1
             try:
-                message = build_message(notice, channel, rendered, key, self.sms_templates)
+                message = build_message(notice, channel, rendered, key, self.sms_templates, link)
                 slot = await self._slot(channel.name, started)
+                if began is not None and not began:
+                    await self._begin(key, began, again)
                 return attempts, await self._send(channel, message, slot)
             except DeliveryError as e:
                 delay = self.retry.delay_s(attempts, self.unit_random(), e.retry_after_s)
@@ -252,6 +357,12 @@ class Deliverer:
                     return attempts, e
                 self._counts.channel(channel.name).retried.inc()
                 await self.sleep(delay)
+
+    async def _begin(self, key: str, began: list[bool], again: bool) -> None:
+        """Note in the ledger that the send begins; LeaseLost if our lease expired."""
+        if self._sending is not None and not await self._sending.sending(key, again):
+            raise LeaseLost(key)
+        began.append(True)
 
     async def _slot(self, channel: str, started: float) -> str | None:
         """Wait for the channel's shared send-rate limit, within the retry deadline and
@@ -292,9 +403,12 @@ class Deliverer:
         self.circuit.succeeded(channel.name)
         return result
 
-    async def _claim(self, key: str, others: Sequence[str]) -> Found | None:
-        """None when this replica now owns the delivery; else the key found sent (this
-        one or another channel's of the same notice) and its record."""
+    async def _claim(
+        self, key: str, others: Sequence[str]
+    ) -> Found | Literal["doubt", "doubt_again"] | None:
+        """None when this replica now owns the delivery, "doubt" or "doubt_again" when it
+        owns one whose earlier send was cut off; else the key found sent (this one or
+        another channel's of the same notice) and its record."""
         deadline = self.monotonic() + LEASE_S + 5
         while True:
             claim = await self.ledger.claim(key, others)

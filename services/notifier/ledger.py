@@ -16,6 +16,16 @@ other channels: a notice redelivered after it went out on a later channel (the f
 had failed) is found sent in the same call. Claims, completions and releases from
 concurrent deliveries are grouped (services.groupcommit): one script call per batch,
 not one round trip per delivery.
+
+In doubt: right before the provider call the ledger notes that a send began (a
+"try" key next to the lease, kept after the lease expires). A later claim that finds
+the lease gone but the try key there learns the delivery is **in doubt**: its sender
+died or froze mid-send, and the provider may have the message. The claim is granted
+with the answer "doubt" ("doubt_again" when that send was itself the resend of a
+delivery in doubt); services.notifier.deliver decides what to send. "doubt:" records a
+delivery given up in doubt for good (final, like "sent:"). A "sent" record also notes
+once its receipt is out (``Sent.receipted``): a redelivered batch then publishes no
+receipt again.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from redis.asyncio import Redis
 from services.groupcommit import GroupCommit
 from services.masking import redact
 from services.store.keys import DELIVERY_PREFIX as PREFIX
+from services.store.keys import DELIVERY_TRY_PREFIX as TRY_PREFIX
 
 log = logging.getLogger("duban.notifier")
 SENT_TTL_S = 180 * 86400  # far longer than any redelivery or replay window
@@ -43,7 +54,7 @@ MAX_BATCH = 500  # deliveries per script call: bounds how long one call holds Re
 # complete them together. A "sent" mark is then at most 2 ms later than it could be.
 MARK_LINGER_S = 0.002
 
-Claim = Literal["claimed", "busy"]
+Claim = Literal["claimed", "busy", "doubt", "doubt_again"]
 Found = tuple[str, "Sent"]  # a delivery key recorded as sent, and its record
 
 
@@ -55,18 +66,21 @@ class Sent:
     provider_message_id: str | None
     attempts: int
     at: datetime | None
+    receipted: bool = False  # its receipt was published (confirmed by the broker)
 
     def encode(self) -> str:
         at = None if self.at is None else self.at.isoformat()
-        return json.dumps({"id": self.provider_message_id, "attempts": self.attempts, "at": at})
+        data = {"id": self.provider_message_id, "attempts": self.attempts, "at": at}
+        return json.dumps(data | {"r": 1} if self.receipted else data)
 
     @classmethod
     def decode(cls, value: str) -> Sent:
         """From the text after "sent:"; a bare message id (or nothing) reads as one."""
         try:
             data = json.loads(value)
-            return cls(data["id"], int(data["attempts"]), _moment(data["at"]))
-        except (ValueError, TypeError, KeyError):
+            receipted = bool(data.get("r"))
+            return cls(data["id"], int(data["attempts"]), _moment(data["at"]), receipted)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return cls(value or None, 1, None)
 
 
@@ -74,22 +88,25 @@ def _moment(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-# KEYS: per claim, the delivery key to claim, then the keys of the notice's other
-# channels. ARGV: owner, lease_ms, then per claim how many keys it has. Per claim: the
-# first of its keys recorded as sent ("found:<position>:<value>"), else claimed or busy;
-# our own live lease counts as claimed (and is extended).
+# KEYS: per claim, its try key, the delivery key to claim, then the keys of the notice's
+# other channels. ARGV: owner, lease_ms, then per claim how many keys it has (the try key
+# included). Per claim: the first of its keys recorded as sent or in doubt
+# ("found:<position>:<value>"), else claimed; doubt (claimed, but an earlier send of it
+# began and never ended); doubt_again (so did the resend of it, in doubt); or busy. Our
+# own live lease counts as claimed (and is extended).
 _CLAIM = """
 local answers = {}
 local mine = 'sending:' .. ARGV[1]
-local first = 1
+local try = 1
 for c = 3, #ARGV do
   local count = tonumber(ARGV[c])
+  local first = try + 1
   local answer = nil
   local current = nil
-  for i = first, first + count - 1 do
+  for i = first, try + count - 1 do
     local value = redis.call('GET', KEYS[i])
     if i == first then current = value end
-    if value and string.sub(value, 1, 5) == 'sent:' then
+    if value and (string.sub(value, 1, 5) == 'sent:' or string.sub(value, 1, 6) == 'doubt:') then
       answer = 'found:' .. (i - first) .. ':' .. value
       break
     end
@@ -97,35 +114,66 @@ for c = 3, #ARGV do
   if not answer then
     if not current then
       redis.call('SET', KEYS[first], mine, 'PX', ARGV[2])
-      answer = 'claimed'
+      local tried = redis.call('GET', KEYS[try])
+      if not tried then answer = 'claimed'
+      elseif tried == 'again' then answer = 'doubt_again'
+      else answer = 'doubt' end
     elseif current == mine then
+      -- ours, and a send of it began (its completion was not recorded: Redis was down,
+      -- the batch came back): in doubt as well
       redis.call('PEXPIRE', KEYS[first], ARGV[2])
-      answer = 'claimed'
+      local tried = redis.call('GET', KEYS[try])
+      if not tried then answer = 'claimed'
+      elseif tried == 'again' then answer = 'doubt_again'
+      else answer = 'doubt' end
     else
       answer = 'busy'
     end
   end
   answers[c - 2] = answer
-  first = first + count
+  try = try + count
 end
 return answers
 """
 
-# KEYS: delivery keys. ARGV: ttl_s, then one receipt per key.
+# KEYS: per delivery, its key and its try key. ARGV: ttl_s, then per delivery its final
+# record ("sent:<receipt>" or "doubt:<record>"). The try key goes: the send ended.
 _MARK_SENT = """
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, 'sent:' .. ARGV[i + 1], 'EX', ARGV[1])
+for i = 1, #KEYS / 2 do
+  redis.call('SET', KEYS[2 * i - 1], ARGV[i + 1], 'EX', ARGV[1])
+  redis.call('DEL', KEYS[2 * i])
 end
 return #KEYS
 """
 
-# KEYS: delivery keys. ARGV: owner. Drops our own leases only.
+# KEYS: per delivery, its key and its try key. ARGV: owner. Drops our own leases only,
+# and with them the note that a send began (it ended: refused, not delivered).
 _RELEASE = """
 local mine = 'sending:' .. ARGV[1]
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == mine then redis.call('DEL', key) end
+for i = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * i - 1]) == mine then
+    redis.call('DEL', KEYS[2 * i - 1], KEYS[2 * i])
+  end
 end
 return #KEYS
+"""
+
+# KEYS: per delivery, its key and its try key. ARGV: owner, ttl_s, then per delivery the
+# note ("try", or "again" for the resend of a delivery in doubt). Notes that a send
+# begins, only while the lease is still ours: 1 per delivery noted, 0 if the lease was
+# lost (another replica may be sending it: do not send).
+_SENDING = """
+local mine = 'sending:' .. ARGV[1]
+local noted = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * i - 1]) == mine then
+    redis.call('SET', KEYS[2 * i], ARGV[i + 2], 'EX', ARGV[2])
+    noted[i] = 1
+  else
+    noted[i] = 0
+  end
+end
+return noted
 """
 
 # KEYS: delivery keys. ARGV: owner, lease_ms. Extends our leases; 1 per key still ours.
@@ -155,9 +203,11 @@ class DeliveryLedger:
         self._mark_script = redis.register_script(_MARK_SENT)
         self._release_script = redis.register_script(_RELEASE)
         self._renew_script = redis.register_script(_RENEW)
+        self._sending_script = redis.register_script(_SENDING)
         self._claims = GroupCommit(self._claim_all, MAX_BATCH)
         self._marks = GroupCommit(self._mark_all, MAX_BATCH, linger_s=MARK_LINGER_S)
         self._releases = GroupCommit(self._release_all, MAX_BATCH)
+        self._sendings = GroupCommit(self._sending_all, MAX_BATCH)
         self._held: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
 
@@ -166,16 +216,34 @@ class DeliveryLedger:
         sent or released. If it, or one of ``others`` (the notice's other channels), is
         recorded as sent, nothing is claimed: that key and its record come back."""
         answer = await self._claims.submit((key, tuple(others)))
-        if answer == "claimed":
+        if answer in ("claimed", "doubt", "doubt_again"):
             self._held.add(key)
             if self._renewer is None or self._renewer.done():
                 self._renewer = asyncio.create_task(self._renew_forever())
         return answer
 
     async def mark_sent(self, key: str, sent: Sent) -> None:
-        """Record a delivery as done, for good."""
+        """Record a delivery as done, for good (again with ``receipted`` once its receipt
+        is out)."""
         self._held.discard(key)
-        await self._marks.submit((key, sent.encode()))
+        await self._marks.submit((key, "sent:" + sent.encode()))
+
+    async def sending(self, key: str, again: bool = False) -> bool:
+        """Note that the provider call begins (``again``: it resends a delivery in doubt);
+        False if our lease was lost meanwhile (a freeze past the lease: another replica
+        may have the delivery now)."""
+        return bool(await self._sendings.submit((key, "again" if again else "try")))
+
+    def abandon(self, key: str) -> None:
+        """Stop renewing a lease whose send was cut off (cancelled mid-send): it expires,
+        and the try key left behind tells the next claimer the delivery is in doubt."""
+        self._held.discard(key)
+
+    async def mark_doubt(self, key: str, attempts: int, at: datetime) -> None:
+        """Record a delivery in doubt as final: it is never sent again."""
+        self._held.discard(key)
+        record = json.dumps({"attempts": attempts, "at": at.isoformat()})
+        await self._marks.submit((key, "doubt:" + record))
 
     async def release(self, key: str) -> None:
         """Give up our lease (the send failed and was not delivered)."""
@@ -222,33 +290,39 @@ class DeliveryLedger:
                     log.error("lease on delivery %s was lost while sending", redact(key))
 
     async def _claim_all(self, claims: list[tuple[str, tuple[str, ...]]]) -> list[Claim | Found]:
-        keys = [k for key, others in claims for k in (key, *others)]
-        counts = [1 + len(others) for _, others in claims]
-        answers = await self._claim_script(
-            keys=_prefixed(keys), args=[*self._lease_args(), *counts]
-        )
+        keys = [k for key, others in claims for k in (TRY_PREFIX + key, *_prefixed([key, *others]))]
+        counts = [2 + len(others) for _, others in claims]
+        answers = await self._claim_script(keys=keys, args=[*self._lease_args(), *counts])
         return [
             _claim_answer(_text(a), (key, *others))
             for a, (key, others) in zip(answers, claims, strict=True)
         ]
 
     async def _mark_all(self, items: list[tuple[str, str]]) -> list[None]:
-        keys = _prefixed([key for key, _ in items])
+        keys = _with_try([key for key, _ in items])
         await self._mark_script(keys=keys, args=[SENT_TTL_S, *(r for _, r in items)])
         return [None] * len(items)
 
     async def _release_all(self, keys: list[str]) -> list[None]:
-        await self._release_script(keys=_prefixed(keys), args=[self.owner])
+        await self._release_script(keys=_with_try(keys), args=[self.owner])
         return [None] * len(keys)
+
+    async def _sending_all(self, items: list[tuple[str, str]]) -> list[int]:
+        keys = _with_try([key for key, _ in items])
+        args = [self.owner, SENT_TTL_S, *(note for _, note in items)]
+        return [int(n) for n in await self._sending_script(keys=keys, args=args)]
 
     def _lease_args(self) -> list[str | int]:
         return [self.owner, int(self.lease_s * 1000)]
 
 
 def _claim_answer(answer: str, keys: tuple[str, ...]) -> Claim | Found:
-    if answer == "claimed" or answer == "busy":
+    if answer in ("claimed", "busy", "doubt", "doubt_again"):
         return answer  # type: ignore[return-value]
     found, position, value = answer.split(":", 2)
+    if found == "found" and value.startswith("doubt:"):
+        # In doubt, for good: nothing to send, no receipt to publish again (at is None).
+        return keys[int(position)], Sent(None, 1, None, receipted=True)
     if found != "found" or not value.startswith("sent:"):
         raise RuntimeError(f"unexpected ledger answer {redact(answer)!r}")
     return keys[int(position)], Sent.decode(value[len("sent:") :])
@@ -256,6 +330,11 @@ def _claim_answer(answer: str, keys: tuple[str, ...]) -> Claim | Found:
 
 def _prefixed(keys: Sequence[str]) -> list[str]:
     return [PREFIX + k for k in keys]
+
+
+def _with_try(keys: Sequence[str]) -> list[str]:
+    """Per delivery key, its ledger key and its try key."""
+    return [k for key in keys for k in (PREFIX + key, TRY_PREFIX + key)]
 
 
 def _text(value: bytes | str) -> str:

@@ -1,9 +1,9 @@
 """Kafka side of delivery outcomes: receipts, deferrals and the notices dead-letter topic.
 
-Receipts and dead letters go out through the notifier's FastStream publishers. Each
-receipt is awaited, so it returns only after the broker confirmed it; receipts of
-concurrent deliveries share record batches in aiokafka's producer (its linger and batch
-size, set on the broker).
+Receipts and dead letters go out through the notifier's FastStream broker. Each receipt
+is awaited, so it returns only after the broker confirmed it; receipts of concurrent
+deliveries go out together, one FastStream batch per partition and one confirmation per
+batch (services.grouppublish).
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ from services.notifier.deferred import DeferredStore
 from services.notifier.ledger import Sent
 
 NOTIFIER_SOURCE = "urn:duban:notifier"
+IN_DOUBT_RESENT = (
+    "in doubt: the send was cut off (its notifier stopped mid-send); sent once more, the "
+    "person may get it twice (发送中断，已重发一次，对方可能收到两次)"
+)
+IN_DOUBT_GIVEN_UP = (
+    "in doubt: the send and its one resend were cut off; the person may have it, so it is "
+    "not sent again (发送与重发均中断，对方可能已收到，不再重发)"
+)
 
 
 class KafkaOutcomes:
@@ -74,6 +82,46 @@ class KafkaOutcomes:
             final=final,
         )
         await self._receipt("notice.failed", f"{data.delivery_key()}@{attempts}", data, now)
+
+    async def failed_after_acceptance(
+        self, notice: NoticeRequested, channel: str, attempts: int, reason: str, final: bool
+    ) -> None:
+        """Publish notice.failed for a message the provider had accepted: its delivery
+        report failed, or none came in time. One event id per delivery."""
+        now = self.clock.now()
+        data = NoticeFailed(
+            notice_id=notice.notice_id,
+            occurrence=notice.occurrence,
+            person_id=notice.recipient.person_id,
+            channel=channel,
+            attempts=attempts,
+            failed_at=now,
+            reason=redact(reason, limit=500),
+            retryable=False,
+            final=final,
+            after_acceptance=True,
+        )
+        await self._receipt("notice.failed", f"{data.delivery_key()}@report", data, now)
+
+    async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
+        """Publish notice.failed for a delivery in doubt: a send of it began and was cut
+        off (its replica died or froze), on a channel that would deliver a repeat. Not
+        final: it is sent once more (the person may get it twice). Final: that resend was
+        cut off too, and it is given up. One event id each."""
+        now = self.clock.now()
+        data = NoticeFailed(
+            notice_id=notice.notice_id,
+            occurrence=notice.occurrence,
+            person_id=notice.recipient.person_id,
+            channel=channel,
+            attempts=2 if final else 1,
+            failed_at=now,
+            reason=IN_DOUBT_GIVEN_UP if final else IN_DOUBT_RESENT,
+            retryable=not final,
+            final=final,
+        )
+        suffix = "@doubt-final" if final else "@doubt"
+        await self._receipt("notice.failed", data.delivery_key() + suffix, data, now)
 
     async def deferred(self, notice: NoticeRequested, until: datetime) -> None:
         """Hold the notice in Redis until quiet hours end."""

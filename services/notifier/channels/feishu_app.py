@@ -73,6 +73,7 @@ class FeishuAppChannel(WorkAppChannel[FeishuAppSettings]):
     default_name = "feishu_app"
     recipient_field = "to_feishu_open_id"
     provider = "Feishu"
+    dedupes_by_key = True  # Feishu drops a repeated uuid within an hour (a resend is harmless)
 
     def app(self) -> str:
         s = self.settings

@@ -89,6 +89,7 @@ def default_payload(message: OutboundMessage) -> dict[str, object]:
 
 class WebhookChannel(HttpChannel[WebhookSettings]):
     family: Family = "webhook"
+    dedupes_by_key = True  # receivers drop a repeated X-Duban-Delivery (a resend is harmless)
     default_name = "webhook"
 
     def __init__(self, settings: WebhookSettings, **options: Unpack[HttpOptions]) -> None:

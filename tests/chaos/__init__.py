@@ -1,0 +1,1 @@
+"""Chaos runs: seeded faults on real processes, judged by the simulate oracle."""

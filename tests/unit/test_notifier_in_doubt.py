@@ -1,0 +1,183 @@
+"""A send cut off midway is in doubt: resent where the provider drops a repeat of our key;
+elsewhere counted, reported and sent once more, never a third time; receipts go out once
+per delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+
+from services.notifier.channels import OutboundMessage, SendResult
+from services.notifier.ledger import Sent
+from services.notifier.render import TemplateSet
+from tests.unit.test_notifier_deliver import (
+    NOW,
+    Harness,
+    MemoryLedger,
+    Outcomes,
+    ScriptedChannel,
+    deliverer,
+    notice,
+    templates,
+)
+
+__all__ = ["templates"]  # the module-scoped fixture, shared
+KEY = "H1:major-reminders:d3:0:R1:email"
+
+
+class SendingLedger(MemoryLedger):
+    """The ledger's contract with its notes of sends begun (the "try" keys), in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries: dict[str, str] = {}  # delivery key: "try" or "again"
+        self.lost: set[str] = set()  # leases that expire before the send begins
+        self.abandoned: list[str] = []
+
+    async def claim(self, key: str, others: Sequence[str] = ()) -> str | tuple[str, Sent]:
+        answer = await super().claim(key, others)
+        if answer == "claimed" and key in self.tries:
+            return "doubt_again" if self.tries[key] == "again" else "doubt"
+        return answer
+
+    async def sending(self, key: str, again: bool = False) -> bool:
+        if key in self.lost:
+            return False
+        self.tries[key] = "again" if again else "try"
+        return True
+
+    async def mark_sent(self, key: str, sent: Sent) -> None:
+        self.tries.pop(key, None)
+        await super().mark_sent(key, sent)
+
+    async def mark_doubt(self, key: str, attempts: int, at: datetime) -> None:
+        self.tries.pop(key, None)
+        self.values[key] = Sent(None, attempts, None, receipted=True)
+
+    async def release(self, key: str) -> None:
+        self.tries.pop(key, None)
+        await super().release(key)
+
+    def abandon(self, key: str) -> None:
+        self.abandoned.append(key)
+
+
+@dataclass
+class DoubtOutcomes(Outcomes):
+    async def in_doubt(self, notice: object, channel: str, final: bool) -> None:
+        self.events.append(("in_doubt", channel, final))
+
+
+@dataclass
+class DedupingChannel(ScriptedChannel):
+    dedupes_by_key = True
+
+
+def with_ledger(
+    templates: TemplateSet, *channels: ScriptedChannel
+) -> tuple[Harness, SendingLedger]:
+    """A deliverer on the ledger above, reporting to DoubtOutcomes."""
+    ledger, outcomes = SendingLedger(), DoubtOutcomes()
+    harness = deliverer(templates, *channels, ledger=ledger, outcomes=outcomes)
+    harness.ledger, harness.outcomes = ledger, outcomes
+    return harness, ledger
+
+
+async def test_a_cut_off_email_is_counted_in_doubt_and_sent_once_more(
+    templates: TemplateSet,
+) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    ledger.tries[KEY] = "try"  # an earlier replica began the send and died
+    await d.deliver(notice("email", "webhook"))
+    assert [m.delivery_key for m in email.sent] == [KEY]
+    assert d.events == [("in_doubt", "email", False), ("delivered", "email", 1)]
+    assert ledger.values[KEY] == Sent("m-1", 1, NOW, receipted=True) and KEY not in ledger.tries
+    counted = d.deliverer.metrics.get_sample_value(
+        "duban_notifier_in_doubt_total", {"channel": "email"}
+    )
+    assert counted == 1
+    await d.deliver(notice("email", "webhook"))  # redelivered: found sent, nothing more
+    assert len(email.sent) == 1 and len(d.events) == 2
+
+
+async def test_an_email_whose_resend_was_cut_off_too_is_given_up_never_sent_a_third_time(
+    templates: TemplateSet,
+) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    ledger.tries[KEY] = "again"  # the resend in doubt was cut off as well
+    await d.deliver(notice("email", "webhook"))
+    assert email.sent == []
+    assert d.events == [("in_doubt", "email", True)]  # final: no fallback to the webhook
+    assert ledger.values[KEY] == Sent(None, 2, None, receipted=True) and KEY not in ledger.tries
+    await d.deliver(notice("email", "webhook"))
+    assert email.sent == [] and d.events == [("in_doubt", "email", True)]
+
+
+async def test_a_cut_off_send_is_repeated_where_the_provider_drops_repeats(
+    templates: TemplateSet,
+) -> None:
+    hook = DedupingChannel("webhook", "webhook")
+    d, ledger = with_ledger(templates, hook)
+    key = "H1:major-reminders:d3:0:R1:webhook"
+    ledger.tries[key] = "again"  # even cut off twice: the receiver drops a repeat
+    await d.deliver(notice("webhook"))
+    assert [m.delivery_key for m in hook.sent] == [key]
+    assert d.events == [("delivered", "webhook", 1)]
+    assert ledger.values[key] == Sent("m-1", 1, NOW, receipted=True)
+
+
+async def test_a_receipt_is_published_once_however_often_the_notice_comes_back(
+    templates: TemplateSet,
+) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    for _ in range(3):
+        await d.deliver(notice("email"))
+    assert len(email.sent) == 1 and d.events == [("delivered", "email", 1)]
+    assert ledger.values[KEY] == Sent("m-1", 1, NOW, receipted=True)
+
+
+async def test_a_receipt_not_yet_out_is_published_again_once(templates: TemplateSet) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    ledger.values[KEY] = Sent("m-0", 2, NOW)  # sent, then the replica died before the receipt
+    await d.deliver(notice("email"))
+    await d.deliver(notice("email"))
+    assert email.sent == [] and d.events == [("delivered", "email", 2)]
+
+
+async def test_a_lease_lost_before_the_send_leaves_the_delivery_to_its_new_owner(
+    templates: TemplateSet,
+) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    ledger.lost.add(KEY)  # frozen past the lease between the claim and the send
+    await d.deliver(notice("email"))
+    assert email.sent == [] and d.events == []
+
+
+class HangingChannel(ScriptedChannel):
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+
+async def test_a_send_cancelled_midway_is_left_in_doubt_not_released(
+    templates: TemplateSet,
+) -> None:
+    email = HangingChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    task = asyncio.create_task(d.deliver(notice("email")))
+    while not email.sent:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ledger.abandoned == [KEY] and ledger.released == [] and KEY in ledger.tries
