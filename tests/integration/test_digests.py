@@ -33,11 +33,13 @@ async def test_two_replicas_send_one_weekly_digest_with_the_counts(
         await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 6)
         clock.set(at("2026-09-07 09:00"))  # Monday: the weekly digest of 2026-W36 is due
         await wait_for(lambda: _digest_sent(redis, "2026-W36"), what="the weekly digest")
-        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 7)
+        records = await read_topic(settings.kafka_bootstrap, settings.topics.notice_requested, 8)
     notices = [json.loads(r.value)["data"] for r in records]
     digests = [n for n in notices if n["kind"] == "digest"]
+    # To the committee office, and posted once in the officials' work-chat group.
     assert [(n["notice_id"], n["recipient"]["person_id"]) for n in digests] == [
-        ("digest:weekly:2026-W36", "aqb-duty")
+        ("digest:weekly:2026-W36", "aqb-duty"),
+        ("digest:weekly:2026-W36", "group-wecom"),
     ]
     assert digests[0]["facts"]["totals"] == {"reported": 3, "closed": 0, "open": 3, "overdue": 3}
     keys = Counter((n["notice_id"], n["occurrence"], n["recipient"]["person_id"]) for n in notices)
