@@ -55,6 +55,14 @@ class _Secrets:
             # Rebound in one assignment: a concurrent redact sees the old or the new one.
             self.pattern = re.compile("|".join(map(re.escape, ordered)))
 
+    def discard(self, values: Iterable[str]) -> None:
+        gone = {v for v in values if v} | {quote(v, safe="") for v in values if v}
+        if gone & self.values:
+            kept = self.values - gone
+            ordered = sorted(kept, key=len, reverse=True)
+            self.values = kept
+            self.pattern = re.compile("|".join(map(re.escape, ordered))) if kept else None
+
     def clear(self) -> None:
         self.values = set()
         self.pattern = None
@@ -70,6 +78,11 @@ _SECRETS = _Secrets()
 def register_secrets(values: Iterable[str]) -> None:
     """Mask these values (and their URL-encoded forms) from now on; short ones are ignored."""
     _SECRETS.add(values)
+
+
+def unregister_secrets(values: Iterable[str]) -> None:
+    """Stop masking these values (a replaced access token), so the set stays bounded."""
+    _SECRETS.discard(list(values))
 
 
 def forget_secrets() -> None:
@@ -142,4 +155,5 @@ __all__ = [
     "redact",
     "register_secrets",
     "secrets_from_env",
+    "unregister_secrets",
 ]

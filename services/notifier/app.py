@@ -20,6 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
+from services.grouppublish import GroupPublisher
 from services.guard import DeadLetter, Record, RecordGuard
 from services.health import Health
 from services.kafka import Publisher, dead_letter, ensure_topics, records_of, undecoded
@@ -28,6 +29,7 @@ from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
 from services.notifier.deferred import DeferredStore
 from services.notifier.deliver import Deliverer, Ledger, SlotTaker
+from services.notifier.followup import sms_followup
 from services.notifier.intake import Intake, release_deferred
 from services.notifier.ledger import DeliveryLedger
 from services.notifier.outcomes import KafkaOutcomes
@@ -36,6 +38,7 @@ from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
 from services.notifier.setup import build_channels, sms_templates
 from services.notifier.smscheck import sms_template_problems
+from services.notifier.tokens import RedisTokenStore
 from services.settings import Settings, all_topics
 
 log = logging.getLogger("duban.notifier")
@@ -146,7 +149,9 @@ class _Assembly:
             parts.health.redis = kept.redis
             built = self.channels
             if built is None:  # the environment read at start: tests set variables late
-                built = build_channels(self.config, self.settings.environment())
+                # The work-chat apps' tokens are shared by every replica through Redis.
+                tokens = RedisTokenStore(kept.redis) if kept.redis is not None else None
+                built = build_channels(self.config, self.settings.environment(), tokens)
             parts.channels, parts.deferred = built, kept.deferred
             parts.deliverer = self._deliverer(built, kept)
             limits = self.settings.input_limits
@@ -173,6 +178,7 @@ class _Assembly:
             ack_url=AckLinks.from_env(self.settings, self.clock).url_for,
             limiter=kept.limiter,
             metrics=self.metrics,
+            followup=sms_followup(self.settings, kept.redis, self.clock, self.metrics),
         )
 
 
@@ -189,9 +195,12 @@ def _broker(settings: Settings) -> KafkaBroker:
 
 def _publishers(broker: KafkaBroker, settings: Settings) -> tuple[Publisher, Publisher]:
     """The notifier's publishers: receipts, and notices no channel could deliver."""
-    receipts = broker.publisher(
+    broker.publisher(  # declared for the AsyncAPI document; published through in groups
         settings.topics.notice_receipts,
         description="notice.delivered / notice.failed receipts, keyed by notice id.",
+    )
+    receipts = GroupPublisher(
+        broker, settings.topics.notice_receipts, fallback_partitions=settings.topic_partitions
     )
     dead_notices = broker.publisher(
         settings.topics.dlq_notices,

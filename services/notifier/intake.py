@@ -20,6 +20,7 @@ from services.errors import INFRASTRUCTURE_ERRORS
 from services.guard import Record, failure_reason
 from services.notifier.deferred import DeferredStore, Unreadable
 from services.notifier.deliver import Deliverer
+from services.notifier.followup import fall_back_once
 from services.notifier.render import TemplateError
 
 log = logging.getLogger("duban.notifier")
@@ -90,12 +91,23 @@ async def release_deferred(
     clock: Clock,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> None:
-    """Release deferrals for good; an outage only pauses it (leases bring them back)."""
+    """Release deferrals, and send on the SMS whose delivery report failed or did not come,
+    for good; an outage only pauses it (leases bring them back)."""
     while True:
         try:
             taken = await release_once(intake, store, clock)
+            taken += await follow_up_once(intake)
         except INFRASTRUCTURE_ERRORS as e:
             log.warning("releasing deferred notices paused: %s", failure_reason(e))
             taken = 0
         if not taken:
             await sleep(RELEASE_IDLE_S)
+
+
+async def follow_up_once(intake: Intake) -> int:
+    """Send on the SMS deliveries due for a fallback (services.notifier.followup)."""
+    deliverer = intake.deliverer
+    followup = getattr(deliverer, "followup", None)  # stand-in deliverers in tests lack it
+    if followup is None:
+        return 0
+    return await fall_back_once(followup, intake.notice, deliverer.outcomes, deliverer.channels)

@@ -1,6 +1,7 @@
 """The ack service as `duban run ack` serves it (services.ack.server.running_ack), on the
-real Kafka: HEAD and other texts of a valid link publish nothing, GET publishes exactly
-one acknowledgement, readiness sees Kafka, and the access log carries no token."""
+real Kafka and Redis: HEAD, GET and other texts of a valid link publish nothing, POST
+publishes exactly one acknowledgement and a second POST nothing more, readiness sees Kafka,
+and the access log carries no token."""
 
 from __future__ import annotations
 
@@ -34,19 +35,24 @@ def valid_token() -> str:
     return sign(SECRET.encode(), AckClaim(NOTICE, PERSON, int(time.time()) + 86400))
 
 
-async def test_only_a_get_of_the_canonical_link_publishes(
+async def test_only_a_post_of_the_canonical_token_publishes_once(
     base_url: str, settings: Settings
 ) -> None:
     token = valid_token()
     async with httpx.AsyncClient(base_url=base_url) as client:
         assert (await client.head("/ack", params={"t": token})).status_code == 405
+        shown = await client.get("/ack", params={"t": token})
+        assert shown.status_code == 200 and ">确认收到</button>" in shown.text
         for variant in (f"{token}=", f"{token}==", f"{token}!!", f" {token}"):
-            refused = await client.get("/ack", params={"t": variant})
+            refused = await client.post("/ack", data={"t": variant})
             assert refused.status_code == 403 and "链接无效或已过期" in refused.text
-        accepted = await client.get("/ack", params={"t": token})
+        accepted = await client.post("/ack", data={"t": token})
         assert accepted.status_code == 200 and "已确认收到" in accepted.text
-    # One partition holds every record of this notice, in order: anything the HEAD or the
-    # variants had published would be read before the GET's record.
+        again = await client.post("/ack", data={"t": token})  # remembered in Redis
+        assert again.status_code == 200 and "已确认过" in again.text
+    # One partition holds every record of this notice, in order: anything the HEAD, the GET
+    # or the variants had published would be read before the POST's record, and a second
+    # record would follow it.
     acks = await read_topic(settings.kafka_bootstrap, settings.topics.notice_acks, 1)
     assert len(acks) == 1
     event = json.loads(acks[0].value)
@@ -68,10 +74,12 @@ async def test_the_access_log_line_of_an_acknowledgement_has_no_token(
     with caplog.at_level(logging.INFO, logger="aiohttp.access"):
         async with httpx.AsyncClient(base_url=base_url) as client:
             assert (await client.get("/ack", params={"t": token})).status_code == 200
+            assert (await client.post("/ack", data={"t": token})).status_code == 200
             await client.get("/callbacks/wecom", params={"token": token})  # 404 today
     access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert access[0].startswith('"GET /ack" 200 ')
-    assert access[1].startswith('"GET /callbacks/wecom" 404 ')
+    assert access[1].startswith('"POST /ack" 200 ')
+    assert access[2].startswith('"GET /callbacks/wecom" 404 ')
     for part in token.split("."):
         assert part not in caplog.text  # in no record of any logger
     assert not [line for line in access if "t=" in line]

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -114,11 +114,14 @@ class CheapFire:
         self.clock = clock
         self.lags = array("d")
 
-    async def advance_hazards(self, hazards: dict[str, list[object]]) -> None:
-        """Fire: record lag, then the ZREM the engine's batch commit stands for."""
+    async def fire(self, members: Sequence[str]) -> None:
+        """Fire ("hazard:H<i>"): record lag, then the ZREM the engine's batch commit
+        stands for (TimerLoop calls this as it calls Engine.fire)."""
+        if not members:
+            return
         now = self.clock.seconds()
-        self.lags.extend(now - self.due[int(h[1:])] for h in hazards)
-        await self.redis.zrem(self.key, *(f"hazard:{h}" for h in hazards))
+        self.lags.extend(now - self.due[int(m.removeprefix("hazard:H"))] for m in members)
+        await self.redis.zrem(self.key, *members)
 
 
 async def duban_run(redis: Redis, key: str, count: int, window_s: float) -> TimerRun:

@@ -1,4 +1,4 @@
-"""Timers through the whole engine: the real TimerLoop → Engine.advance_hazards path.
+"""Timers through the whole engine: the real TimerLoop → Engine.fire path.
 
 `hazards` general hazards with the same deadline are reported through Kafka to one
 engine (the FastStream app, fake clock before any timer is due). Once every report

@@ -62,7 +62,7 @@ async def run(
             engine["fire_per_s"],
             "fires/s",
             f"{engine_hazards:,} hazards' d1 reminders due at once (fake clock jump); real "
-            "TimerLoop → Engine.advance_hazards → notice.requested on Kafka → state commit",
+            "TimerLoop → Engine.fire → notice.requested on Kafka → state commit",
         )
     )
     return section

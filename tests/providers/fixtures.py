@@ -20,13 +20,16 @@ import pytest_asyncio
 from deploy.local.standins._base import Serving
 from deploy.local.standins.aliyun_sms import FakeAliyunSms
 from deploy.local.standins.dingtalk import FakeDingTalk
+from deploy.local.standins.dingtalk_work import FakeDingTalkWork
 from deploy.local.standins.feishu import FakeFeishu
+from deploy.local.standins.feishu_app import FakeFeishuApp
 from deploy.local.standins.sms_gateway import FakeSmsGateway
 from deploy.local.standins.smtp import FakeSmtpServer
 from deploy.local.standins.tencent_sms import FakeTencentSms
 from deploy.local.standins.tls import CertFiles, TlsUnavailable, make_self_signed_cert
 from deploy.local.standins.webhook_receiver import FakeWebhookReceiver
 from deploy.local.standins.wecom import FakeWeCom
+from deploy.local.standins.wecom_app import FakeWeComApp
 
 SMTP_USERS = {"notifier@example.com": "smtp-test-password"}
 
@@ -48,6 +51,13 @@ def _serving(fake: Callable[..., FakeT], doc: str, **kwargs: Any) -> Any:
 fake_wecom = _serving(FakeWeCom, "Fake WeCom robot.")
 fake_dingtalk = _serving(FakeDingTalk, "Fake DingTalk robot (signing secret set).")
 fake_feishu = _serving(FakeFeishu, "Fake Feishu bot (signing secret set).")
+fake_wecom_app = _serving(FakeWeComApp, "Fake WeCom app messages (gettoken + message/send).")
+fake_dingtalk_work = _serving(
+    FakeDingTalkWork, "Fake DingTalk work notifications (gettoken + asyncsend_v2)."
+)
+fake_feishu_app = _serving(
+    FakeFeishuApp, "Fake Feishu app messages (tenant token + im/v1/messages)."
+)
 fake_aliyun_sms = _serving(FakeAliyunSms, "Fake Aliyun SendSms.")
 fake_tencent_sms = _serving(FakeTencentSms, "Fake Tencent Cloud SendSms.")
 fake_sms_gateway = _serving(FakeSmsGateway, "Fake generic SMS gateway.")

@@ -82,10 +82,26 @@ class HttpPoster:
     ) -> HttpAnswer:
         """POST and return the answer (any status); raise DeliveryError on transport
         failures.  The URL is never part of an error message (it may hold a key)."""
+        return await self.request("POST", url, content=content, headers=headers)
+
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> HttpAnswer:
+        """GET, like :meth:`post` (e.g. a provider's access-token endpoint)."""
+        return await self.request("GET", url, content=None, headers=headers or {})
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: Mapping[str, str],
+    ) -> HttpAnswer:
+        """Send one request and return the answer (any status), as :meth:`post` says."""
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
             target = URL(url)
-            async with self._session().post(
+            async with self._session().request(
+                method,
                 target,
                 data=content,
                 headers=all_headers,

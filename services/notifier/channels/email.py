@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import ssl
 import time
@@ -31,6 +32,8 @@ from typing import Literal
 from urllib.parse import quote
 
 import aiosmtplib
+from aiosmtplib import SMTPStatus
+from aiosmtplib.email import quote_address
 
 from services.masking import mask_email, redact
 
@@ -195,16 +198,29 @@ async def _transaction(smtp: aiosmtplib.SMTP, sender: str, recipient: str, raw: 
             await smtp.ehlo(timeout=None)
         except aiosmtplib.SMTPHeloError:
             await smtp.helo(timeout=None)
-    options = [f"SIZE={len(raw)}"] if smtp.supports_extension("size") else []
+    options = [f"SIZE={len(raw)}".encode("ascii")] if smtp.supports_extension("size") else []
     try:
-        await smtp.mail(sender, options=options, timeout=None)
-        await smtp.rcpt(recipient, timeout=None)
+        # MAIL and RCPT as aiosmtplib's mail() and rcpt() send them, with the addresses
+        # quoted once per address rather than parsed again for every message.
+        mail_from = b"FROM:" + _quoted(sender)
+        answer = await smtp.execute_command(b"MAIL", mail_from, *options, timeout=None)
+        if answer.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
+        answer = await smtp.execute_command(b"RCPT", b"TO:" + _quoted(recipient), timeout=None)
+        if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient)
         response = await smtp.data(raw, timeout=None)
     except aiosmtplib.SMTPResponseException:
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await smtp.rset(timeout=None)
         raise
     return response.message
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(address: str) -> bytes:
+    """``<address>`` for MAIL and RCPT, as aiosmtplib quotes it (ValueError if unsafe)."""
+    return quote_address(address).encode("ascii")
 
 
 _Failure = tuple[str, bool, int | None]

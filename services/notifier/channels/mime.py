@@ -20,6 +20,7 @@ from email.utils import formataddr, formatdate
 
 CRLF = "\r\n"
 _MAX_7BIT_LINE = 998
+_BASE64_LINE = 76  # characters per line of a base64 body (RFC 2045)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_PLAIN_HEADER = 900  # longer ASCII values are folded as encoded words (998 is the limit)
 _WORD_OVERHEAD = len("=?utf-8?b??=")
@@ -59,17 +60,25 @@ def header_value(name: str, value: str) -> str:
         return value
     # "Name: " then "=?utf-8?b?" + base64 + "?=" on the first line; " " + word after.
     first = max(3, (78 - len(name) - 2 - _WORD_OVERHEAD) // 4 * 3)
-    words, chunk, budget = [], bytearray(), first
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > budget:
-            words.append(chunk)
-            chunk, budget = bytearray(), _WORD_BYTES
-        chunk += encoded
-    words.append(chunk)
     return (CRLF + " ").join(
-        f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words
+        f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in _words(value, first)
     )
+
+
+def _words(value: str, first: int) -> list[bytes]:
+    """``value``'s UTF-8 in pieces of whole characters, as many as fit: at most ``first``
+    bytes, then at most _WORD_BYTES each (an empty first piece when the first character
+    is longer than ``first``)."""
+    data = value.encode("utf-8")
+    words, start, budget = [], 0, first
+    while len(data) - start > budget:
+        end = start + budget
+        while end > start and data[end] & 0xC0 == 0x80:  # not inside a character
+            end -= 1
+        words.append(data[start:end])
+        start, budget = end, _WORD_BYTES
+    words.append(data[start:])
+    return words
 
 
 def compose(
@@ -100,8 +109,9 @@ def _part(subtype: str, body: str) -> str:
     head = f"Content-Type: text/{subtype}; charset=utf-8{CRLF}Content-Transfer-Encoding: "
     if _is_7bit(canonical) and all(len(line) <= _MAX_7BIT_LINE for line in lines):
         return f"{head}7bit{CRLF}{CRLF}{canonical}"
-    encoded = base64.encodebytes(canonical.encode("utf-8")).decode("ascii")
-    return f"{head}base64{CRLF}{CRLF}{encoded.replace(chr(10), CRLF)}"
+    encoded = base64.b64encode(canonical.encode("utf-8")).decode("ascii")
+    wrapped = [encoded[i : i + _BASE64_LINE] for i in range(0, len(encoded), _BASE64_LINE)]
+    return f"{head}base64{CRLF}{CRLF}{CRLF.join(wrapped)}{CRLF}"
 
 
 def _is_7bit(text: str) -> bool:
