@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.conftest import wait_for
 from tests.stack import REPO_ROOT, STACK_DIR
 
 KAFKA_LIBS = STACK_DIR / "kafka" / "libs"
@@ -82,11 +83,9 @@ class ChaosInfra:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        for _ in range(300):
-            if await _redis_ping(self.ports.redis):
-                return
-            await asyncio.sleep(0.1)
-        raise RuntimeError("chaos redis did not answer PING")
+        await wait_for(
+            lambda: _redis_ping(self.ports.redis), timeout_s=30, what="chaos redis to answer PING"
+        )
 
     def kill_kafka(self) -> None:
         _kill9(self.kafka)

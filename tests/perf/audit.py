@@ -12,7 +12,6 @@ building the story, without Redis) is timed; the median of repeated runs is repo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
@@ -39,6 +38,7 @@ from services.audit.writer import Connector, TrailWriter, columns
 from services.clock import SystemClock
 from services.runner import running
 from services.settings import Settings
+from tests.integration.conftest import wait_for
 from tests.perf.common import REPO_ROOT, Figure, Section, unique_tag
 from tests.stack import LocalStack
 
@@ -128,11 +128,16 @@ async def ingest(stack: LocalStack, count: int) -> tuple[float, dict[str, Any]]:
         parts = create_audit(settings)
         started = time.perf_counter()
         first: tuple[float, int] | None = None  # when rows began to arrive, and how many
+
+        async def all_rows() -> bool:
+            nonlocal first
+            rows = await _rows(dsn)
+            if first is None and rows:
+                first = (time.perf_counter(), rows)
+            return rows >= count
+
         async with running(parts.app):
-            while (rows := await _rows(dsn)) < count:
-                if first is None and rows:
-                    first = (time.perf_counter(), rows)
-                await asyncio.sleep(0.05)
+            await wait_for(all_rows, timeout_s=600, what="every audit row")
         done = time.perf_counter()
         assert first is not None, "no row before the last"
         rate = (count - first[1]) / (done - first[0])
