@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from contracts.notice import NoticeRequested
 from services.notifier.channels import Channel, DeliveryError, OutboundMessage
-from services.notifier.channels.base import TEXT_FOR_MENTIONS
+from services.notifier.channels.base import SENDS_TEXT, TEXT_FOR_MENTIONS
 from services.notifier.channels.mentions import Mention, mentions_from_facts
 from services.notifier.render import Rendered, TemplateSet
 from services.notifier.templating.catalog import GROUP_ROLE
@@ -14,12 +15,21 @@ from services.notifier.templating.catalog import GROUP_ROLE
 # What each channel family sends from a rendering; rendering only that is cheaper.
 # Chat robots send markdown; plain text only when the markdown came out empty, or when
 # the message @-mentions someone on a robot whose markdown cannot (TEXT_FOR_MENTIONS).
-FAMILIES_OF = {
+# The webhook posts the notice itself (build_message's payload): nothing is rendered.
+FAMILIES_OF: dict[str, tuple[str, ...]] = {
     "email": ("subject", "text", "html"),
     "chat": ("subject", "markdown"),
     "sms": ("sms",),
-    "webhook": ("subject", "text"),
+    "webhook": (),
 }
+
+
+class _Mentioned(NamedTuple):
+    """Whom a message @-mentions, before it is built (mentions.Mentioning)."""
+
+    mentions: tuple[Mention, ...]
+    at_mobiles: tuple[str, ...]
+
 
 # channel name → "kind.action" / "kind" / "default" → (provider template id, parameter names)
 SmsTemplates = Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]]
@@ -30,8 +40,13 @@ def render_for(
 ) -> Rendered:
     """The renderings of ``notice`` that ``channel`` sends, worded for its recipient's side."""
     families = FAMILIES_OF[channel.family]
-    mentions = _mentions(notice, channel) or _group_mentions(notice, channel)
-    if mentions and getattr(channel, TEXT_FOR_MENTIONS, False):
+    if not families:
+        return Rendered(subject="", text="", html="", markdown="", sms_params={})
+    at_mobiles, mentions = _mentions(notice, channel), _group_mentions(notice, channel)
+    if (at_mobiles or mentions) and getattr(channel, TEXT_FOR_MENTIONS, False):
+        sends_text = getattr(channel, SENDS_TEXT, None)
+        if sends_text is not None and sends_text(_Mentioned(mentions, at_mobiles)):
+            families = tuple(f for f in families if f != "markdown")  # it would go unused
         families += ("text",)
     if getattr(channel, "wants_text", False) and "text" not in families:
         families += ("text",)  # work-chat app cards summarise the plain text

@@ -111,6 +111,27 @@ def never_reached_provider(error: DeliveryError) -> bool:
     return _failed_connecting(error.__cause__)
 
 
+def may_have_been_accepted(error: DeliveryError) -> bool:
+    """Whether the provider may hold the message although the send failed: the request
+    may have been written and no answer came (a timeout, a connection lost midway). An
+    answer that refused (an HTTP status, an SMTP reply, a provider's code) says it did not."""
+    if error.provider_code is not None or never_reached_provider(error):
+        return False
+    # Imported here: importing the channels package stays cheap (adapters load on use).
+    import aiohttp
+    import aiosmtplib
+
+    unanswered = (
+        TimeoutError,
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientOSError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+    )
+    return isinstance(error.__cause__, unanswered)
+
+
 def _failed_connecting(cause: BaseException | None) -> bool:
     # Imported here: importing the channels package stays cheap (adapters load on use).
     import aiohttp
@@ -140,6 +161,10 @@ class SendResult:
 #: Chat adapters that send plain text, not markdown, when a message @-mentions someone
 #: set ``text_for_mentions = True`` (WeCom: its markdown cannot @ by mobile).
 TEXT_FOR_MENTIONS = "text_for_mentions"
+#: Such an adapter may also tell, before rendering, when its markdown would go unused:
+#: a method ``sends_text(mentioning) -> bool`` of whom a message @-mentions
+#: (``mentions`` and ``at_mobiles``); for those messages no markdown is rendered.
+SENDS_TEXT = "sends_text"
 
 
 @runtime_checkable

@@ -22,13 +22,14 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from ._answers import errcode_result
-from ._http import HttpChannel
+from ._http import HttpChannel, HttpOptions
 from .base import Family, OutboundMessage, SendResult
 from .mentions import Targets, dingtalk_targets
+from .signing import HmacSha256
 
 _RETRYABLE_CODES = {
     -1,  # 系统繁忙
@@ -42,10 +43,14 @@ _RETRY_AFTER_S = {130101: 60.0, 410100: 60.0}
 # (content refused).
 
 
-def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
-    """base64(HMAC-SHA256(secret, f"{timestamp_ms}\\n{secret}")), not yet URL-encoded."""
+def dingtalk_sign(secret: str, timestamp_ms: int, signer: HmacSha256 | None = None) -> str:
+    """base64(HMAC-SHA256(secret, f"{timestamp_ms}\\n{secret}")), not yet URL-encoded;
+    ``signer``: the secret's, made once (the same signature, cheaper)."""
     string_to_sign = f"{timestamp_ms}\n{secret}".encode()
-    digest = hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()
+    if signer is not None:
+        digest = signer.digest(string_to_sign)
+    else:
+        digest = hmac.digest(secret.encode("utf-8"), string_to_sign, hashlib.sha256)
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -77,12 +82,17 @@ class DingTalkChannel(HttpChannel[DingTalkSettings]):
     family: Family = "chat"
     default_name = "dingtalk"
 
+    def __init__(self, settings: DingTalkSettings, **options: Unpack[HttpOptions]) -> None:
+        super().__init__(settings, **options)
+        secret = settings.secret
+        self._signer = HmacSha256(secret.encode("utf-8")) if secret else None
+
     def signed_url(self) -> str:
         url = self.settings.webhook_url
         if not self.settings.secret:
             return url
         ts = int(self._clock() * 1000)
-        sign = quote(dingtalk_sign(self.settings.secret, ts), safe="")
+        sign = quote(dingtalk_sign(self.settings.secret, ts, self._signer), safe="")
         sep = "&" if "?" in url else "?"
         return f"{url}{sep}timestamp={ts}&sign={sign}"
 

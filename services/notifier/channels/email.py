@@ -21,8 +21,6 @@ STARTTLS and malformed addresses are permanent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import hashlib
 import ssl
 import time
@@ -32,14 +30,13 @@ from typing import Literal
 from urllib.parse import quote
 
 import aiosmtplib
-from aiosmtplib import SMTPStatus
-from aiosmtplib.email import quote_address
 
 from services.masking import mask_email, redact
 
 from .base import DeliveryError, Family, OutboundMessage, SendResult
 from .mime import BadAddress, compose, header_value, mailbox
 from .smtppool import SmtpPool
+from .smtpsend import transaction
 
 Security = Literal["none", "starttls", "tls"]
 _DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
@@ -169,7 +166,7 @@ class EmailChannel:
             # One deadline for the wait for a pooled connection, opening it, and the whole
             # transaction (cheaper than one per command).
             async with asyncio.timeout(self.settings.timeout_s), self.pool.connection() as smtp:
-                answer = await _transaction(smtp, self.settings.from_addr, message.to_email, raw)
+                answer = await transaction(smtp, self.settings.from_addr, message.to_email, raw)
         except Exception as e:
             raise self._classify(e, message.to_email) from e
         return SendResult(provider_message_id=message_id, provider_answer=redact(answer, limit=200))
@@ -186,41 +183,6 @@ class EmailChannel:
             provider_code=str(code) if code is not None else None,
             channel=self.name,
         )
-
-
-async def _transaction(smtp: aiosmtplib.SMTP, sender: str, recipient: str, raw: bytes) -> str:
-    """MAIL, RCPT and DATA for one message already in canonical CRLF form; the server's
-    answer to DATA. aiosmtplib's ``sendmail`` would normalise the line endings once more
-    just to announce the SIZE, which we know. A refused command resets the envelope
-    (RSET), so the connection can carry the next message."""
-    if smtp.is_ehlo_or_helo_needed:
-        try:
-            await smtp.ehlo(timeout=None)
-        except aiosmtplib.SMTPHeloError:
-            await smtp.helo(timeout=None)
-    options = [f"SIZE={len(raw)}".encode("ascii")] if smtp.supports_extension("size") else []
-    try:
-        # MAIL and RCPT as aiosmtplib's mail() and rcpt() send them, with the addresses
-        # quoted once per address rather than parsed again for every message.
-        mail_from = b"FROM:" + _quoted(sender)
-        answer = await smtp.execute_command(b"MAIL", mail_from, *options, timeout=None)
-        if answer.code != SMTPStatus.completed:
-            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
-        answer = await smtp.execute_command(b"RCPT", b"TO:" + _quoted(recipient), timeout=None)
-        if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient)
-        response = await smtp.data(raw, timeout=None)
-    except aiosmtplib.SMTPResponseException:
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
-            await smtp.rset(timeout=None)
-        raise
-    return response.message
-
-
-@functools.lru_cache(maxsize=4096)
-def _quoted(address: str) -> bytes:
-    """``<address>`` for MAIL and RCPT, as aiosmtplib quotes it (ValueError if unsafe)."""
-    return quote_address(address).encode("ascii")
 
 
 _Failure = tuple[str, bool, int | None]

@@ -50,7 +50,7 @@ class Mention:
     feishu_open_id: str | None = None
 
 
-class _Mentioning(Protocol):
+class Mentioning(Protocol):
     """What of a message the mentions come from (an OutboundMessage)."""
 
     @property
@@ -91,17 +91,17 @@ class Targets:
         return bool(self.userids or self.mobiles)
 
 
-def wecom_targets(message: _Mentioning) -> Targets:
+def wecom_targets(message: Mentioning) -> Targets:
     """WeCom: each person by userid when they have one, else by mobile."""
     return _by_userid_or_mobile(_everyone(message), lambda m: m.wecom_userid, WECOM_USERID)
 
 
-def dingtalk_targets(message: _Mentioning) -> Targets:
+def dingtalk_targets(message: Mentioning) -> Targets:
     """DingTalk: each person by userid when they have one, else by mobile."""
     return _by_userid_or_mobile(_everyone(message), lambda m: m.dingtalk_userid, DINGTALK_USERID)
 
 
-def feishu_targets(message: _Mentioning) -> tuple[Mention, ...]:
+def feishu_targets(message: Mentioning) -> tuple[Mention, ...]:
     """Feishu: the people with an open_id (a custom bot can @ by nothing else), once each."""
     found: dict[str, Mention] = {}
     for mention in _everyone(message):
@@ -111,7 +111,7 @@ def feishu_targets(message: _Mentioning) -> tuple[Mention, ...]:
     return tuple(found.values())
 
 
-def _everyone(message: _Mentioning) -> list[Mention]:
+def _everyone(message: Mentioning) -> list[Mention]:
     """The message's mentions, then any ``at_mobiles`` (an escalation's recipient)."""
     return [*message.mentions, *(Mention(mobile=m) for m in message.at_mobiles)]
 

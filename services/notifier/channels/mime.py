@@ -55,7 +55,7 @@ def header_value(name: str, value: str) -> str:
     """An unstructured header's value on one logical line (line breaks become spaces):
     as is when printable ASCII, else RFC 2047 encoded words (base64 of whole UTF-8
     characters), folded so that no line passes 78 columns."""
-    value = " ".join(_LINE_BREAK.split(value))
+    value = " ".join(_lines(value))
     if value.isascii() and value.isprintable() and len(value) <= _MAX_PLAIN_HEADER:
         return value
     # "Name: " then "=?utf-8?b?" + base64 + "?=" on the first line; " " + word after.
@@ -104,7 +104,7 @@ def compose(
 
 def _part(subtype: str, body: str) -> str:
     """A text part: its headers, a blank line and its content in canonical form."""
-    lines = _LINE_BREAK.split(body)
+    lines = _lines(body)
     canonical = CRLF.join(lines) + CRLF
     head = f"Content-Type: text/{subtype}; charset=utf-8{CRLF}Content-Transfer-Encoding: "
     if _is_7bit(canonical) and all(len(line) <= _MAX_7BIT_LINE for line in lines):
@@ -112,6 +112,12 @@ def _part(subtype: str, body: str) -> str:
     encoded = base64.b64encode(canonical.encode("utf-8")).decode("ascii")
     wrapped = [encoded[i : i + _BASE64_LINE] for i in range(0, len(encoded), _BASE64_LINE)]
     return f"{head}base64{CRLF}{CRLF}{CRLF.join(wrapped)}{CRLF}"
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` split at its line breaks (CRLF, CR or LF); without a CR, the plain split
+    finds the same lines several times faster than the regular expression."""
+    return _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
 
 
 def _is_7bit(text: str) -> bool:

@@ -26,6 +26,7 @@ from urllib.parse import quote
 from ._answers import raise_unless_2xx
 from ._http import JSON_CONTENT_TYPE, HttpChannel, HttpOptions, json_bytes
 from .base import Family, OutboundMessage, SendResult
+from .signing import HmacSha256
 
 SIGNATURE_HEADER = "X-Duban-Signature"
 TIMESTAMP_HEADER = "X-Duban-Timestamp"
@@ -38,8 +39,13 @@ def _as_bytes(value: bytes | str) -> bytes:
 
 def webhook_signature(secret: str | bytes, timestamp: int | str, body: bytes | str) -> str:
     """The ``X-Duban-Signature`` header value: ``sha256=<hex>``."""
-    signed = str(timestamp).encode("ascii") + b"." + _as_bytes(body)
-    return "sha256=" + hmac.new(_as_bytes(secret), signed, hashlib.sha256).hexdigest()
+    signed = _signed(timestamp, body)
+    return "sha256=" + hmac.digest(_as_bytes(secret), signed, hashlib.sha256).hex()
+
+
+def _signed(timestamp: int | str, body: bytes | str) -> bytes:
+    """What the signature covers: ``<timestamp>.<body>``."""
+    return str(timestamp).encode("ascii") + b"." + _as_bytes(body)
 
 
 def verify_webhook_signature(
@@ -96,6 +102,7 @@ class WebhookChannel(HttpChannel[WebhookSettings]):
         if not settings.secret:
             raise ValueError("webhook secret must not be empty")
         super().__init__(settings, **options)
+        self._signer = HmacSha256(_as_bytes(settings.secret))  # webhook_signature, faster
 
     def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
         payload: Mapping[str, object] = (
@@ -107,7 +114,7 @@ class WebhookChannel(HttpChannel[WebhookSettings]):
             "Content-Type": JSON_CONTENT_TYPE,
             TIMESTAMP_HEADER: str(ts),
             DELIVERY_HEADER: _header_safe(message.delivery_key),
-            SIGNATURE_HEADER: webhook_signature(self.settings.secret, ts, body),
+            SIGNATURE_HEADER: "sha256=" + self._signer.digest(_signed(ts, body)).hex(),
         }
         return body, headers
 

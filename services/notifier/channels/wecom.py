@@ -31,7 +31,7 @@ from yarl import URL
 from ._answers import errcode_result, utf8_truncate
 from ._http import HttpChannel
 from .base import Family, OutboundMessage, SendResult
-from .mentions import wecom_targets
+from .mentions import Mentioning, wecom_targets
 
 DEFAULT_ENDPOINT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 TEXT_MAX_BYTES = 2048
@@ -78,6 +78,11 @@ class WeComChannel(HttpChannel[WeComSettings]):
     family: Family = "chat"
     text_for_mentions = True
     default_name = "wecom"
+
+    def sends_text(self, mentioning: Mentioning) -> bool:
+        """Whether a message @-mentioning these people goes out as plain text whatever
+        its markdown says: someone can only be mentioned by mobile (base.SENDS_TEXT)."""
+        return bool(wecom_targets(mentioning).mobiles)
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
         targets = wecom_targets(message)

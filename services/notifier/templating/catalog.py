@@ -3,6 +3,7 @@ the result."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, get_args
@@ -114,6 +115,17 @@ DEFAULT_TZ: Final = "Asia/Shanghai"
 
 def known_families(families: Collection[str]) -> frozenset[str]:
     """``families`` as a set; ValueError naming any that is not in FAMILIES."""
+    if type(families) is tuple:  # what the channels ask for, render after render
+        return _known_tuple(families)
+    return _known(families)
+
+
+@functools.lru_cache(maxsize=64)
+def _known_tuple(families: tuple[str, ...]) -> frozenset[str]:
+    return _known(families)
+
+
+def _known(families: Collection[str]) -> frozenset[str]:
     unknown = set(families) - FAMILIES.keys()
     if unknown:
         raise ValueError(f"unknown families {sorted(unknown)}; known: {', '.join(FAMILIES)}")

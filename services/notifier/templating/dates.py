@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Final
@@ -54,6 +55,23 @@ def _cn_moment(value: object, tz: tzinfo, show: Callable[[datetime], str]) -> st
     """``show`` an instant, ``_cn_day`` a bare date; empty for none, unparsable as is."""
     if value is None or value == "":
         return ""
+    if type(value) is str:
+        return _remembered(value, tz, show)
+    if type(value) is datetime:  # aware ones in one zone compare equal across a fold
+        return _remembered((value, value.fold), tz, show)
+    return _cn_value(value, tz, show)
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(
+    key: str | tuple[datetime, int], tz: tzinfo, show: Callable[[datetime], str]
+) -> str:
+    """:func:`_cn_moment` of a text or a datetime (with its fold), remembered: the same
+    deadlines and due dates come back in notice after notice."""
+    return _cn_value(key if isinstance(key, str) else key[0], tz, show)
+
+
+def _cn_value(value: object, tz: tzinfo, show: Callable[[datetime], str]) -> str:
     moment = _parse_moment(value, tz)
     if moment is None:
         return str(value)

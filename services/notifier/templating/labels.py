@@ -49,6 +49,8 @@ def _labeller(labels: Mapping[str, str]) -> Callable[[object], str]:
     """A filter mapping codes to labels; an unknown code is shown as it is."""
 
     def label(value: object) -> str:
+        if type(value) is str:
+            return labels.get(value, value)
         if value is None:
             return ""
         return labels.get(str(value), str(value))

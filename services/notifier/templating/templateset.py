@@ -29,6 +29,7 @@ from services.notifier.templating.catalog import (
 from services.notifier.templating.environment import (
     RENDER_CACHE,
     compile_template,
+    evaluate,
     freeze_globals,
     make_env,
 )
@@ -74,6 +75,9 @@ class TemplateSet:
         self._sms = dict(sms)
         self._origins = dict(origins)
         self._files = frozenset(self._templates) | frozenset(self._sms)
+        # The environment's globals (frozen at load), where each render's context starts.
+        first = next(iter(self._templates.values()), None)
+        self._globals: dict[str, Any] = dict(first.globals) if first is not None else {}
         self._variants: dict[tuple[str, str | None, str | None, str | None], _Variant] = {}
 
     # -- loading
@@ -228,7 +232,7 @@ class TemplateSet:
         wanted = FAMILIES.keys() if families is None else known_families(families)
         if ack_url is not None and not ack_url.startswith(("https://", "http://")):
             raise TemplateError(f"ack_url must be an http(s) URL, got {ack_url[:40]!r}")
-        context: dict[str, Any] = {**OPTIONAL_FACTS, **facts, RENDER_CACHE: {}}
+        context: dict[str, Any] = {**self._globals, **OPTIONAL_FACTS, **facts, RENDER_CACHE: {}}
         context.update(kind=kind, action=action, side=side, ack_url=ack_url, issued_at=issued_at)
         if variant.body is not None:
             context["body_template"] = variant.body
@@ -256,9 +260,9 @@ class TemplateSet:
             raise self._wrap(exc, sms.file) from exc
         return {name: sms_value(str(getattr(module, f"p{i}"))) for i, name in enumerate(sms.names)}
 
-    def _run(self, template: Template, context: Mapping[str, Any], entry: str) -> str:
+    def _run(self, template: Template, context: dict[str, Any], entry: str) -> str:
         try:
-            return template.render(context)
+            return evaluate(template, context)
         except TemplateError:
             raise
         except Exception as exc:
