@@ -17,7 +17,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from services.errors import INFRASTRUCTURE_BACKOFF_S, INFRASTRUCTURE_ERRORS
+from services.errors import (
+    INFRASTRUCTURE_BACKOFF_S,
+    INFRASTRUCTURE_ERRORS,
+    store_refuses_writes,
+)
 from services.masking import redact
 
 DEFAULT_ATTEMPTS = 3
@@ -102,8 +106,9 @@ class RecordGuard:
         )
 
     async def _unless_down(self, error: BaseException) -> None:
-        """Re-raise (after a pause) when the infrastructure is down: the batch waits."""
-        if await self.healthy():
+        """Re-raise (after a pause) when the infrastructure is down: the batch waits.
+        Redis refusing writes (a failover, replicas missing) is down, whatever PING says."""
+        if not store_refuses_writes(error) and await self.healthy():
             self.log.warning(
                 "%s: %s while Kafka and Redis answer; looking at each record",
                 self.name,

@@ -24,8 +24,6 @@ from aiokafka.errors import (
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
-from contracts.notice import ChannelPlan, NoticeRequested, Recipient
-from contracts.registry import make_event
 from contracts.topics import (
     DLQ_HEADER_OFFSET,
     DLQ_HEADER_PARTITION,
@@ -37,12 +35,12 @@ from contracts.topics import (
     Topics,
 )
 from services.core.evaluate import PlannedNotice
+from services.core.noticeevent import Boxed, box
 from services.guard import Record
 from services.masking import redact
 from services.metrics import EngineMetrics
 
 log = logging.getLogger("duban.kafka")
-ENGINE_SOURCE = "urn:duban:engine"
 PARTITIONS = 6
 # A dead letter larger than this is kept as a truncated copy (the producer's default
 # max_request_size is 1 MiB; headers and the batch's framing need some room).
@@ -109,45 +107,6 @@ async def _admin(
             delay = min(delay * 2, START_RETRY_S[1])
 
 
-def notice_event(notice: PlannedNotice) -> bytes:
-    """The notice.requested CloudEvent for one planned notice (id stable across re-sends)."""
-    person = notice.recipient.person
-    data = NoticeRequested(
-        notice_id=notice.notice_id,
-        occurrence=notice.occurrence,
-        kind=notice.kind,
-        action=notice.action,
-        subject=notice.subject,
-        due_at=notice.due_at,
-        recipient=Recipient(
-            person_id=person.id,
-            name=person.name,
-            role=notice.recipient.role,
-            mobile=person.mobile,
-            email=person.email,
-            wecom_userid=person.wecom_userid,
-            dingtalk_userid=person.dingtalk_userid,
-            feishu_open_id=person.feishu_open_id,
-        ),
-        channels=[ChannelPlan(channel=c.channel, not_before=c.not_before) for c in notice.channels],
-        facts=notice.facts,
-    )
-    event = make_event(
-        "notice.requested",
-        ENGINE_SOURCE,
-        notice.notice_id,
-        data,
-        time=notice.at,
-        id=notice_event_id(notice),
-    )
-    return event.to_json()
-
-
-def notice_event_id(notice: PlannedNotice) -> str:
-    """The notice.requested event's id: one per notice occurrence and recipient."""
-    return f"{notice.notice_id}#{notice.occurrence}@{notice.recipient.person.id}"
-
-
 class KafkaSink:
     """Publishes the engine's notices and dead letters, awaiting the broker's confirmation.
     Its publishers are declared on the broker (and in its AsyncAPI document) when built."""
@@ -167,19 +126,25 @@ class KafkaSink:
             description="Inbound events refused: original bytes and key, reason in headers.",
         )
 
-    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
+    async def notices(
+        self, notices: Sequence[PlannedNotice], encoded: Sequence[Boxed] = ()
+    ) -> None:
         """Publish notice.requested events, keyed by notice id, all in flight at once."""
+        await self.boxed(encoded or [box(n) for n in notices])
+
+    async def boxed(self, events: Sequence[Boxed]) -> None:
+        """Publish encoded notice.requested events, all in flight at once."""
         pending = [
             await self._notices.publish(
-                notice_event(n),
-                key=n.notice_id.encode(),
-                correlation_id=notice_event_id(n),  # the event's id: no random one to make
+                e.payload,
+                key=e.key.encode(),
+                correlation_id=e.event_id,  # the event's id: no random one to make
                 no_confirm=True,
             )
-            for n in notices
+            for e in events
         ]
         await confirmed(pending)
-        self.metrics.notices_requested.inc(len(notices))
+        self.metrics.notices_requested.inc(len(events))
 
     async def dead_letter(self, record: Record, reason: str) -> None:
         """Publish the original bytes with the reason and origin in headers."""

@@ -163,6 +163,12 @@ class NotifierMetrics:
             channel,
             buckets=SEND_BUCKETS_S,
         )
+        self.held = r.family(
+            Counter,
+            "duban_notifier_held",
+            "Notices no channel delivered for now (the last one's failure may pass): held "
+            "and tried again later (services/notifier/holding.py).",
+        )
         self.dead_lettered = r.family(
             Counter,
             "duban_notifier_dead_lettered",

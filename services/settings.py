@@ -15,7 +15,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -66,6 +73,18 @@ def read_environment() -> Variables:
     return Variables(os.environ)
 
 
+def sentinel_addresses(text: str) -> list[tuple[str, int]]:
+    """Text like "host:port,host:port" as (host, port) pairs; ValueError saying what is
+    wrong."""
+    addresses = []
+    for item in (part.strip() for part in text.split(",")):
+        host, colon, port = item.rpartition(":")
+        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"expected host:port[,host:port...], not {item!r}")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
 class SettingsError(ValueError):
     """A DUBAN_* variable whose value cannot be used; the message names it."""
 
@@ -78,6 +97,16 @@ class Settings(BaseSettings):
     config_dir: Path = Path("deploy/config/example")
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6390/0"
+    # Redis Sentinel (docs/reliability.md): "host:port,host:port,..." of the sentinels.
+    # Set, duban asks them for the primary of DUBAN_REDIS_MASTER and follows a failover;
+    # DUBAN_REDIS_URL then gives only the password, user and database (not the host).
+    redis_sentinels: str | None = None
+    redis_master: str = "mymaster"
+    # After each write a Kafka offset commit depends on (the engine's state commits, the
+    # notifier's sent marks and quiet-hours deferrals): WAIT until this many replicas have
+    # it, at most the timeout, else the batch is redelivered. 0: do not wait.
+    redis_wait_replicas: Annotated[int, Field(ge=0)] = 0
+    redis_wait_timeout_ms: Count = 1000
     # DUBAN_TOPIC_<NAME>: one field per name of contracts.topics.Topics (see `topics`).
     topic_hazard_events: str = _DEFAULT_TOPICS.hazard_events
     topic_duty_events: str = _DEFAULT_TOPICS.duty_events
@@ -105,6 +134,9 @@ class Settings(BaseSettings):
     ack_base_url: str = "http://127.0.0.1:8086"
     service_name: str = "duban"
     rate_limits: bool = True  # channels' shared send-rate limits; off only for benchmarks
+    # A notice no channel could deliver for now is tried again until this long after it
+    # was due, then dead-lettered (services/notifier/holding.py).
+    undelivered_hold_s: Seconds = 86_400.0
     poison_attempts: Count = 3  # a record failing this often while Kafka and Redis answer
     max_event_bytes: Count = 1_000_000  # inbound messages: refused (dead-lettered) above this
     max_json_depth: Count = 32
@@ -144,6 +176,13 @@ class Settings(BaseSettings):
         named = {_TOPIC + f.name: getattr(topics, f.name) for f in fields(Topics)}
         return {k: v for k, v in data.items() if k != "topics"} | named
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_list(cls, value: str | None) -> str | None:
+        if value is not None:
+            sentinel_addresses(value)  # raises naming what is wrong
+        return value
+
     @model_validator(mode="after")
     def _dates_in_order(self) -> Settings:
         if self.earliest_date > self.latest_date:
@@ -157,6 +196,11 @@ class Settings(BaseSettings):
     def topics(self) -> Topics:
         """The topic names in use."""
         return Topics(**{f.name: getattr(self, _TOPIC + f.name) for f in fields(Topics)})
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The sentinels as (host, port); empty without DUBAN_REDIS_SENTINELS."""
+        return [] if self.redis_sentinels is None else sentinel_addresses(self.redis_sentinels)
 
     @property
     def plausibility(self) -> Plausibility:

@@ -7,6 +7,8 @@
 #   deploy/local/stack.sh wipe          stop and delete all data (downloaded jars are kept)
 #   deploy/local/stack.sh status        health of each part; exit 1 if any is down
 #   deploy/local/stack.sh tools         install the missing system packages only
+#   deploy/local/stack.sh sentinel-up | sentinel-down [--wipe] | sentinel-status
+#                                       Redis primary + replica + 3 sentinels (not in `up`)
 #
 # Everything lives in <repo>/.stack/ (git-ignored):
 #   kafka/libs/        broker jars, fetched once from Maven Central via deploy/local/kafka/pom.xml
@@ -61,6 +63,9 @@ MAIL_LOG="$MAILCATCHER_DIR/mailcatcher.log"
 # PostgreSQL (the audit trail): its functions and settings.
 # shellcheck source=deploy/local/stack_postgres.sh
 source "$SCRIPT_DIR/stack_postgres.sh"
+# Redis with Sentinel (primary 6391, replica 6392, sentinels 26391-26393), on demand.
+# shellcheck source=deploy/local/stack_sentinel.sh
+source "$SCRIPT_DIR/stack_sentinel.sh"
 # The provider stand-ins and the inbox page (http://127.0.0.1:8030/) for `make run`.
 # shellcheck source=deploy/local/stack_standins.sh
 source "$SCRIPT_DIR/stack_standins.sh"
@@ -382,9 +387,10 @@ daemonize yes
 pidfile $REDIS_PIDFILE
 logfile $REDIS_LOG
 dir $REDIS_DIR
-# duban keeps its schedule state in Redis: make it survive restarts.
+# duban keeps its state, timers and delivery ledger in Redis: make every acknowledged
+# write survive a crash (docs/reliability.md: everysec may lose the last second).
 appendonly yes
-appendfsync everysec
+appendfsync always
 EOF
     say "redis: starting on $HOST:$REDIS_PORT"
     rm -f "$REDIS_PIDFILE"
@@ -502,7 +508,7 @@ cmd_status() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -514,6 +520,11 @@ main() {
         wipe) cmd_down --wipe ;;
         status) cmd_status ;;
         tools) mkdir -p "$STACK" && ensure_tools ;;
+        sentinel-up) cmd_sentinel_up ;;
+        sentinel-down)
+            [[ -z "${2:-}" || "$2" == --wipe ]] || { usage >&2; exit 2; }
+            cmd_sentinel_down "${2:-}" ;;
+        sentinel-status) cmd_sentinel_status ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit 2 ;;
     esac

@@ -44,6 +44,7 @@ from services.sms.pushes import (
     tencent_uplinks,
 )
 from services.sms.replycodes import RedisReplyCodes, ReplyCodes
+from services.store.client import redis_client
 
 log = logging.getLogger("duban.ack")
 T = TypeVar("T")
@@ -180,7 +181,7 @@ def add_sms_callbacks(
         )
 
     async def own_redis(_: web.Application) -> AsyncIterator[None]:
-        client = Redis.from_url(settings.redis_url, socket_timeout=2.0)
+        client = redis_client(settings, socket_timeout=2.0)
         callbacks.follow_up = follow_up(RedisAwaiting(client), RedisReplyCodes(client))
         try:
             yield

@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 from faststream.kafka import KafkaBroker
-from redis.asyncio import Redis
 
 from services.ack.accesslog import TokenlessAccessLogger, server_logger
 from services.ack.app import create_ack_app
 from services.settings import Settings
+from services.store.client import redis_client
 
 
 def bind_listening_sockets(host: str, port: int) -> list[socket.socket]:
@@ -61,7 +61,7 @@ async def running_ack(settings: Settings) -> AsyncIterator[web.AppRunner]:
         settings.kafka_bootstrap, client_id="duban-ack", logger=logging.getLogger("duban.ack")
     )
     # Redis connects lazily: the page works without it (it cannot tell a repeat, then).
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2.0)
+    redis = redis_client(settings, socket_timeout=2.0)
     app = create_ack_app(settings, broker, redis=redis)  # a missing secret: reported first
     sockets = bind_listening_sockets(settings.http_host, settings.ack_http_port)
     async with contextlib.AsyncExitStack() as stack:

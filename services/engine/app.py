@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from redis.asyncio import Redis
 
 from services.clock import Clock, SystemClock
 from services.config.load import load_config
 from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
+from services.engine.outboxsweep import OutboxSweep
 from services.engine.timers import TimerLoop
 from services.engine.work import Engine
 from services.guard import RecordGuard
@@ -24,7 +24,9 @@ from services.health import Health
 from services.kafka import KafkaSink, consumer_lag, ensure_topics, records_of, undecoded
 from services.metrics import EngineMetrics, Metrics
 from services.settings import Settings, all_topics
+from services.store.client import redis_client
 from services.store.entities import RedisEntityStore
+from services.store.replicas import ReplicaWait
 from services.store.timers import RedisTimerStore
 
 log = logging.getLogger("duban.engine")
@@ -40,6 +42,7 @@ class EngineParts:
     metrics: Metrics = field(default_factory=Metrics)  # the engine's registry
     engine: Engine | None = None
     timer_loop: TimerLoop | None = None
+    outbox_sweep: OutboxSweep | None = None
 
 
 def create_engine(
@@ -86,14 +89,14 @@ def create_engine(
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, all_topics(topics), settings.topic_partitions)
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings)
         parts.health.redis = redis
-        parts.engine = Engine(
-            rules, RedisEntityStore(redis), sink, clock, settings.input_limits, metrics=counts
-        )
+        store = RedisEntityStore(redis, ReplicaWait.of(settings))
+        parts.engine = Engine(rules, store, sink, clock, settings.input_limits, metrics=counts)
         parts.timer_loop = TimerLoop(
             parts.engine, RedisTimerStore(redis), clock, settings, metrics=counts
         )
+        parts.outbox_sweep = OutboxSweep(store, sink)
         try:
             yield
         finally:
@@ -109,6 +112,8 @@ def create_engine(
         await parts.engine.duties.bootstrap()
         if run_timers and parts.timer_loop is not None:
             tasks.append(asyncio.create_task(parts.timer_loop.run(caught_up)))
+        if parts.outbox_sweep is not None:
+            tasks.append(asyncio.create_task(parts.outbox_sweep.run()))
 
     async def caught_up() -> bool:
         lag = await consumer_lag(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
@@ -118,6 +123,8 @@ def create_engine(
     async def stop_timers() -> None:
         if parts.timer_loop is not None:
             parts.timer_loop.stop()
+        if parts.outbox_sweep is not None:
+            parts.outbox_sweep.stop()
         await asyncio.gather(*tasks)
 
     parts.app = app

@@ -1,15 +1,16 @@
 """The engine's duty and digest work: registration, fulfilment, and their timers.
 
-Same discipline as hazards: read versioned documents, decide with the pure core,
-publish the notices, commit state and timer together with compare-and-set, retry the
-conflicting ones. Digest notice ids carry the period, so a digest is sent once per
-period however many replicas fire it or however late a replica comes back.
+Same discipline as hazards: read versioned documents, decide with the pure core, commit
+state, timer and notices (into the outbox) together with compare-and-set, publish the
+notices of the commits that succeeded, retry the conflicting ones. Digest notice ids
+carry the period, so a digest is sent once per period however many replicas fire it or
+however late a replica comes back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from services.core.evaluate import PlannedNotice, Rules
 from services.core.reducer import Fact
 from services.core.state import HazardState, UnitInfo
 from services.core.task_rows import tasks_by_owner
+from services.engine.outbox import Outbox
 from services.store.keys import digest_key, duty_key, unit_key
 from services.store.ports import EntityStore, Stored, Write
 
@@ -38,16 +40,15 @@ MAX_ATTEMPTS = 8
 # document must not grow a line every week for ever.
 DIGEST_PERIODS_KEPT = 60
 M = TypeVar("M", HazardState, UnitInfo, DutyState)
-Publish = Callable[[Sequence[PlannedNotice]], Awaitable[None]]
 
 
 class DutyWork:
     """Duties of units and departments, and the digests."""
 
-    def __init__(self, rules: Rules, store: EntityStore, publish: Publish, clock: Clock):
+    def __init__(self, rules: Rules, store: EntityStore, outbox: Outbox, clock: Clock):
         self.rules = rules
         self.store = store
-        self.publish = publish
+        self.outbox = outbox
         self.clock = clock
         self.duties = {d.id: d for d in rules.duties.duties}
         self.bound = {(d.id, dept) for dept, d in department_duties(rules)}
@@ -147,9 +148,8 @@ class DutyWork:
                     duty, subject_id, doc, units.get(subject_id), fulfilled.get(doc.key), now
                 )
                 writes.append(write)
-                notices += sent
-            await self.publish(notices)
-            conflicts = set(await self.store.commit(writes))
+                notices.append(sent)
+            conflicts = await self.outbox.commit(writes, notices)
             pairs = [p for i, p in enumerate(pairs) if i in conflicts]
         raise RuntimeError(f"duty documents still conflicting: {pairs[:3]}")
 
@@ -226,11 +226,10 @@ class DutyWork:
             if run.period_key is not None:
                 sent = [*state.sent, run.period_key][-DIGEST_PERIODS_KEPT:]
                 state = state.model_copy(update={"sent": sent})
-            await self.publish(run.notices)
             write = Write(
                 doc.key, doc.version, state.model_dump_json(), f"digest:{digest_id}", run.next_at
             )
-            if not await self.store.commit([write]):
+            if not await self.outbox.commit([write], [run.notices]):
                 return
         raise RuntimeError(f"digest {digest_id} still conflicting")
 

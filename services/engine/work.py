@@ -3,11 +3,13 @@
 `Engine.apply` is what happens when events arrive and `Engine.fire` what happens when
 timers fire; the consumer, the timer loop and `duban simulate` all call these two.
 
-Order of effects, per batch: publish the notices (awaiting the broker), then commit state
-and timers with compare-and-set, then let the consumer commit offsets. A crash anywhere
-repeats the batch; the repeat publishes the same notice ids, which the notifier's
-delivery keys turn into no-ops. A version conflict (another replica, or a timer firing
-for the same hazard) re-reads and re-decides just the conflicting hazards.
+Order of effects, per batch: commit state, timers and the decided notices (into the
+outbox) with compare-and-set, then publish the notices of the commits that succeeded
+(awaiting the broker) and clear them from the outbox, then let the consumer commit
+offsets (services.engine.outbox). A version conflict (another replica, or a timer firing
+for the same hazard) publishes nothing for that hazard: it is re-read and re-decided. A
+crash after a commit leaves its notices in the outbox, which the sweep publishes; a
+repeat has the same notice ids, which the notifier's delivery keys turn into no-ops.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from services.core.evaluate import Rules
 from services.core.state import HazardState, SubjectKind, UnitInfo
 from services.engine.duties import DutyWork
 from services.engine.observe import observe
+from services.engine.outbox import Outbox
 from services.engine.people import PeopleWork
 from services.inbound import Routed, route
 from services.store.keys import hazard_key, task_key, unit_key
@@ -92,7 +95,8 @@ class Engine:
         self.store = store
         self.sink = sink
         self.clock = clock
-        self.duties = DutyWork(rules, store, sink.notices, clock)
+        self.outbox = Outbox(store, sink)
+        self.duties = DutyWork(rules, store, self.outbox, clock)
         self.people = PeopleWork(rules, store)
         self._warned: set[str] = set()
         self._parsed_units = ParsedUnits()
@@ -200,9 +204,6 @@ class Engine:
                 await self._poisoned(f"{kind}:{hazard_id}", doc, items, e, now)
                 continue
             done.append((hazard_id, doc, result))
-        notices = [n for _, _, r in done for n in r.notices]
-        if notices:
-            await self.sink.notices(notices)
         writes = [
             Write(
                 doc.key,
@@ -213,7 +214,7 @@ class Engine:
             )
             for h, doc, r in done
         ]
-        conflicts = set(await self.store.commit(writes))
+        conflicts = await self.outbox.commit(writes, [r.notices for _, _, r in done])
         for i, (_, _, result) in enumerate(done):
             if i not in conflicts:
                 self._account(result, report)

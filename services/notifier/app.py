@@ -16,7 +16,7 @@ from typing import TypeVar
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from services.clock import Clock, SystemClock
 from services.config.load import Config, load_config
@@ -28,11 +28,13 @@ from services.metrics import Metrics
 from services.notifier.acklinks import AckLinks
 from services.notifier.channels import Channel
 from services.notifier.deferred import DeferredStore
-from services.notifier.deliver import Deliverer, Ledger, SlotTaker
+from services.notifier.deliver import Deliverer
 from services.notifier.followup import sms_followup
+from services.notifier.holding import Holding
 from services.notifier.intake import Intake, release_deferred
 from services.notifier.ledger import DeliveryLedger
 from services.notifier.outcomes import KafkaOutcomes
+from services.notifier.ports import Ledger, SlotTaker
 from services.notifier.ratelimit import RateLimiter, windows_of
 from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
@@ -40,6 +42,8 @@ from services.notifier.setup import build_channels, sms_templates
 from services.notifier.smscheck import sms_template_problems
 from services.notifier.tokens import RedisTokenStore
 from services.settings import Settings, all_topics
+from services.store.client import redis_client
+from services.store.replicas import ReplicaWait
 
 log = logging.getLogger("duban.notifier")
 CONCURRENCY = 256  # notices of one batch in delivery at once
@@ -179,6 +183,7 @@ class _Assembly:
             limiter=kept.limiter,
             metrics=self.metrics,
             followup=sms_followup(self.settings, kept.redis, self.clock, self.metrics),
+            holding=Holding(window_s=self.settings.undelivered_hold_s),
         )
 
 
@@ -243,10 +248,13 @@ async def redis_backing(settings: Settings, config: Config) -> AsyncIterator[Bac
     send-rate limits live in Redis."""
     topics = all_topics(settings.topics)
     await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-    redis = _redis(settings.redis_url)
-    ledger = DeliveryLedger(redis, _owner())
+    # A pool that waits for a free connection rather than failing when all CONCURRENCY
+    # deliveries talk to Redis at once.
+    redis = redis_client(settings, blocking_pool_max=CONCURRENCY + 64)
+    wait = ReplicaWait.of(settings)
+    ledger = DeliveryLedger(redis, _owner(), wait=wait)
     try:
-        yield Backing(ledger, DeferredStore(redis), _limiter(settings, config, redis), redis)
+        yield Backing(ledger, DeferredStore(redis, wait), _limiter(settings, config, redis), redis)
     finally:
         await ledger.aclose()
         await redis.aclose()
@@ -269,13 +277,6 @@ def _release_while_running(app: FastStream, parts: NotifierParts, clock: Clock) 
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def _redis(url: str) -> Redis:
-    """A client whose pool waits for a free connection rather than failing when all
-    CONCURRENCY deliveries talk to Redis at once (redis-py's default pool holds 100)."""
-    pool = BlockingConnectionPool.from_url(url, max_connections=CONCURRENCY + 64, timeout=30)
-    return Redis.from_pool(pool)
 
 
 def _owner() -> str:

@@ -7,11 +7,13 @@ from datetime import datetime
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from contracts.notice import NoticeRequested
 from services.store.keys import DEFERRED_KEY, DEFERRED_PAYLOAD_KEY
 from services.store.ports import Claimed
-from services.store.timers import RedisTimerStore
+from services.store.replicas import NO_WAIT, ReplicaWait
+from services.store.timers import RedisTimerStore, to_ms
 
 
 def deferral_id(notice: NoticeRequested) -> str:
@@ -31,15 +33,21 @@ class Unreadable:
 class DeferredStore:
     """Hold notices until a moment, then hand them back once."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, wait: ReplicaWait = NO_WAIT) -> None:
         self.redis = redis
         self.timers = RedisTimerStore(redis, DEFERRED_KEY)
+        self.wait = wait
 
     async def hold(self, notice: NoticeRequested, until: datetime) -> None:
-        """Keep the notice until `until` (idempotent: holding it again changes nothing)."""
+        """Keep the notice until `until` (idempotent: holding it again changes nothing);
+        one round trip, then a WAIT for replicas when asked."""
         member = deferral_id(notice)
-        await self.redis.hset(DEFERRED_PAYLOAD_KEY, member, notice.model_dump_json())
-        await self.timers.schedule(member, until)
+
+        def queue(pipe: Pipeline) -> None:
+            pipe.hset(DEFERRED_PAYLOAD_KEY, member, notice.model_dump_json())
+            pipe.zadd(DEFERRED_KEY, {member: to_ms(until)})
+
+        await self.wait.commands(self.redis, queue)
 
     async def claim(
         self, now: datetime, limit: int, lease_s: float

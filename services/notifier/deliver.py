@@ -27,136 +27,41 @@ import contextlib
 import logging
 import random
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from contracts.notice import NoticeRequested
 from services.clock import Clock
 from services.masking import redact
 from services.metrics import Metrics, NotifierMetrics
-from services.notifier.channels import Channel, DeliveryError, OutboundMessage, SendResult
-from services.notifier.channels.base import never_reached_provider
+from services.notifier.channels import Channel, DeliveryError, SendResult
 from services.notifier.circuit import CircuitBreaker, circuit_open, failure_reason
 from services.notifier.followup import FollowUp
-from services.notifier.ledger import LEASE_S, Claim, Found, Sent
+from services.notifier.holding import Holding
+from services.notifier.ledger import LEASE_S, Found, Sent
 from services.notifier.messages import build_message, render_for
-from services.notifier.render import Rendered, TemplateSet
+from services.notifier.ports import (
+    AskableChannel,
+    DoubtOutcomes,
+    LeaseLost,
+    Ledger,
+    Outcomes,
+    SendingLedger,
+    SlotLender,
+    SlotTaker,
+    resend_is_harmless,
+)
+from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
+from services.notifier.stages import SendStages
 
 log = logging.getLogger("duban.notifier")
 BUSY_POLL_S = 0.2
 
 
-class Outcomes(Protocol):
-    """Where delivery outcomes go: receipts, deferrals, dead letters."""
-
-    async def delivered(self, notice: NoticeRequested, channel: str, sent: Sent) -> None:
-        """A channel accepted the message (published again, identical, after a crash
-        between the send and its receipt)."""
-
-    async def failed(
-        self,
-        notice: NoticeRequested,
-        channel: str,
-        attempts: int,
-        error: DeliveryError,
-        final: bool,
-    ) -> None:
-        """A channel failed for good (retries spent or permanent)."""
-
-    async def failed_after_acceptance(
-        self, notice: NoticeRequested, channel: str, attempts: int, reason: str, final: bool
-    ) -> None:
-        """A channel had accepted the message, and its delivery report says it did not
-        reach the person, or no report came in time."""
-
-    async def deferred(self, notice: NoticeRequested, until: datetime) -> None:
-        """Hold the notice until `until` (quiet hours), then deliver it again."""
-
-    async def dead_letter(self, notice: NoticeRequested, reason: str) -> None:
-        """No channel could deliver the notice."""
-
-
-class Ledger(Protocol):
-    """Who sent what (services.notifier.ledger.DeliveryLedger)."""
-
-    async def claim(self, key: str, others: Sequence[str] = ()) -> Claim | Found:
-        """Own a delivery (its lease renewed while owned), or learn it is busy, or that it
-        or one of ``others`` was sent (that key and its record)."""
-
-    async def mark_sent(self, key: str, sent: Sent) -> None:
-        """Record a delivery as done."""
-
-    async def release(self, key: str) -> None:
-        """Give up a delivery that was not sent."""
-
-
-class SlotTaker(Protocol):
-    """Shared send-rate limits (services.notifier.ratelimit.RateLimiter)."""
-
-    async def acquire(self, channel: str, budget_s: float) -> float:
-        """Wait for a send slot on `channel`, at most `budget_s`; DeliveryError if none."""
-
-
-@runtime_checkable
-class SlotLender(Protocol):
-    """Send-rate limits that take each slot's name from the caller and can give it back
-    (services.notifier.ratelimit.RateLimiter)."""
-
-    async def acquire(
-        self,
-        channel: str,
-        budget_s: float,
-        token: str | None = None,
-        check: Callable[[], object] | None = None,
-    ) -> float:
-        """Wait for a send slot named `token` on `channel`, at most `budget_s`, calling
-        `check` after each wait (it raises to stop waiting)."""
-
-    async def release(self, channel: str, token: str) -> None:
-        """Give back the slot `token` took."""
-
-
-@runtime_checkable
-class SendingLedger(Protocol):
-    """A ledger that notes when a send begins, so that a send cut off midway is known to
-    be in doubt (services.notifier.ledger.DeliveryLedger)."""
-
-    async def sending(self, key: str, again: bool = False) -> bool:
-        """Note the provider call begins (``again``: a resend of a delivery in doubt);
-        False if our lease was lost meanwhile."""
-
-    async def mark_doubt(self, key: str, attempts: int, at: datetime) -> None:
-        """Record the delivery in doubt, for good."""
-
-    def abandon(self, key: str) -> None:
-        """Stop renewing the lease of a send cut off midway: it expires, in doubt."""
-
-
-@runtime_checkable
-class DoubtOutcomes(Protocol):
-    """Outcomes that can report a delivery in doubt (services.notifier.outcomes)."""
-
-    async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
-        """An earlier send may or may not have reached the person: it is sent once more
-        (``final`` False), or given up (True)."""
-
-
-class LeaseLost(Exception):
-    """Our lease on a delivery expired before its send began (a freeze): another replica
-    may be sending it, so this one does not."""
-
-
-def resend_is_harmless(channel: Channel) -> bool:
-    """Whether the channel's provider drops a repeated send of the same delivery key."""
-    return bool(getattr(channel, "dedupes_by_key", False))
-
-
 @dataclass
-class Deliverer:
+class Deliverer(SendStages):
     """Delivers notices through the configured channels."""
 
     channels: Mapping[str, Channel]
@@ -174,9 +79,16 @@ class Deliverer:
     breaker: CircuitBreaker | None = None  # None: one of its own, on `monotonic`
     metrics: Metrics = field(default_factory=Metrics)  # the notifier's registry
     followup: FollowUp | None = None  # SMS reply codes and delivery reports; None: neither
+    holding: Holding = field(default_factory=Holding)  # undeliverable for now: tried again
     _lender: SlotLender | None = field(default=None, init=False, repr=False)
     _sending: SendingLedger | None = field(default=None, init=False, repr=False)
     _counts: NotifierMetrics = field(init=False, repr=False)
+    # Deliveries under way in this process: a second copy of a notice (the engine
+    # published it again, both in one batch) waits for the first instead of sharing
+    # its lease and sending too.
+    _in_flight: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
+    # Deliveries one of whose sends got no answer: the provider may have the message.
+    _unanswered: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.breaker is None:
@@ -193,14 +105,16 @@ class Deliverer:
         assert self.breaker is not None  # set in __post_init__
         return self.breaker
 
-    async def deliver(self, notice: NoticeRequested) -> None:
-        """Deliver one notice to its recipient on the first channel that works."""
+    async def deliver(self, notice: NoticeRequested) -> bool:
+        """Deliver one notice to its recipient on the first channel that works; True when
+        it is held to be tried later (quiet hours, or every channel down for now)."""
         plans = notice.channels
         # A redelivered notice may have gone out on a later channel after an earlier one
         # failed: each claim also looks at the other channels' keys, so the earlier one
         # is not tried again (that would tell the person twice).
         keys = {notice.delivery_key(p.channel): p.channel for p in plans}
-        reasons = []
+        reasons: list[str] = []
+        error: DeliveryError | None = None
         for position, plan in enumerate(plans):
             channel = self.channels.get(plan.channel)
             if channel is None:
@@ -209,13 +123,36 @@ class Deliverer:
             if plan.not_before is not None and plan.not_before > self.clock.now():
                 self._counts.channel(plan.channel).deferred.inc()
                 await self.outcomes.deferred(notice, plan.not_before)
-                return
+                return True
             final = not any(p.channel in self.channels for p in plans[position + 1 :])
             error = await self._behind_circuit(notice, channel, final, keys)
             if error is None:
-                return
+                return False
             reasons.append(f"{plan.channel}: {error}")
-        await self._dead_letter(notice, reasons)
+        return await self._undelivered(notice, reasons, error)
+
+    async def _undelivered(
+        self, notice: NoticeRequested, reasons: list[str], last: DeliveryError | None
+    ) -> bool:
+        """No channel delivered the notice: held to be tried again while its last
+        channel's failure may pass (services/notifier/holding.py), else dead-lettered."""
+        until = self.holding.until(notice, last, self.clock.now())
+        if until is None:
+            await self._dead_letter(notice, reasons)
+            return False
+        self._counts.held.inc()
+        log.warning(
+            "notice %s undelivered for now, tried again at %s: %s",
+            redact(notice.notice_id),
+            until.isoformat(timespec="seconds"),
+            redact("; ".join(reasons), limit=500),
+        )
+        await self.outcomes.deferred(notice, until)
+        return True
+
+    def _final(self, notice: NoticeRequested, last_channel: bool, error: DeliveryError) -> bool:
+        """A failure ends the delivery on its last channel, unless the notice is held."""
+        return last_channel and self.holding.final(notice, error, self.clock.now())
 
     async def _dead_letter(self, notice: NoticeRequested, reasons: list[str]) -> None:
         """No channel could deliver the notice: to the notices dead-letter topic."""
@@ -233,19 +170,40 @@ class Deliverer:
             error = circuit_open(channel.name)
             self._counts.channel(channel.name).failed["circuit_open"].inc()
             # 1 attempt, as for the other failures found before sending (contract: >= 1).
+            final = self._final(notice, final, error)
             await self.outcomes.failed(notice, channel.name, 1, error, final=final)
             return error
         try:
-            return await self._on_channel(notice, channel, final, keys)
+            async with self._alone(notice.delivery_key(channel.name)):
+                return await self._on_channel(notice, channel, final, keys)
         finally:
             self.circuit.finish(admitted)
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, key: str) -> AsyncIterator[None]:
+        """One delivery of `key` at a time in this process; the next one waits."""
+        while (other := self._in_flight.get(key)) is not None:
+            await other.wait()
+        done = self._in_flight[key] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._in_flight[key]
+            self._unanswered.discard(key)
+            done.set()
 
     async def _on_channel(
         self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
     ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
         found = await self._claim(key, [k for k in keys if k != key])
-        again = found in ("doubt", "doubt_again") and not resend_is_harmless(channel)
+        asked = await self._ask(notice, channel, key) if found in ("doubt", "doubt_again") else None
+        if isinstance(asked, SendResult):  # the provider has it: recorded, not sent again;
+            # its delivery report came while nobody waited for it: none is awaited now
+            await self._sent(notice, channel, key, asked, 1, await_report=False)
+            return None
+        again = asked is None and found in ("doubt", "doubt_again")
+        again = again and not resend_is_harmless(channel)
         if again and await self._in_doubt(notice, channel.name, key, found == "doubt_again"):
             return None
         if isinstance(found, tuple):  # sent before (a redelivery), or by another replica
@@ -275,13 +233,12 @@ class Deliverer:
                 else:
                     await asyncio.shield(self.ledger.release(key))
             raise
+        if key in self._unanswered and not (
+            isinstance(outcome, SendResult) and resend_is_harmless(channel)
+        ):  # a send got no answer, and what followed may repeat it to the person
+            await self._no_answer(notice, channel.name, key)
         if isinstance(outcome, SendResult):
-            sent = Sent(outcome.provider_message_id, attempts, self.clock.now())
-            await self.ledger.mark_sent(key, sent)
-            if self.followup is not None:  # an SMS waits for its delivery report
-                await self.followup.accepted(notice, channel, sent)
-            self._counts.channel(channel.name).sent.inc()
-            await self._receipt(notice, channel.name, key, sent)
+            await self._sent(notice, channel, key, outcome, attempts)
             return None
         await self.ledger.release(key)
         self._counts.channel(channel.name).failed[failure_reason(outcome)].inc()
@@ -292,8 +249,49 @@ class Deliverer:
             attempts,
             outcome,
         )
+        final = self._final(notice, final, outcome)
         await self.outcomes.failed(notice, channel.name, attempts, outcome, final=final)
         return outcome
+
+    async def _sent(
+        self,
+        notice: NoticeRequested,
+        channel: Channel,
+        key: str,
+        result: SendResult,
+        attempts: int,
+        await_report: bool = True,
+    ) -> None:
+        """The provider accepted the message: recorded, counted, receipted."""
+        sent = Sent(result.provider_message_id, attempts, self.clock.now())
+        await self.ledger.mark_sent(key, sent)
+        if self.followup is not None and await_report:  # an SMS waits for its report
+            await self.followup.accepted(notice, channel, sent)
+        self._counts.channel(channel.name).sent.inc()
+        await self._receipt(notice, channel.name, key, sent)
+
+    async def _ask(
+        self, notice: NoticeRequested, channel: Channel, key: str
+    ) -> SendResult | bool | None:
+        """For a delivery in doubt, ask a provider that can say whether it took our key:
+        its record (it has it), False (it has none: a resend is safe), None (cannot tell,
+        or the channel cannot be asked)."""
+        if not isinstance(channel, AskableChannel):
+            return None
+        link = self.ack_url(notice)
+        try:
+            rendered = render_for(self.templates, notice, channel, link)
+            message = build_message(notice, channel, rendered, key, self.sms_templates, link)
+            found = await channel.sent_before(message)
+        except DeliveryError as e:
+            log.warning("delivery %s in doubt; its provider cannot tell: %s", redact(key), e)
+            return None
+        log.warning(
+            "delivery %s in doubt; its provider %s",
+            redact(key),
+            "has it: not sent again" if found else "has none: sent again",
+        )
+        return found if found is not None else False
 
     async def _receipt_again(
         self, notice: NoticeRequested, channel: str, key: str, sent: Sent
@@ -326,82 +324,14 @@ class Deliverer:
             await self.outcomes.in_doubt(notice, channel, final=twice)
         return twice
 
-    async def _attempts(
-        self,
-        notice: NoticeRequested,
-        channel: Channel,
-        rendered: Rendered,
-        key: str,
-        link: str | None = None,
-        began: list[bool] | None = None,
-        again: bool = False,
-    ) -> tuple[int, SendResult | DeliveryError]:
-        """Send with retries (backoff, jitter, deadline); the result or the last error.
-        Retries stop early once the channel's circuit opened: it looks down. Before the
-        first provider call the ledger notes that the send begins (into `began` too)."""
-        attempts, started = 0, self.monotonic()
-        while True:
-            attempts += 1
-            try:
-                message = build_message(notice, channel, rendered, key, self.sms_templates, link)
-                slot = await self._slot(channel.name, started)
-                if began is not None and not began:
-                    await self._begin(key, began, again)
-                return attempts, await self._send(channel, message, slot)
-            except DeliveryError as e:
-                delay = self.retry.delay_s(attempts, self.unit_random(), e.retry_after_s)
-                elapsed = self.monotonic() - started
-                if not (e.retryable and self.retry.allows(attempts, elapsed, delay)):
-                    return attempts, e
-                if self.circuit.cooling_down(channel.name):
-                    return attempts, e
-                self._counts.channel(channel.name).retried.inc()
-                await self.sleep(delay)
-
-    async def _begin(self, key: str, began: list[bool], again: bool) -> None:
-        """Note in the ledger that the send begins; LeaseLost if our lease expired."""
-        if self._sending is not None and not await self._sending.sending(key, again):
-            raise LeaseLost(key)
-        began.append(True)
-
-    async def _slot(self, channel: str, started: float) -> str | None:
-        """Wait for the channel's shared send-rate limit, within the retry deadline and
-        while its circuit stays closed; the slot's token when it can be given back."""
-        self._unless_down(channel)
-        if self.limiter is None:
-            return None
-        budget = max(0.0, self.retry.deadline_s - (self.monotonic() - started))
-        if self._lender is None:
-            await self.limiter.acquire(channel, budget)
-            return None
-        token = uuid.uuid4().hex
-        await self._lender.acquire(channel, budget, token, lambda: self._unless_down(channel))
-        return token
-
-    def _unless_down(self, channel: str) -> None:
-        """Raise the circuit-open failure once the channel's circuit opened (meanwhile)."""
-        if self.circuit.cooling_down(channel):
-            raise circuit_open(channel)
-
-    async def _send(
-        self, channel: Channel, message: OutboundMessage, slot: str | None
-    ) -> SendResult:
-        """One send; tells the circuit breaker how it went, and gives the rate-limit slot
-        back when the send never reached the provider."""
-        started = self.monotonic()
-        try:
-            result = await channel.send(message)
-        except DeliveryError as e:
-            unsent = never_reached_provider(e)
-            if unsent or e.retryable:  # the channel looks down; a permanent error does not
-                self.circuit.failed(channel.name)
-            if unsent and slot is not None and self._lender is not None:
-                await self._lender.release(channel.name, slot)
-            raise
-        finally:
-            self._counts.channel(channel.name).send_seconds.observe(self.monotonic() - started)
-        self.circuit.succeeded(channel.name)
-        return result
+    async def _no_answer(self, notice: NoticeRequested, channel: str, key: str) -> None:
+        """A send of the delivery got no answer and the delivery went on (a resend on a
+        channel that would deliver a repeat, the next channel, or later): counted and
+        reported in doubt, for the person may get it twice."""
+        self._counts.in_doubt.labels(channel).inc()
+        log.warning("delivery %s in doubt: the provider did not answer a send", redact(key))
+        if isinstance(self.outcomes, DoubtOutcomes):
+            await self.outcomes.no_answer(notice, channel)
 
     async def _claim(
         self, key: str, others: Sequence[str]

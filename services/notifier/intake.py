@@ -24,8 +24,11 @@ from services.notifier.followup import fall_back_once
 from services.notifier.render import TemplateError
 
 log = logging.getLogger("duban.notifier")
-RELEASE_BATCH = 200
-RELEASE_LEASE_S = 300.0
+# Deferrals taken per turn, and for how long: one whose replica dies comes back after the
+# lease (a minute). A lease running out while its replica still delivers is harmless: the
+# delivery ledger lets one replica send each delivery.
+RELEASE_BATCH = 50
+RELEASE_LEASE_S = 60.0
 RELEASE_IDLE_S = 1.0
 
 
@@ -47,10 +50,11 @@ class Intake:
             return
         await self.notice(notice)
 
-    async def notice(self, notice: NoticeRequested) -> None:
-        """Deliver one notice; only infrastructure errors escape."""
+    async def notice(self, notice: NoticeRequested) -> bool:
+        """Deliver one notice; True when it is held for later. Only infrastructure errors
+        escape."""
         try:
-            await self.deliverer.deliver(notice)
+            return await self.deliverer.deliver(notice)
         except TemplateError as e:
             await self.deliverer.outcomes.dead_letter(notice, f"template: {e}")
         except INFRASTRUCTURE_ERRORS:
@@ -60,6 +64,7 @@ class Intake:
             await self.deliverer.outcomes.dead_letter(
                 notice, f"notifier error: {failure_reason(e)}"
             )
+        return False
 
 
 def notice_of(raw: bytes, limits: InputLimits = DEFAULT_LIMITS) -> NoticeRequested:
@@ -80,8 +85,8 @@ async def release_once(intake: Intake, store: DeferredStore, clock: Clock) -> in
             await intake.dead_letter_record(Record(item.raw, "duban:deferred", 0, 0), reason)
             await store.forget(item.member)
             continue
-        await intake.notice(item)
-        await store.done(item)
+        if not await intake.notice(item):  # held again: its new time stands
+            await store.done(item)
     return len(due)
 
 

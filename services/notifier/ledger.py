@@ -45,6 +45,7 @@ from services.groupcommit import GroupCommit
 from services.masking import redact
 from services.store.keys import DELIVERY_PREFIX as PREFIX
 from services.store.keys import DELIVERY_TRY_PREFIX as TRY_PREFIX
+from services.store.replicas import NO_WAIT, ReplicaWait
 
 log = logging.getLogger("duban.notifier")
 SENT_TTL_S = 180 * 86400  # far longer than any redelivery or replay window
@@ -195,10 +196,13 @@ return held
 class DeliveryLedger:
     """Claims, completes and releases deliveries by key; renews the leases it holds."""
 
-    def __init__(self, redis: Redis, owner: str, *, lease_s: float = LEASE_S) -> None:
+    def __init__(
+        self, redis: Redis, owner: str, *, lease_s: float = LEASE_S, wait: ReplicaWait = NO_WAIT
+    ) -> None:
         self.redis = redis
         self.owner = owner
         self.lease_s = lease_s
+        self.wait = wait  # after "sent:" and "doubt:" records: WAIT for replicas
         self._claim_script = redis.register_script(_CLAIM)
         self._mark_script = redis.register_script(_MARK_SENT)
         self._release_script = redis.register_script(_RELEASE)
@@ -209,12 +213,16 @@ class DeliveryLedger:
         self._releases = GroupCommit(self._release_all, MAX_BATCH)
         self._sendings = GroupCommit(self._sending_all, MAX_BATCH)
         self._held: set[str] = set()
+        self._unwritten: dict[str, str] = {}  # final records whose write failed, by key
         self._renewer: asyncio.Task[None] | None = None
 
     async def claim(self, key: str, others: Sequence[str] = ()) -> Claim | Found:
         """Try to own a delivery; while owned, its lease is renewed until it is marked
         sent or released. If it, or one of ``others`` (the notice's other channels), is
         recorded as sent, nothing is claimed: that key and its record come back."""
+        for k in (key, *others):
+            if k in self._unwritten:  # sent by us, its record lost to an outage: write it
+                return k, await self._write_final(k, self._unwritten[k])
         answer = await self._claims.submit((key, tuple(others)))
         if answer in ("claimed", "doubt", "doubt_again"):
             self._held.add(key)
@@ -226,7 +234,7 @@ class DeliveryLedger:
         """Record a delivery as done, for good (again with ``receipted`` once its receipt
         is out)."""
         self._held.discard(key)
-        await self._marks.submit((key, "sent:" + sent.encode()))
+        await self._write_final(key, "sent:" + sent.encode())
 
     async def sending(self, key: str, again: bool = False) -> bool:
         """Note that the provider call begins (``again``: it resends a delivery in doubt);
@@ -243,7 +251,7 @@ class DeliveryLedger:
         """Record a delivery in doubt as final: it is never sent again."""
         self._held.discard(key)
         record = json.dumps({"attempts": attempts, "at": at.isoformat()})
-        await self._marks.submit((key, "doubt:" + record))
+        await self._write_final(key, "doubt:" + record)
 
     async def release(self, key: str) -> None:
         """Give up our lease (the send failed and was not delivered)."""
@@ -289,6 +297,17 @@ class DeliveryLedger:
                 if key in self._held:  # not finished while the renewal ran
                     log.error("lease on delivery %s was lost while sending", redact(key))
 
+    async def _write_final(self, key: str, record: str) -> Sent:
+        """Write a final record; if that fails (Redis down, failing over, or no replica
+        confirmed it), keep it here, so that this replica, which knows the provider took
+        the message, writes it again when the delivery comes back instead of sending it
+        again in doubt. Raises what the write raised."""
+        self._unwritten[key] = record
+        await self._marks.submit((key, record))
+        if self._unwritten.get(key) == record:
+            del self._unwritten[key]
+        return _recorded(record)
+
     async def _claim_all(self, claims: list[tuple[str, tuple[str, ...]]]) -> list[Claim | Found]:
         keys = [k for key, others in claims for k in (TRY_PREFIX + key, *_prefixed([key, *others]))]
         counts = [2 + len(others) for _, others in claims]
@@ -300,7 +319,7 @@ class DeliveryLedger:
 
     async def _mark_all(self, items: list[tuple[str, str]]) -> list[None]:
         keys = _with_try([key for key, _ in items])
-        await self._mark_script(keys=keys, args=[SENT_TTL_S, *(r for _, r in items)])
+        await self.wait.script(self._mark_script, keys, [SENT_TTL_S, *(r for _, r in items)])
         return [None] * len(items)
 
     async def _release_all(self, keys: list[str]) -> list[None]:
@@ -320,12 +339,17 @@ def _claim_answer(answer: str, keys: tuple[str, ...]) -> Claim | Found:
     if answer in ("claimed", "busy", "doubt", "doubt_again"):
         return answer  # type: ignore[return-value]
     found, position, value = answer.split(":", 2)
-    if found == "found" and value.startswith("doubt:"):
-        # In doubt, for good: nothing to send, no receipt to publish again (at is None).
-        return keys[int(position)], Sent(None, 1, None, receipted=True)
-    if found != "found" or not value.startswith("sent:"):
+    if found != "found" or not value.startswith(("sent:", "doubt:")):
         raise RuntimeError(f"unexpected ledger answer {redact(answer)!r}")
-    return keys[int(position)], Sent.decode(value[len("sent:") :])
+    return keys[int(position)], _recorded(value)
+
+
+def _recorded(value: str) -> Sent:
+    """A final record ("sent:..." or "doubt:...") as the Sent a claim answers."""
+    if value.startswith("doubt:"):
+        # In doubt, for good: nothing to send, no receipt to publish again (at is None).
+        return Sent(None, 1, None, receipted=True)
+    return Sent.decode(value[len("sent:") :])
 
 
 def _prefixed(keys: Sequence[str]) -> list[str]:

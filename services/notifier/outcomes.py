@@ -31,6 +31,11 @@ IN_DOUBT_GIVEN_UP = (
     "not sent again (发送与重发均中断，对方可能已收到，不再重发)"
 )
 
+IN_DOUBT_NO_ANSWER = (
+    "in doubt: the provider did not answer a send and may have the message; it was sent "
+    "again, the person may get it twice (服务商未应答，可能已收到；已再次发送，对方可能收到两次)"
+)
+
 
 class KafkaOutcomes:
     """Publishes a receipt for every outcome, awaiting the broker's confirmation."""
@@ -102,6 +107,24 @@ class KafkaOutcomes:
             after_acceptance=True,
         )
         await self._receipt("notice.failed", f"{data.delivery_key()}@report", data, now)
+
+    async def no_answer(self, notice: NoticeRequested, channel: str) -> None:
+        """Publish a non-final notice.failed: a send of the delivery on `channel` got no
+        answer and the delivery went on (a resend, the next channel, a later try). One
+        event id per delivery and channel."""
+        now = self.clock.now()
+        data = NoticeFailed(
+            notice_id=notice.notice_id,
+            occurrence=notice.occurrence,
+            person_id=notice.recipient.person_id,
+            channel=channel,
+            attempts=1,
+            failed_at=now,
+            reason=IN_DOUBT_NO_ANSWER,
+            retryable=True,
+            final=False,
+        )
+        await self._receipt("notice.failed", data.delivery_key() + "@no-answer", data, now)
 
     async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
         """Publish notice.failed for a delivery in doubt: a send of it began and was cut

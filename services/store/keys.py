@@ -11,6 +11,10 @@ PREFIX = "duban"
 
 # The engine: versioned documents, and one timer per entity in one sorted set.
 TIMERS_KEY = f"{PREFIX}:timers"
+# ... and its outbox: the notice.requested events each commit decided, by event id, kept
+# until published (a hash of the bytes and a sorted set of when each was kept).
+OUTBOX_KEY = f"{PREFIX}:outbox"
+OUTBOX_AT_KEY = f"{PREFIX}:outbox:at"
 
 # The notifier: quiet-hours deferrals (due times, and the held payloads by member).
 DEFERRED_KEY = f"{PREFIX}:deferred"

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from services.core.noticeevent import Boxed
 from services.store.keys import document_prefix
 from services.store.ports import Claimed, Stored, Write
 
@@ -109,6 +110,7 @@ class MemoryEntityStore:
     def __init__(self, timers: MemoryTimerStore | None = None) -> None:
         self.docs: dict[str, tuple[int, str]] = {}
         self.timers = MemoryTimerStore() if timers is None else timers
+        self.outbox: dict[str, Boxed] = {}  # by event id, in the order committed
 
     async def read(self, keys: Sequence[str]) -> list[Stored]:
         """Read many documents (absent ones with version 0 and no JSON)."""
@@ -131,7 +133,18 @@ class MemoryEntityStore:
             self.docs[write.key] = (version + 1, write.json)
             if write.timer_member:
                 self.timers.set(write.timer_member, write.timer_due)
+            self.outbox.update((b.event_id, b) for b in write.outbox)
         return conflicts
+
+    async def outbox_done(self, event_ids: Sequence[str]) -> None:
+        """Clear published events from the outbox."""
+        for event_id in event_ids:
+            self.outbox.pop(event_id, None)
+
+    async def outbox_due(self, min_age_s: float, limit: int) -> list[Boxed]:
+        """Every event still in the outbox, oldest first: in one process nothing is in
+        flight between two calls, so whatever is left was never published."""
+        return list(self.outbox.values())[:limit]
 
 
 class RecordingSink:
@@ -139,11 +152,18 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.published: list[PlannedNotice] = []
+        self.swept: list[Boxed] = []
         self.dead: list[tuple[bytes, str]] = []
 
-    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
+    async def notices(
+        self, notices: Sequence[PlannedNotice], encoded: Sequence[Boxed] = ()
+    ) -> None:
         """Keep the notices, in order."""
         self.published.extend(notices)
+
+    async def boxed(self, events: Sequence[Boxed]) -> None:
+        """Keep outbox events published by a sweep."""
+        self.swept.extend(events)
 
     async def dead_letter(self, record: Record, reason: str) -> None:
         """Keep the record's bytes and the reason."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from services.core.noticeevent import Boxed
+
 if TYPE_CHECKING:
     from services.core.evaluate import PlannedNotice
     from services.guard import Record
@@ -28,13 +30,15 @@ class Stored:
 
 @dataclass(frozen=True)
 class Write:
-    """A document to commit, with the timer to set for it (or clear, or leave alone)."""
+    """A document to commit, with the timer to set for it (or clear, or leave alone), and
+    the notices it decided, into the outbox in the same commit."""
 
     key: str
     expected_version: int
     json: str
     timer_member: str | None = None
     timer_due: datetime | None = None
+    outbox: tuple[Boxed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,17 @@ class EntityStore(Protocol):
         ...
 
     async def commit(self, writes: Sequence[Write]) -> list[int]:
-        """Commit writes and their timers; the indexes of those whose version moved on."""
+        """Commit writes, their timers and outbox entries; the indexes of those whose
+        version moved on (nothing of those is written)."""
+        ...
+
+    async def outbox_done(self, event_ids: Sequence[str]) -> None:
+        """Clear published events from the outbox."""
+        ...
+
+    async def outbox_due(self, min_age_s: float, limit: int) -> list[Boxed]:
+        """Up to `limit` outbox events kept longer than `min_age_s` (their publisher
+        died), each left alone by other sweeps for another `min_age_s`."""
         ...
 
 
@@ -92,8 +106,16 @@ class TimerStore(Protocol):
 class Sink(Protocol):
     """Where the engine's output goes."""
 
-    async def notices(self, notices: Sequence[PlannedNotice]) -> None:
-        """Publish notices; return once the broker has them."""
+    async def notices(
+        self, notices: Sequence[PlannedNotice], encoded: Sequence[Boxed] = ()
+    ) -> None:
+        """Publish notices (as `encoded`, in the same order, when given); return once the
+        broker has them."""
+        ...
+
+    async def boxed(self, events: Sequence[Boxed]) -> None:
+        """Publish outbox events left by a publisher that died; return once the broker
+        has them."""
         ...
 
     async def dead_letter(self, record: Record, reason: str) -> None:

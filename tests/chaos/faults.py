@@ -3,8 +3,11 @@
 Classes: ``replica_kill`` (kill -9 of a random engine or notifier, restarted after a few
 seconds), ``redis_kill`` and ``kafka_kill`` (kill -9 of the chaos run's own server, then
 restarted), ``freeze`` (SIGSTOP of a random replica for longer than its leases, then
-SIGCONT). Faults run one after another at their planned times; a freeze runs beside the
-others. Each fault notes its downtime, which bounds how late a notice may be.
+SIGCONT). With Redis as primary, replica and sentinels (``--sentinel``, tests/chaos/ha.py)
+``redis_kill`` kills the replica, and ``failover`` kills the primary: the sentinels
+promote the replica, the old primary rejoins as its replica. Faults run one after another
+at their planned times; a freeze runs beside the others. Each fault notes its downtime,
+which bounds how late a notice may be.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from tests.chaos.infra import ChaosInfra
 from tests.chaos.replicas import Fleet
 
 CLASSES = ("replica_kill", "redis_kill", "kafka_kill", "freeze")
+HA_CLASSES = (*CLASSES, "failover")
+
+
+def classes_for(sentinel: bool) -> tuple[str, ...]:
+    """The fault classes of a run: with the sentinels, failovers too."""
+    return HA_CLASSES if sentinel else CLASSES
+
+
 FREEZE_S = 35.0  # past the delivery ledger's 30 s lease and the timers' lease
 
 
@@ -44,11 +55,17 @@ class FaultLog:
         self.lines.append(f"{fault.at_s:7.1f}s {fault.kind:<13} {what} (down {down_s:.1f}s)")
 
 
-def schedule(seed: int, window_s: float, per_class: int, replicas: int) -> list[Fault]:
+def schedule(
+    seed: int,
+    window_s: float,
+    per_class: int,
+    replicas: int,
+    classes: tuple[str, ...] = CLASSES,
+) -> list[Fault]:
     """`per_class` faults of each class at seeded times within the window."""
     rng = random.Random(seed + 3)
     faults = []
-    for kind in CLASSES:
+    for kind in classes:
         for _ in range(per_class):
             down = FREEZE_S if kind == "freeze" else rng.uniform(2, 6)
             at = rng.uniform(0.05 * window_s, 0.9 * window_s)
@@ -84,6 +101,10 @@ class Faults:
             await asyncio.sleep(fault.down_s)
             replica.start()
             what = f"kill -9 {replica.name}, restarted"
+        elif fault.kind == "failover" and self.infra.ha is not None:
+            what = await self.infra.ha.fail_over(fault.down_s)
+        elif fault.kind == "redis_kill" and self.infra.ha is not None:
+            what = await self.infra.ha.kill_replica(fault.down_s)
         elif fault.kind == "redis_kill":
             self.infra.kill_redis()
             await asyncio.sleep(fault.down_s)

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.chaos.ha import HaRedis
 from tests.integration.conftest import wait_for
 from tests.stack import REPO_ROOT, STACK_DIR
 
@@ -41,17 +42,22 @@ class ChaosInfra:
     """A KRaft broker and a redis-server this run may kill and restart."""
 
     home: Path
-    fsync: str = "everysec"  # the AOF's appendfsync: everysec (as deployed) or always
+    fsync: str = "always"  # the AOF's appendfsync: always (as deployed) or everysec
     ports: Ports = field(default_factory=Ports)
     kafka: subprocess.Popen[bytes] | None = None
     redis: subprocess.Popen[bytes] | None = None
+    ha: HaRedis | None = None  # set (by `sentinel=True`): Redis as primary, replica, sentinels
+    sentinel: bool = False
 
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.ports.kafka}"
 
-    def redis_url(self, db: int) -> str:
-        return f"redis://{HOST}:{self.ports.redis}/{db}"
+    def redis_env(self, db: int) -> dict[str, str]:
+        """The services' Redis settings: the one server, or the sentinels of the set."""
+        if self.ha is not None:
+            return self.ha.env(db)
+        return {"DUBAN_REDIS_URL": f"redis://{HOST}:{self.ports.redis}/{db}"}
 
     async def start(self) -> None:
         """Fresh data, both servers started and answering."""
@@ -63,7 +69,11 @@ class ChaosInfra:
         self._write_kafka_config()
         await self._format_kafka()
         self._write_redis_config()
-        await asyncio.gather(self.start_kafka(), self.start_redis())
+        if self.sentinel:
+            self.ha = HaRedis(self.home / "sentinel", self.fsync)
+            await asyncio.gather(self.start_kafka(), self.ha.start())
+        else:
+            await asyncio.gather(self.start_kafka(), self.start_redis())
 
     async def start_kafka(self) -> None:
         out = (self.home / "kafka" / "kafka.out").open("ab")
@@ -97,6 +107,8 @@ class ChaosInfra:
         """Both servers gone (SIGKILL: the data is thrown away with the next run)."""
         for process in (self.kafka, self.redis):
             _kill9(process)
+        if self.ha is not None:
+            self.ha.stop()
 
     async def _wait_kafka(self) -> None:
         assert self.kafka is not None

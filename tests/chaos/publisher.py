@@ -86,6 +86,15 @@ def plan(seed: int, timing: Timing) -> list[Step]:
     return sorted(steps, key=lambda s: s.at_s)
 
 
+def contact(u: int) -> dict[str, str]:
+    """Unit u's principal's address, by u modulo 6: an email address, none (the webhook
+    takes it), a Feishu open_id, a mobile (Aliyun SMS), a Feishu open_id, an email address
+    (with seed 7's quick run every one of them gets hazards)."""
+    email = {"email": f"p{u}@unit.example"}
+    feishu = {"feishu_open_id": f"ou_chaos_p{u}"}
+    return [email, {}, feishu, {"mobile": f"1390000{u:04d}"}, feishu, email][u % 6]
+
+
 class Publisher:
     """Publishes a plan on the wall clock; retries through broker outages."""
 
@@ -98,13 +107,10 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
 
     async def units(self) -> None:
-        """Every unit's contacts: even units' principals have an email address, odd
-        units' none (they get the webhook)."""
+        """Every unit's principal, reached first on the channel `contact` gives them."""
         now = datetime.now(UTC)
         for u in range(self.timing.units):
-            principal: dict[str, Any] = {"id": f"P{u}", "name": f"负责人{u}"}
-            if u % 2 == 0:
-                principal["email"] = f"p{u}@unit.example"
+            principal: dict[str, Any] = {"id": f"P{u}", "name": f"负责人{u}", **contact(u)}
             data = {
                 "unit_id": f"U{u}",
                 "name": f"化工{u}",

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.chaos.run --seed 7 --minutes 10
     .venv/bin/python -m tests.chaos.run --seed 7 --quick          # under 3 minutes
+    .venv/bin/python -m tests.chaos.run --seed 7 --minutes 10 --sentinel   # Redis HA
 
 Starts its own Kafka broker and Redis (tests/chaos/infra.py: the run kills them), the
 email and webhook stand-ins failing at random, two `duban run engine` and two
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +33,7 @@ from typing import Any
 from contracts.topics import Topics
 from services.kafka import ensure_topics
 from services.settings import all_topics
-from tests.chaos.faults import Faults, schedule
+from tests.chaos.faults import Faults, classes_for, schedule
 from tests.chaos.infra import ChaosInfra
 from tests.chaos.oracle import LATE_BOUND_S, compare, expected_notices
 from tests.chaos.publisher import Publisher, Timing
@@ -41,7 +45,7 @@ from tests.stack import REPO_ROOT, STACK_DIR
 CHAOS_CONFIG = Path(__file__).resolve().parent / "config"
 EXAMPLE = REPO_ROOT / "deploy" / "config" / "example"
 OUTPUT = REPO_ROOT / "chaos-results.json"
-REDIS_DB = 19
+REDIS_DB = 9
 PARTITIONS = 4
 
 
@@ -53,7 +57,8 @@ class Plan:
     run_s: float  # from the first hazard to the end the oracle judges
     drain_s: float  # how long to wait after the end for what is due
     faults_per_class: int
-    fsync: str = "everysec"
+    fsync: str = "always"
+    sentinel: bool = False  # Redis as primary + replica + 3 sentinels, with failovers
 
 
 def plan_for(seed: int, minutes: float, quick: bool, faults_per_class: int | None) -> Plan:
@@ -88,7 +93,7 @@ def service_env(
         **names,
         **providers.env(),
         "DUBAN_KAFKA_BOOTSTRAP": infra.bootstrap,
-        "DUBAN_REDIS_URL": infra.redis_url(REDIS_DB),
+        **infra.redis_env(REDIS_DB),
         "DUBAN_ENGINE_GROUP": f"chaos-engine-{tag}",
         "DUBAN_NOTIFIER_GROUP": f"chaos-notifier-{tag}",
         "DUBAN_TOPIC_PARTITIONS": str(PARTITIONS),
@@ -109,7 +114,7 @@ async def wait_until(check: Any, timeout_s: float, poll_s: float = 0.5) -> bool:
 async def chaos(plan: Plan) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     home = STACK_DIR / "chaos"
-    infra = ChaosInfra(home / "servers", plan.fsync)
+    infra = ChaosInfra(home / "servers", plan.fsync, sentinel=plan.sentinel)
     providers = Providers(plan.seed)
     topics = run_topics(tag)
     config = assemble_config(home / "config")
@@ -123,6 +128,7 @@ async def chaos(plan: Plan) -> dict[str, Any]:
         await ensure_topics(infra.bootstrap, all_topics(topics), PARTITIONS)
         await publisher.units()
         fleet.start()
+        providers.start_ack(config, fleet.replicas[0].env, home / "logs")
         if not await wait_until(fleet.all_ready, 120):
             raise RuntimeError(f"the replicas did not become ready; logs in {home / 'logs'}")
         return await _judged_run(plan, infra, fleet, providers, publisher, topics, config)
@@ -144,8 +150,11 @@ async def _judged_run(
 ) -> dict[str, Any]:
     started = datetime.now(UTC)
     end = started + timedelta(seconds=plan.run_s)
+    classes = classes_for(plan.sentinel)
     faults = Faults(
-        fleet, infra, schedule(plan.seed, plan.run_s, plan.faults_per_class, len(fleet.replicas))
+        fleet,
+        infra,
+        schedule(plan.seed, plan.run_s, plan.faults_per_class, len(fleet.replicas), classes),
     )
     await asyncio.gather(publisher.hazards(), faults.run())
     await asyncio.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()))
@@ -165,6 +174,7 @@ async def _judged_run(
     return {
         "seed": plan.seed,
         "redis_appendfsync": plan.fsync,
+        "redis": "primary + replica + 3 sentinels" if plan.sentinel else "one server",
         "minutes": round(plan.minutes, 2),
         "faults": dict(faults.log.counts),
         "fault_log": faults.log.lines,
@@ -190,6 +200,15 @@ async def _judged_run(
     }
 
 
+@contextlib.contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Runs share .stack/chaos and the servers' ports: a second one waits for the first."""
+    STACK_DIR.mkdir(parents=True, exist_ok=True)
+    with (STACK_DIR / "chaos.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.run", description=__doc__)
     parser.add_argument("--seed", type=int, default=7)
@@ -200,9 +219,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fsync",
         choices=("everysec", "always"),
-        default="everysec",
-        help="Redis appendfsync: everysec (as deployed: a kill -9 may lose the last second "
-        "of writes) or always",
+        default="always",
+        help="Redis appendfsync: always (as deployed) or everysec (a kill -9 may lose the "
+        "last second of acknowledged writes: to measure that window)",
+    )
+    parser.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="Redis as a primary and a replica watched by three sentinels (the services WAIT "
+        "for the replica), with the fault class 'failover' (the primary killed)",
     )
     return parser.parse_args(argv)
 
@@ -214,10 +239,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     plan = replace(
-        plan_for(args.seed, args.minutes, args.quick, args.faults_per_class), fsync=args.fsync
+        plan_for(args.seed, args.minutes, args.quick, args.faults_per_class),
+        fsync=args.fsync,
+        sentinel=args.sentinel,
     )
     started = time.monotonic()
-    results = asyncio.run(chaos(plan))
+    with one_run_at_a_time():
+        results = asyncio.run(chaos(plan))
     results["wall_seconds"] = round(time.monotonic() - started, 1)
     args.output.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
     print(table(results))

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts.notice import ChannelPlan, NoticeRequested, Recipient
 from contracts.registry import make_event
 from services.config.load import load_config
-from services.kafka import ENGINE_SOURCE
+from services.core.noticeevent import ENGINE_SOURCE
 from services.notifier.render import sample_facts
 from services.notifier.retry import RetryPolicy
 from services.settings import Settings

@@ -1,5 +1,6 @@
 """The chaos harness keeps working: a short seeded run (under 3 minutes) on its own Kafka
-and Redis, two engines and two notifiers, one fault of each class, judged by the oracle."""
+and Redis (a primary, a replica and three sentinels), two engines and two notifiers, one
+fault of each class (a sentinel failover included), judged by the oracle."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ RUN_TIMEOUT_S = 420  # the run takes about 160 s; its own broker starts twice
 @pytest.fixture(scope="module")
 def results(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One quick run for the module. `stack`: the shared stack is up, so its Kafka jars are
-    there (the run uses its own broker and Redis, which it kills). appendfsync always: a
-    Redis kill -9 loses no acknowledged write here; the loss window of everysec (as
-    deployed) is what `make chaos` measures (docs/reliability.md)."""
+    there (the run uses its own broker and Redis, which it kills). appendfsync always, as
+    deployed (the loss window of everysec is what `make chaos ARGS=--fsync=everysec`
+    measures, docs/reliability.md)."""
     output = tmp_path_factory.mktemp("chaos") / "chaos-results.json"
-    found = main(["--seed", "7", "--quick", "--fsync", "always", "--output", str(output)])
+    found = main(["--seed", "7", "--quick", "--sentinel", "--output", str(output)])
     assert json.loads(output.read_text()) == found
     return found
 
@@ -30,7 +31,13 @@ def results(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict
 def test_a_quick_chaos_run_sends_nothing_unexpected_and_recovers(
     results: dict[str, Any],
 ) -> None:
-    assert set(results["faults"]) == {"replica_kill", "redis_kill", "kafka_kill", "freeze"}
+    assert set(results["faults"]) == {
+        "replica_kill",
+        "redis_kill",
+        "kafka_kill",
+        "freeze",
+        "failover",
+    }
     assert results["expected"] > 0 and results["delivered"] > 0
     assert results["unexpected"] == 0
     # Every poison record reaches the dead-letter topic (a batch that comes back after a
@@ -40,12 +47,6 @@ def test_a_quick_chaos_run_sends_nothing_unexpected_and_recovers(
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S)
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 16): under overlapping faults (broker down while both engines are "
-    "frozen or restarting) a reminder can be lost, and an email sent twice without an "
-    "in-doubt record; seen in seed-7 quick runs (1 of 58), see docs/reliability.md",
-)
 def test_a_quick_chaos_run_loses_nothing_and_duplicates_only_in_doubt_sends(
     results: dict[str, Any],
 ) -> None:

@@ -3,7 +3,7 @@
 A few real notices are decided by the rules core for one major hazard (its report,
 a reminder before the deadline, an escalation after it), then copied onto `count`
 hazards, each copy planned on one channel, round robin over the channels given, and
-encoded with `services.kafka.notice_event` exactly as the engine encodes them.
+encoded with `services.core.noticeevent.notice_event` exactly as the engine encodes them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from contracts.registry import parse_event
 from services.config.load import load_config
 from services.core.advance import advance
 from services.core.evaluate import PlannedNotice
+from services.core.noticeevent import notice_event
 from services.core.routing import PlannedChannel
 from services.inbound import route
-from services.kafka import notice_event
 from tests.helpers import at, reported, unit_upserted
 from tests.perf.common import EXAMPLE_CONFIG
 from tests.perf.events import Produced

@@ -96,3 +96,21 @@ def test_duban_services_run_from_the_image_with_config(services: dict[str, Any],
     assert env["DUBAN_SMTP_HOST"] == "mail"
     assert env["DUBAN_SMTP_TLS"] == "none"
     assert {"DUBAN_SMTP_PORT", "DUBAN_SMTP_FROM"} <= set(env)
+
+
+def test_the_ha_profile_adds_a_replica_and_three_sentinels_only_when_asked(
+    services: dict[str, Any],
+) -> None:
+    ha = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
+    assert ha == {"redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert all(
+        service.get("profiles") is None for name, service in services.items() if name not in ha
+    )
+    replica = [str(word) for word in services["redis-replica"]["command"]]
+    assert replica[replica.index("--replicaof") + 1] == "redis-primary"
+    for name in ("redis-primary", "redis-replica"):
+        words = [str(word) for word in services[name]["command"]]
+        assert words[words.index("--min-replicas-to-write") + 1] == "1"
+        assert words[words.index("--appendfsync") + 1] == "always"
+    monitor = "sentinel monitor mymaster redis-primary 6379 2"
+    assert all(monitor in services[f"sentinel-{n}"]["command"][0] for n in (1, 2, 3))

@@ -23,7 +23,8 @@ from contracts.notice import ChannelPlan, NoticeRequested
 from contracts.registry import make_event
 from contracts.topics import DLQ_HEADER_REASON, DLQ_HEADER_TOPIC
 from services.config.load import Config, load_config
-from services.kafka import ENGINE_SOURCE, KafkaSink, undecoded
+from services.core.noticeevent import ENGINE_SOURCE
+from services.kafka import KafkaSink, undecoded
 from services.notifier.app import Backing, create_notifier
 from services.notifier.deferred import Unreadable, deferral_id
 from services.notifier.ledger import Sent

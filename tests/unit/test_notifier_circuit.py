@@ -3,6 +3,7 @@ skipping a channel that is down."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from services.notifier.channels import DeliveryError
 from services.notifier.circuit import CircuitBreaker, Pass
 from services.notifier.render import TemplateSet
 from services.notifier.retry import RetryPolicy
+from tests.fakes import FakeClock
 from tests.unit.test_notifier_deliver import (
+    NOW,
     Harness,
     ScriptedChannel,
     deliverer,
@@ -205,13 +208,18 @@ async def test_after_n_connection_failures_the_channel_is_skipped_at_once(
     assert "H1:major-reminders:d3:0:R1:wecom" not in d.ledger.values  # nothing claimed
 
 
-async def test_with_its_last_channel_open_the_notice_is_dead_lettered(
+async def test_with_its_last_channel_open_the_notice_is_held_then_dead_lettered(
     templates: TemplateSet,
 ) -> None:
     wecom = ScriptedChannel("wecom", script=[refused()] * 3)
     d = down_robot(templates, wecom)
-    await d.deliver(notice("wecom", "email"))
-    await d.deliver(notice("wecom", "email"))
+    assert await d.deliver(notice("wecom", "email"))  # the channel looks down: held
+    retry_at = NOW + timedelta(seconds=30)
+    assert d.events[:2] == [("failed", "wecom", 3, True, False), ("deferred", retry_at)]
+    clock = d.deliverer.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(timedelta(days=1))  # a day after it was due: no longer worth holding
+    assert not await d.deliver(notice("wecom", "email"))
     assert d.events[2] == ("failed", "wecom", 1, True, True)
     kind, reason = d.events[3]
     assert kind == "dead_letter" and reason.startswith("wecom: [wecom] channel circuit open")

@@ -128,8 +128,8 @@ class Harness:
     outcomes: Outcomes
     time: FakeTime
 
-    async def deliver(self, notice: NoticeRequested) -> None:
-        await self.deliverer.deliver(notice)
+    async def deliver(self, notice: NoticeRequested) -> bool:
+        return await self.deliverer.deliver(notice)
 
     @property
     def events(self) -> list[tuple[Any, ...]]:

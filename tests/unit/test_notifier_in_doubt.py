@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pytest
 
-from services.notifier.channels import OutboundMessage, SendResult
+from services.notifier.channels import DeliveryError, OutboundMessage, SendResult
 from services.notifier.ledger import Sent
 from services.notifier.render import TemplateSet
 from tests.unit.test_notifier_deliver import (
@@ -70,6 +70,9 @@ class SendingLedger(MemoryLedger):
 class DoubtOutcomes(Outcomes):
     async def in_doubt(self, notice: object, channel: str, final: bool) -> None:
         self.events.append(("in_doubt", channel, final))
+
+    async def no_answer(self, notice: object, channel: str) -> None:
+        self.events.append(("no_answer", channel))
 
 
 @dataclass
@@ -181,3 +184,65 @@ async def test_a_send_cancelled_midway_is_left_in_doubt_not_released(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ledger.abandoned == [KEY] and ledger.released == [] and KEY in ledger.tries
+
+
+@dataclass
+class AskableSms(ScriptedChannel):
+    """An SMS provider that can be asked whether it took a delivery key."""
+
+    has: SendResult | None = None
+    cannot_tell: bool = False
+    asked: list[str] = field(default_factory=list)
+
+    async def sent_before(self, message: OutboundMessage) -> SendResult | None:
+        self.asked.append(message.delivery_key)
+        if self.cannot_tell:
+            raise DeliveryError("query failed", retryable=True)
+        return self.has
+
+
+SMS_KEY = "H1:major-reminders:d3:0:R1:sms"
+
+
+async def test_a_provider_that_has_the_cut_off_send_is_believed(templates: TemplateSet) -> None:
+    sms = AskableSms("sms", "sms", has=SendResult("biz-1", "ok"))
+    d, ledger = with_ledger(templates, sms)
+    ledger.tries[SMS_KEY] = "try"
+    await d.deliver(notice("sms"))
+    assert sms.asked == [SMS_KEY] and sms.sent == []  # recorded as sent, not sent again
+    assert d.events == [("delivered", "sms", 1)]
+    assert isinstance(ledger.values[SMS_KEY], Sent)
+
+
+async def test_a_provider_without_it_gets_it_again_not_in_doubt(templates: TemplateSet) -> None:
+    sms = AskableSms("sms", "sms")
+    d, ledger = with_ledger(templates, sms)
+    ledger.tries[SMS_KEY] = "try"
+    await d.deliver(notice("sms"))
+    assert len(sms.sent) == 1 and d.events == [("delivered", "sms", 1)]
+    assert ledger.tries == {}  # a fresh send, not a resend in doubt
+
+
+async def test_a_provider_that_cannot_tell_leaves_it_in_doubt(templates: TemplateSet) -> None:
+    sms = AskableSms("sms", "sms", cannot_tell=True)
+    d, ledger = with_ledger(templates, sms)
+    ledger.tries[SMS_KEY] = "try"
+    await d.deliver(notice("sms"))
+    assert d.events == [("in_doubt", "sms", False), ("delivered", "sms", 1)]
+
+
+async def test_a_retry_after_the_lease_was_lost_is_not_sent(templates: TemplateSet) -> None:
+    """A replica frozen past its lease between two attempts: another one owns the delivery
+    now, so this one does not retry the send."""
+    d, ledger = with_ledger(templates, ScriptedChannel("email", "email"))
+    email = d.deliverer.channels["email"]
+
+    async def frozen_then_wakes(message: OutboundMessage) -> SendResult:
+        email.sent.append(message)  # type: ignore[attr-defined]
+        ledger.lost.add(message.delivery_key)  # meanwhile another replica took it over
+        raise DeliveryError("timed out", retryable=True)
+
+    email.send = frozen_then_wakes  # type: ignore[method-assign]
+    await d.deliver(notice("email"))
+    assert len(email.sent) == 1  # type: ignore[attr-defined]
+    assert d.events == []  # left to its new owner: no receipt from this replica

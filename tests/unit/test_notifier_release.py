@@ -45,14 +45,16 @@ class Store:
 
 
 class Deliverer:
-    def __init__(self, error: Exception | None) -> None:
+    def __init__(self, error: Exception | None, held: bool = False) -> None:
         self.error = error
+        self.held = held  # the deliverer held the notice again (every channel down)
         self.dead: list[str] = []
         self.outcomes = SimpleNamespace(dead_letter=self._dead_letter)
 
-    async def deliver(self, n: NoticeRequested) -> None:
+    async def deliver(self, n: NoticeRequested) -> bool:
         if self.error is not None:
             raise self.error
+        return self.held
 
     async def _dead_letter(self, n: NoticeRequested, reason: str) -> None:
         self.dead.append(reason)
@@ -91,3 +93,15 @@ async def test_an_unreadable_deferral_is_dead_lettered_raw_and_forgotten() -> No
         (b"{not json", "deferred notice unreadable: ValidationError, 9 bytes")
     ]
     assert store.forgotten == ["n1#1@p1"]
+
+
+async def test_a_released_notice_held_again_keeps_its_new_time() -> None:
+    store = Store([notice()])
+    assert await release_once(intake(Deliverer(None, held=True), []), store, CLOCK) == 1  # type: ignore[arg-type]
+    assert store.done_ids == []  # not forgotten: the hold's new time stands
+
+
+async def test_a_released_notice_delivered_is_done() -> None:
+    store = Store([notice()])
+    assert await release_once(intake(Deliverer(None), []), store, CLOCK) == 1  # type: ignore[arg-type]
+    assert store.done_ids == [notice().notice_id]

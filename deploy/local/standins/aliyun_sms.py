@@ -23,6 +23,10 @@ HTTP batch push does: to ``report_url`` a SmsReport array ``[{"phone_number",
 "err_msg", "sms_size", "biz_id", "out_id"}]``, to ``reply_url`` a SmsUp array
 ``[{"phone_number", "content", "send_time", "dest_code", "sequence_id"}]``; the answer
 must be HTTP 200 with a numeric ``code``.
+
+Answers ``QuerySendDetails`` too (what it accepted, by number and day, with the reports
+made: ``_aliyun_query``), checked with the same common parameters and signature; those
+requests go to ``queries``, not ``requests``, and ``fail_query_next`` fails them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import base64
 import json
 import re
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +43,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._aliyun_query import QUERY_ACTION, QUERY_PARAMS, QueryDesk
+from ._base import FakeHttpProvider, InjectedFailure, RecordedRequest, Rejected, json_response
 from ._crypto import rfc2104_hmac, rfc3986_encode
 from ._pushes import CONTROL_PATHS, Push, beijing_time, callback_url, control, post_json
 
@@ -82,7 +88,7 @@ def signature(method: str, params: Mapping[str, str], secret: str) -> str:
     return base64.b64encode(rfc2104_hmac("sha1", f"{secret}&".encode(), sts)).decode("ascii")
 
 
-class FakeAliyunSms(FakeHttpProvider):
+class FakeAliyunSms(QueryDesk, FakeHttpProvider):
     def __init__(
         self,
         *,
@@ -109,6 +115,8 @@ class FakeAliyunSms(FakeHttpProvider):
         )
         self._nonces: set[str] = set()
         self._biz = 0
+        self.queries: list[RecordedRequest] = []
+        self._query_failures: deque[InjectedFailure] = deque()
 
     @property
     def endpoint(self) -> str:
@@ -120,6 +128,10 @@ class FakeAliyunSms(FakeHttpProvider):
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path in CONTROL_PATHS:  # the stand-in's own controls: not a provider call
             return await control(self, request)
+        body = await request.read()
+        action = dict(parse_qsl(body.decode("ascii", "replace"))).get("Action")
+        if (action or request.query.get("Action")) == QUERY_ACTION:
+            return self._query(request, body)
         return await super()._dispatch(request)
 
     @staticmethod
@@ -149,12 +161,12 @@ class FakeAliyunSms(FakeHttpProvider):
         params.update(pairs)
         return params
 
-    def _check_common(self, params: dict[str, str]) -> None:
-        for name in _COMMON + _SENDSMS:
+    def _check_common(self, params: dict[str, str], action: str = "SendSms") -> None:
+        for name in _COMMON + (QUERY_PARAMS if action == QUERY_ACTION else _SENDSMS):
             if not params.get(name):
                 raise self._reject(f"Missing{name}", f"{name} is mandatory for this action.", 400)
         expected = {
-            "Action": "SendSms",
+            "Action": action,
             "Version": "2017-05-25",
             "Format": "JSON",
             "SignatureMethod": "HMAC-SHA1",
@@ -224,6 +236,7 @@ class FakeAliyunSms(FakeHttpProvider):
     def success(self, record: dict[str, Any]) -> web.StreamResponse:
         self._biz += 1
         record["biz_id"] = f"{900619746936498 + self._biz}^0"
+        record["sent_at"] = self.clock()
         record["code"] = record["template_params"].get("code")
         return json_response(
             {
@@ -264,7 +277,7 @@ class FakeAliyunSms(FakeHttpProvider):
     ) -> list[Push]:
         """Push the delivery report of an SMS sent (``record``, else found by id or
         mobile, else the latest) ``times`` times: delivered, or failed with ``code``."""
-        sent = record or self.find(message_id, mobile)
+        sent = self.report(record, message_id=message_id, mobile=mobile, success=success, code=code)
         now = beijing_time(self.clock())
         items = [
             {
@@ -272,7 +285,7 @@ class FakeAliyunSms(FakeHttpProvider):
                 "send_time": now,
                 "report_time": now,
                 "success": success,
-                "err_code": "DELIVERED" if success else (code or "MBBLACK"),
+                "err_code": sent["report"]["code"],
                 "err_msg": "用户接收成功" if success else "用户接收失败",
                 "sms_size": "1",
                 "biz_id": sent["biz_id"],

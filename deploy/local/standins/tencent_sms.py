@@ -23,6 +23,9 @@ callbacks do: to ``report_url`` a status array ``[{"user_receive_time", "nationc
 "mobile", "report_status": "SUCCESS" | "FAIL", "errmsg", "description", "sid"}]``, to
 ``reply_url`` one reply ``{"extend", "mobile", "nationcode", "sign", "text", "time"}``;
 the answer must be ``{"result": 0, ...}``.
+
+Answers ``PullSmsSendStatusByPhoneNumber`` too, from the reports made (:meth:`report`,
+which :meth:`push_report` calls): see ``_tencent_pull``. Those requests go to ``queries``.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ import json
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ._base import FakeHttpProvider, InjectedFailure, Rejected, json_response
+from ._base import FakeHttpProvider, InjectedFailure, RecordedRequest, Rejected, json_response
 from ._crypto import rfc2104_hmac, sha256_hex
 from ._pushes import CONTROL_PATHS, Push, beijing_time, callback_url, control, post_json
+from ._tencent_pull import PULL_ACTION, PullDesk
 
 _AUTH = re.compile(
     r"TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/]+)"
@@ -68,7 +73,7 @@ def _hex_hmac_chain(secret_key: str, date: str, string_to_sign: str) -> str:
     return rfc2104_hmac("sha256", k, string_to_sign.encode("utf-8")).hex()
 
 
-class FakeTencentSms(FakeHttpProvider):
+class FakeTencentSms(PullDesk, FakeHttpProvider):
     def __init__(
         self,
         *,
@@ -93,6 +98,9 @@ class FakeTencentSms(FakeHttpProvider):
         self.reply_url = callback_url(reply_url, "tencent", "sms-status", "sms-reply")
         self.pushes: list[Push] = []
         self._serial = 0
+        self.statuses: list[dict[str, Any]] = []  # the reports made: what a pull finds
+        self.queries: list[RecordedRequest] = []
+        self._query_failures: deque[InjectedFailure] = deque()
 
     @property
     def endpoint(self) -> str:
@@ -104,6 +112,8 @@ class FakeTencentSms(FakeHttpProvider):
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path in CONTROL_PATHS:  # the stand-in's own controls: not a provider call
             return await control(self, request)
+        if request.headers.get("X-TC-Action") == PULL_ACTION:
+            return await self._pull(request)
         return await super()._dispatch(request)
 
     @staticmethod
@@ -120,9 +130,9 @@ class FakeTencentSms(FakeHttpProvider):
     def _reject(self, code: str, reason: str | None = None) -> Rejected:
         return Rejected(self._error(code), reason or code)
 
-    def _check_headers(self, request: web.Request) -> int:
+    def _check_headers(self, request: web.Request, action: str = "SendSms") -> int:
         h = request.headers
-        if h.get("X-TC-Action") != "SendSms":
+        if h.get("X-TC-Action") != action:
             raise self._reject("InvalidAction", "action")
         if h.get("X-TC-Version") != "2021-01-11":
             raise self._reject("NoSuchVersion", "version")
@@ -252,19 +262,18 @@ class FakeTencentSms(FakeHttpProvider):
     ) -> list[Push]:
         """Push the status of an SMS sent (``record``, else found by id or mobile, else
         the latest) ``times`` times: delivered, or failed with ``code``."""
-        sent = record or self.find(message_id, mobile)
+        made = self.report(record, message_id=message_id, mobile=mobile, success=success, code=code)
         items = [
             {
-                "user_receive_time": beijing_time(self.clock()),
+                "user_receive_time": beijing_time(status["UserReceiveTime"]),
                 "nationcode": "86",
-                "mobile": number.removeprefix("+86"),
-                "report_status": "SUCCESS" if success else "FAIL",
-                "errmsg": "DELIVRD" if success else (code or "MBBLACK"),
+                "mobile": status["SubscriberNumber"],
+                "report_status": status["ReportStatus"],
+                "errmsg": status["Description"],
                 "description": "用户短信送达成功" if success else "用户短信接收失败",
-                "sid": serial,
+                "sid": status["SerialNo"],
             }
-            for number, serial in sent.get("_serials", {}).items()
-            if not mobile or number.removeprefix("+86") == mobile.removeprefix("+86")
+            for status in made
         ]
         return [await self._push("report", self.report_url, items) for _ in range(times)]
 

@@ -13,6 +13,16 @@ Request: ``POST https://dysmsapi.aliyuncs.com/`` with all parameters in an
 ``OutId`` carries the delivery key and ``BizId`` is kept as the provider message id: the
 SmsReport push names both, so its delivery report finds the delivery.
 
+Asked about a delivery in doubt (:meth:`AliyunSmsChannel.sent_before`), the channel calls
+``QuerySendDetails`` (same endpoint, signing and answer codes) with ``PhoneNumber``,
+``SendDate`` (``yyyyMMdd``, Beijing time: today, then yesterday), ``PageSize`` 50 and
+``CurrentPage``; the answer lists the SMS sent to that number that day as
+``SmsSendDetailDTOs.SmsSendDetailDTO[{PhoneNum, SendStatus (1 waiting for its report,
+2 failed, 3 delivered), ErrCode, TemplateCode, Content, SendDate, ReceiveDate, OutId}]``
+and ``TotalCount``. A record whose ``OutId`` is the delivery's (hashed as :func:`out_id`
+hashes it) is the provider's record of the send; one that failed (2) never reached the
+phone, so a resend cannot repeat it. The records carry no ``BizId``.
+
 Answer: JSON ``{"Code": "OK", "Message": "OK", "RequestId": ..., "BizId": ...}``; a
 business error has another ``Code`` (HTTP 200); gateway-level errors such as
 ``SignatureDoesNotMatch`` (HTTP 400) or ``InvalidAccessKeyId.NotFound`` (HTTP 404)
@@ -29,7 +39,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Unpack
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from ._answers import (
@@ -39,12 +50,18 @@ from ._answers import (
     status_is_retryable,
     unexpected_answer,
 )
-from ._http import HttpChannel, HttpOptions
+from ._http import HttpAnswer, HttpChannel, HttpOptions
 from ._sms import accepted, national_mobile, template_id
-from .base import Family, OutboundMessage, SendResult
+from .base import DeliveryError, Family, OutboundMessage, SendResult
 
 API_VERSION = "2017-05-25"
 OUT_ID_MAX = 256
+QUERY_ACTION = "QuerySendDetails"
+QUERY_PAGE_SIZE = 50  # the most QuerySendDetails gives per page
+QUERY_PAGES_MAX = 20  # 1000 SMS to one number in a day: beyond that, it cannot tell
+QUERY_DAYS = 2  # today and yesterday: a delivery is found in doubt minutes after its send
+FAILED = 2  # SendStatus: the SMS did not reach the phone
+BEIJING = timezone(timedelta(hours=8))
 
 _PERMANENT_CODES = {
     "isv.MOBILE_NUMBER_ILLEGAL",
@@ -144,32 +161,91 @@ class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
         self._nonce = nonce
 
     def build_params(self, message: OutboundMessage) -> dict[str, str]:
-        """All request parameters including ``Signature``."""
-        s = self.settings
+        """All request parameters of its SendSms, including ``Signature``."""
         params = {
-            "AccessKeyId": s.access_key_id,
-            "Action": "SendSms",
-            "Format": "JSON",
+            **self._common("SendSms"),
             "OutId": out_id(message.delivery_key),
             "PhoneNumbers": national_mobile(message, channel=self.name),
-            "RegionId": s.region_id,
-            "SignName": s.sign_name,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureNonce": self._nonce(),
-            "SignatureVersion": "1.0",
+            "SignName": self.settings.sign_name,
             "TemplateCode": template_id(message, channel=self.name),
-            "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
-            "Version": API_VERSION,
         }
         if message.sms_params:
             params["TemplateParam"] = json.dumps(
                 message.sms_params, ensure_ascii=False, separators=(",", ":")
             )
-        params["Signature"] = rpc_signature("POST", params, s.access_key_secret)
+        return self._signed(params)
+
+    def query_params(self, mobile: str, send_date: str, page: int) -> dict[str, str]:
+        """All request parameters of a QuerySendDetails, including ``Signature``."""
+        return self._signed(
+            {
+                **self._common(QUERY_ACTION),
+                "PhoneNumber": mobile,
+                "SendDate": send_date,
+                "PageSize": str(QUERY_PAGE_SIZE),
+                "CurrentPage": str(page),
+            }
+        )
+
+    def _common(self, action: str) -> dict[str, str]:
+        s = self.settings
+        return {
+            "AccessKeyId": s.access_key_id,
+            "Action": action,
+            "Format": "JSON",
+            "RegionId": s.region_id,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": self._nonce(),
+            "SignatureVersion": "1.0",
+            "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
+            "Version": API_VERSION,
+        }
+
+    def _signed(self, params: dict[str, str]) -> dict[str, str]:
+        params["Signature"] = rpc_signature("POST", params, self.settings.access_key_secret)
         return params
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        params = self.build_params(message)
+        data, request_id = await self._call(self.build_params(message))
+        return accepted("OK", data.get("BizId"), request_id)
+
+    async def sent_before(self, message: OutboundMessage) -> SendResult | None:
+        """Aliyun's record of an SMS sent under the delivery key (QuerySendDetails by
+        OutId, today and yesterday); None when it has none, or only one that failed;
+        DeliveryError when the query fails."""
+        mobile = national_mobile(message, channel=self.name)
+        wanted = out_id(message.delivery_key)
+        today = datetime.fromtimestamp(self._clock(), UTC).astimezone(BEIJING)
+        for back in range(QUERY_DAYS):
+            day = (today - timedelta(days=back)).strftime("%Y%m%d")
+            for record in await self._records(mobile, day):
+                status = str(record.get("SendStatus", ""))
+                if record.get("OutId") == wanted and status != str(FAILED):
+                    return SendResult(
+                        provider_message_id=None,  # QuerySendDetails names no BizId
+                        provider_answer=f"{QUERY_ACTION} SendStatus={status} "
+                        f"ErrCode={record.get('ErrCode', '')} SendDate={day}",
+                    )
+        return None
+
+    async def _records(self, mobile: str, day: str) -> list[dict[str, Any]]:
+        """Every SmsSendDetailDTO of SMS sent to ``mobile`` on ``day``, page by page."""
+        records: list[dict[str, Any]] = []
+        for page in range(1, QUERY_PAGES_MAX + 1):
+            data, _ = await self._call(self.query_params(mobile, day, page))
+            found, total = _details(data, self.name)
+            records.extend(found)
+            if not found or len(records) >= total:
+                return records
+        raise DeliveryError(
+            f"{QUERY_ACTION}: more than {len(records)} SMS to one number in a day",
+            retryable=False,
+            channel=self.name,
+        )
+
+    async def _call(self, params: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+        """POST one signed request; its answer and RequestId when ``Code`` is OK, else
+        the DeliveryError its code calls for."""
         body = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in params.items())
         response = await self._http.post(
             self.settings.endpoint,
@@ -185,13 +261,18 @@ class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
             raise unexpected_answer(response, channel=self.name)
         request_id = str(data.get("RequestId", ""))
         if code == "OK" and response.status_code == 200:
-            return accepted(code, data.get("BizId"), request_id)
+            return data, request_id
+        raise self._refused(response, code, str(data.get("Message", "")), request_id)
+
+    def _refused(
+        self, response: HttpAnswer, code: str, message: str, request_id: str
+    ) -> DeliveryError:
         # "SignatureDoesNotMatch" echoes the whole string to sign: keep it out.
-        message_text = str(data.get("Message", "")).split("server string to sign")[0]
+        message_text = message.split("server string to sign")[0]
         retryable = classify_code(code) or (
             code not in _PERMANENT_CODES and status_is_retryable(response.status_code)
         )
-        raise provider_error(
+        return provider_error(
             "Aliyun SMS",
             code,
             message_text,
@@ -200,3 +281,22 @@ class AliyunSmsChannel(HttpChannel[AliyunSmsSettings]):
             channel=self.name,
             request_id=request_id,
         )
+
+
+def _details(data: Mapping[str, Any], channel: str) -> tuple[list[dict[str, Any]], int]:
+    """(the SmsSendDetailDTO records of a QuerySendDetails answer, its TotalCount)."""
+    holder = data.get("SmsSendDetailDTOs")
+    records = holder.get("SmsSendDetailDTO") if isinstance(holder, dict) else holder
+    try:
+        total = int(data.get("TotalCount") or 0)
+    except (TypeError, ValueError):
+        total = -1
+    if records is None and total == 0:
+        return [], 0
+    if not isinstance(records, list) or total < 0:
+        raise DeliveryError(
+            f"{QUERY_ACTION}: unexpected answer (RequestId {data.get('RequestId', '')})",
+            retryable=True,
+            channel=channel,
+        )
+    return [r for r in records if isinstance(r, dict)], total

@@ -22,6 +22,17 @@ Answer (always HTTP 200 from the API itself): ``{"Response": {"Error": {...},
 per-number ``Code`` other than ``"Ok"`` is a failure for that number. The ``SerialNo`` is
 kept as the provider message id: the status callback names it as ``sid`` (it carries no
 SessionContext), so the delivery report finds its delivery.
+
+Asked about a delivery in doubt (:meth:`TencentSmsChannel.sent_before`), the channel calls
+``PullSmsSendStatusByPhoneNumber`` (same version, endpoint and signing) with
+``BeginTime`` / ``EndTime`` (the last two days), ``Offset`` 0 (fixed, as documented),
+``Limit`` 100, ``PhoneNumber`` and ``SmsSdkAppId``. The answer's
+``PullSmsSendStatusSet[{UserReceiveTime, CountryCode, SubscriberNumber, PhoneNumber,
+SerialNo, ReportStatus (SUCCESS / FAIL), Description, SessionContext}]`` holds delivery
+*reports*: a status whose ``SessionContext`` is the delivery's is Tencent's record of the
+send (a FAIL never reached the phone). No status proves nothing (the report may not have
+come yet; the SessionContext comes back only where Tencent support enabled it), so Tencent
+cannot tell then. ``PullSmsSendStatus`` is not used: it is a queue, and pulling takes.
 """
 
 from __future__ import annotations
@@ -44,6 +55,9 @@ from .base import DeliveryError, Family, OutboundMessage, SendResult
 SERVICE = "sms"
 API_VERSION = "2021-01-11"
 ACTION = "SendSms"
+PULL_ACTION = "PullSmsSendStatusByPhoneNumber"
+PULL_LIMIT = 100  # the most one pull gives (its Offset is fixed at 0)
+PULL_WINDOW_S = 2 * 86400  # a delivery is found in doubt minutes after its send
 CONTENT_TYPE = JSON_CONTENT_TYPE
 ALGORITHM = "TC3-HMAC-SHA256"
 SESSION_CONTEXT_MAX = 512  # bytes
@@ -157,6 +171,7 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
         self._host = host
 
     def build_request(self, message: OutboundMessage) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of the SendSms request for ``message``."""
         s = self.settings
         body = {
             "PhoneNumberSet": ["+86" + national_mobile(message, channel=self.name)],
@@ -164,11 +179,16 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
             "SignName": s.sign_name,
             "TemplateId": template_id(message, channel=self.name),
             "TemplateParamSet": list(message.sms_params.values()),
-            "SessionContext": utf8_truncate(message.delivery_key, SESSION_CONTEXT_MAX, ellipsis=""),
+            "SessionContext": session_context(message.delivery_key),
         }
+        return self.signed_request(ACTION, body)
+
+    def signed_request(self, action: str, body: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """The JSON body and the signed headers of one ``action`` call."""
+        s = self.settings
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         timestamp = int(self._clock())
-        signed = {"Content-Type": CONTENT_TYPE, "Host": self._host, "X-TC-Action": ACTION}
+        signed = {"Content-Type": CONTENT_TYPE, "Host": self._host, "X-TC-Action": action}
         authorization = tc3_authorization(
             secret_id=s.secret_id,
             secret_key=s.secret_key,
@@ -187,16 +207,7 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
         return payload, headers
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        payload, headers = self.build_request(message)
-        response = await self._http.post(self.settings.endpoint, content=payload, headers=headers)
-        data = json_object(response)
-        resp = data.get("Response") if data is not None else None
-        if response.status_code != 200 or not isinstance(resp, dict):
-            raise unexpected_answer(response, channel=self.name)
-        request_id = str(resp.get("RequestId", ""))
-        error = resp.get("Error")
-        if isinstance(error, dict):
-            raise self._error(error, request_id)
+        resp, request_id = await self._call(*self.build_request(message))
         statuses = resp.get("SendStatusSet")
         if not isinstance(statuses, list) or not statuses or not isinstance(statuses[0], dict):
             raise DeliveryError(
@@ -209,6 +220,58 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
             return accepted("Ok", status.get("SerialNo"), request_id)
         raise self._error(status, request_id)
 
+    async def sent_before(self, message: OutboundMessage) -> SendResult | None:
+        """Tencent's status report of an SMS sent under the delivery key (by its
+        SessionContext); None when the only one says it failed; DeliveryError when the
+        pull fails or finds none (no report yet proves nothing)."""
+        now = int(self._clock())
+        body = {
+            "BeginTime": now - PULL_WINDOW_S,
+            "Offset": 0,
+            "Limit": PULL_LIMIT,
+            "PhoneNumber": "+86" + national_mobile(message, channel=self.name),
+            "SmsSdkAppId": self.settings.sdk_app_id,
+            "EndTime": now,
+        }
+        resp, request_id = await self._call(*self.signed_request(PULL_ACTION, body))
+        found = resp.get("PullSmsSendStatusSet")
+        if not isinstance(found, list):
+            raise DeliveryError(
+                f"{PULL_ACTION}: answer without PullSmsSendStatusSet (RequestId {request_id})",
+                retryable=True,
+                channel=self.name,
+            )
+        context = session_context(message.delivery_key)
+        mine = [s for s in found if isinstance(s, dict) and s.get("SessionContext") == context]
+        for status in mine:
+            if status.get("ReportStatus") != "FAIL":
+                return accepted(
+                    f"{status.get('ReportStatus')} ({PULL_ACTION})",
+                    status.get("SerialNo"),
+                    request_id,
+                )
+        if mine:
+            return None  # it never reached the phone: a resend cannot repeat it
+        raise DeliveryError(
+            f"{PULL_ACTION}: no status report of it (yet) among {len(found)}: cannot tell",
+            retryable=True,
+            channel=self.name,
+        )
+
+    async def _call(self, payload: bytes, headers: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+        """POST one signed call; its ``Response`` and RequestId, or the DeliveryError of a
+        request-level error."""
+        response = await self._http.post(self.settings.endpoint, content=payload, headers=headers)
+        data = json_object(response)
+        resp = data.get("Response") if data is not None else None
+        if response.status_code != 200 or not isinstance(resp, dict):
+            raise unexpected_answer(response, channel=self.name)
+        request_id = str(resp.get("RequestId", ""))
+        error = resp.get("Error")
+        if isinstance(error, dict):
+            raise self._error(error, request_id)
+        return resp, request_id
+
     def _error(self, error: Mapping[str, Any], request_id: str) -> DeliveryError:
         code = str(error.get("Code", "")) or "unknown"
         return provider_error(
@@ -220,6 +283,11 @@ class TencentSmsChannel(HttpChannel[TencentSmsSettings]):
             channel=self.name,
             request_id=request_id,
         )
+
+
+def session_context(delivery_key: str) -> str:
+    """The SessionContext of a delivery: its key, cut to Tencent's 512 bytes."""
+    return utf8_truncate(delivery_key, SESSION_CONTEXT_MAX, ellipsis="")
 
 
 def _host_of(endpoint: str) -> str:
