@@ -3,7 +3,7 @@
 Classes: ``replica_kill`` (kill -9 of a random engine or notifier, restarted after a few
 seconds), ``redis_kill`` and ``kafka_kill`` (kill -9 of the chaos run's own server, then
 restarted), ``freeze`` (SIGSTOP of a random replica for longer than its leases, then
-SIGCONT). With Redis as primary, replica and sentinels (``--sentinel``, tests/chaos/ha.py)
+SIGCONT). With Redis as primary, replica and sentinels (the default; tests/chaos/ha.py)
 ``redis_kill`` kills the replica, and ``failover`` kills the primary: the sentinels
 promote the replica, the old primary rejoins as its replica. Faults run one after another
 at their planned times; a freeze runs beside the others. Each fault notes its downtime,

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.chaos.run --seed 7 --minutes 10
     .venv/bin/python -m tests.chaos.run --seed 7 --quick          # under 3 minutes
-    .venv/bin/python -m tests.chaos.run --seed 7 --minutes 10 --sentinel   # Redis HA
+    .venv/bin/python -m tests.chaos.run --seed 7 --minutes 10 --one-redis  # no sentinels
 
 Starts its own Kafka broker and Redis (tests/chaos/infra.py: the run kills them), the
 email and webhook stand-ins failing at random, two `duban run engine` and two
@@ -58,7 +58,7 @@ class Plan:
     drain_s: float  # how long to wait after the end for what is due
     faults_per_class: int
     fsync: str = "always"
-    sentinel: bool = False  # Redis as primary + replica + 3 sentinels, with failovers
+    sentinel: bool = True  # Redis as primary + replica + 3 sentinels, with failovers
 
 
 def plan_for(seed: int, minutes: float, quick: bool, faults_per_class: int | None) -> Plan:
@@ -224,10 +224,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "last second of acknowledged writes: to measure that window)",
     )
     parser.add_argument(
-        "--sentinel",
-        action="store_true",
-        help="Redis as a primary and a replica watched by three sentinels (the services WAIT "
-        "for the replica), with the fault class 'failover' (the primary killed)",
+        "--one-redis",
+        dest="sentinel",
+        action="store_false",
+        help="one Redis server (kill -9 and restart) instead of the default: a primary and a "
+        "replica watched by three sentinels (the services WAIT for the replica), with the "
+        "fault class 'failover' (the primary killed)",
     )
     return parser.parse_args(argv)
 

@@ -22,7 +22,7 @@ def results(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict
     deployed (the loss window of everysec is what `make chaos ARGS=--fsync=everysec`
     measures, docs/reliability.md)."""
     output = tmp_path_factory.mktemp("chaos") / "chaos-results.json"
-    found = main(["--seed", "7", "--quick", "--sentinel", "--output", str(output)])
+    found = main(["--seed", "7", "--quick", "--output", str(output)])
     assert json.loads(output.read_text()) == found
     return found
 
