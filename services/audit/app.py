@@ -15,6 +15,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 
+from contracts.registry import InputLimits
+from contracts.topics import Topics
+from services.audit.batches import pipelined
+from services.audit.chain import Sealable
 from services.audit.retention import load_audit_config
 from services.audit.rows import AuditRecord, entry_of
 from services.audit.schema import migrate
@@ -43,7 +47,7 @@ class AuditMetrics:
         self.batch_seconds = registry.family(
             Histogram,
             "duban_audit_batch_seconds",
-            "Time to append one consumed batch (one PostgreSQL transaction).",
+            "Time to append one consumed batch (a PostgreSQL transaction per chunk).",
             buckets=BATCH_BUCKETS_S,
         )
 
@@ -79,6 +83,39 @@ class AuditParts:
         return True
 
 
+@dataclass
+class Keeper:
+    """Keeps consumed batches in the trail, a chunk decoded while the last is written."""
+
+    parts: AuditParts
+    topics: Topics
+    limits: InputLimits
+    counts: AuditMetrics
+
+    async def keep(self, records: Sequence[Record]) -> None:
+        with self.counts.batch_seconds.time():
+            await pipelined(records, self.decode, self.write)
+
+    def decode(self, records: Sequence[Record]) -> list[Sealable]:
+        """The records' entries, made ready to be sealed (the CPU-heavy part)."""
+        return self._writer().prepare(
+            e
+            for r in records
+            if isinstance(r, AuditRecord)
+            and (e := entry_of(r, self.topics, self.limits)) is not None
+        )
+
+    async def write(self, items: list[Sealable]) -> int:
+        written = await self._writer().write(items)
+        self.counts.rows.inc(written)
+        self.counts.repeats.inc(len(items) - written)
+        return written
+
+    def _writer(self) -> TrailWriter:
+        assert self.parts.writer is not None, "audit used before its lifespan started"
+        return self.parts.writer
+
+
 def create_audit(
     settings: Settings, clock: Clock | None = None, metrics: Metrics | None = None
 ) -> AuditParts:
@@ -107,19 +144,7 @@ def create_audit(
         "audit", dead_letter_record, parts.healthy, log, attempts=settings.poison_attempts
     )
 
-    async def keep(records: Sequence[Record]) -> None:
-        writer = parts.writer
-        assert writer is not None, "audit used before its lifespan started"
-        entries = [
-            e
-            for r in records
-            if isinstance(r, AuditRecord)
-            and (e := entry_of(r, topics, settings.input_limits)) is not None
-        ]
-        with counts.batch_seconds.time():
-            written = await writer.append(entries)
-        counts.rows.inc(written)
-        counts.repeats.inc(len(entries) - written)
+    keeper = Keeper(parts, topics, settings.input_limits, counts)
 
     @broker.subscriber(
         *topics.inbound(),
@@ -135,7 +160,7 @@ def create_audit(
         decoder=undecoded,
     )
     async def on_records(message: KafkaMessage) -> None:
-        await guard.run(audit_records(message.raw_message), keep)
+        await guard.run(audit_records(message.raw_message), keeper.keep)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

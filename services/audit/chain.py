@@ -13,8 +13,9 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from services.audit.rows import Entry, canonical
+from services.audit.rows import Entry, canonical_bytes
 
 GENESIS = bytes(32)
 
@@ -78,44 +79,73 @@ def content_hash(row: Row) -> bytes:
 
 
 def _hash(prev_hash: bytes, content: Sequence[object]) -> bytes:
-    return hashlib.sha256(prev_hash + canonical(content).encode()).digest()
+    return hashlib.sha256(prev_hash + canonical_bytes(content)).digest()
 
 
 def seal(entry: Entry, head: Head | None, recorded_at: datetime, keep_until: datetime) -> Row:
     """The row `entry` makes after `head` (None: the first of its subject)."""
-    chain_no = 1 if head is None else head.chain_no + 1
-    prev_hash = GENESIS if head is None else head.hash
-    recorded = _instant(recorded_at)
-    content = [
-        entry.event_id,
-        entry.source,
-        entry.subject,
-        entry.root,
-        entry.record_class,
-        entry.type,
-        _instant(entry.occurred_at),
-        recorded,
-        _instant(keep_until),
-        entry.origin,
-        chain_no,
-        entry.body,
-    ]
-    return Row(
-        0,
-        entry.event_id,
-        entry.source,
-        entry.subject,
-        entry.root,
-        entry.record_class,
-        entry.type,
-        entry.occurred_at,
-        recorded_at,
-        keep_until,
-        entry.origin,
-        entry.body,
+    chain_no, prev_hash = (1, GENESIS) if head is None else (head.chain_no + 1, head.hash)
+    return Row(0, *sealed(Sealer(recorded_at).ready(entry, keep_until), chain_no, prev_hash))
+
+
+class Sealable(NamedTuple):
+    """An entry ready to be sealed: all but its place in its chain. The canonical JSON of
+    its content is made already, cut around the chain number."""
+
+    entry: Entry
+    recorded_at: datetime
+    keep_until: datetime
+    before: bytes  # '[<event_id>,…,<origin>,'
+    after: bytes  # ',<body>]'
+
+
+class Sealer:
+    """Makes entries ready to be sealed, all recorded at one moment. This is most of the
+    work of sealing, and needs no chain head: it can be done before the heads are read."""
+
+    def __init__(self, recorded_at: datetime) -> None:
+        self.recorded_at = recorded_at
+        self._recorded = _instant(recorded_at)  # once for all, not once per row
+
+    def ready(self, entry: Entry, keep_until: datetime) -> Sealable:
+        content = [
+            entry.event_id,
+            entry.source,
+            entry.subject,
+            entry.root,
+            entry.record_class,
+            entry.type,
+            _instant(entry.occurred_at),
+            self._recorded,
+            _instant(keep_until),
+            entry.origin,
+        ]
+        before = canonical_bytes(content)[:-1] + b","
+        after = b"," + canonical_bytes(entry.body) + b"]"
+        return Sealable(entry, self.recorded_at, keep_until, before, after)
+
+
+def sealed(ready: Sealable, chain_no: int, prev_hash: bytes) -> tuple[Any, ...]:
+    """The columns (Row's fields after `seq`) of row `chain_no` of its subject, after the
+    row whose hash is `prev_hash` (GENESIS for the first): the hash is `_hash`'s, over the
+    canonical content with the chain number put back in its place."""
+    e = ready.entry
+    content = b"".join((prev_hash, ready.before, str(chain_no).encode(), ready.after))
+    return (
+        e.event_id,
+        e.source,
+        e.subject,
+        e.root,
+        e.record_class,
+        e.type,
+        e.occurred_at,
+        ready.recorded_at,
+        ready.keep_until,
+        e.origin,
+        e.body,
         chain_no,
         prev_hash,
-        _hash(prev_hash, content),
+        hashlib.sha256(content).digest(),
     )
 
 

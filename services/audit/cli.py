@@ -11,7 +11,6 @@ from typing import Annotated, Literal, TypeVar
 
 import typer
 from psycopg import AsyncConnection, OperationalError
-from redis.asyncio import Redis
 
 from services.audit import export as exporting
 from services.audit import formats
@@ -24,6 +23,7 @@ from services.clock import SystemClock
 from services.config.positions import ConfigError
 from services.masking import mask
 from services.settings import Settings, SettingsError
+from services.store.client import redis_client
 
 T = TypeVar("T")
 audit_app = typer.Typer(help="The audit trail on PostgreSQL.", no_args_is_help=True)
@@ -92,7 +92,7 @@ def trace_command(
     now = SystemClock().now()
 
     async def work(conn: AsyncConnection) -> str:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        redis = redis_client(settings, socket_connect_timeout=2)
         try:
             story, _ = await trace(conn, redis, names, subject, now, unmasked)
         finally:

@@ -8,6 +8,7 @@ its own table however many rows refer to it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ CONTACT_FIELDS: Final = (
     "feishu_open_id",
 )
 _UNIT_PEOPLE: Final = ("principal", "controller", "safety_officer")
+_ENVELOPE: Final = ("id", "source", "type", "subject", "time")
 MAX_SUBJECT: Final = 200  # a dead letter's subject as kept (keys can be anything)
 
 
@@ -78,9 +80,25 @@ def canonical(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """`canonical(value)` UTF-8 encoded (what is hashed), without the round trip."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def person_version(person_id: str, details: Mapping[str, Any]) -> PersonVersion:
-    """The version of a person these details make (the same details, the same digest)."""
-    kept = {name: details.get(name) for name in CONTACT_FIELDS}
+    """The version of a person these details make (the same details, the same digest).
+    The same people recur in notice after notice: recent versions are remembered (the
+    one returned may be shared, and is never changed)."""
+    values = tuple(map(details.get, CONTACT_FIELDS))
+    try:
+        return _version(person_id, values)
+    except TypeError:  # a list or object where text belongs (an own topic's garbage)
+        return _version.__wrapped__(person_id, values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _version(person_id: str, values: tuple[Any, ...]) -> PersonVersion:
+    kept = dict(zip(CONTACT_FIELDS, values, strict=True))
     digest = hashlib.sha256(canonical({"person_id": person_id, **kept}).encode()).hexdigest()
     return PersonVersion(digest, person_id, kept)
 
@@ -157,8 +175,8 @@ def _envelope(record: AuditRecord) -> dict[str, Any]:
         raise Unreadable(f"{record.position}: not JSON") from None
     if not isinstance(event, dict):
         raise Unreadable(f"{record.position}: not a JSON object")
-    missing = [k for k in ("id", "source", "type", "subject", "time") if not _text(event.get(k))]
-    if missing:
+    if not all(map(_text, map(event.get, _ENVELOPE))):
+        missing = [k for k in _ENVELOPE if not _text(event.get(k))]
         raise Unreadable(f"{record.position}: not an event (no {', '.join(missing)})")
     try:
         datetime.fromisoformat(event["time"])

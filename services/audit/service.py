@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict
-from redis.asyncio import Redis
 
 from services.audit.app import AuditParts, create_audit
 from services.audit.console import Console, console_app
@@ -20,6 +19,7 @@ from services.config.positions import ConfigError
 from services.masking import register_secrets
 from services.metrics import Metrics
 from services.settings import Settings
+from services.store.client import redis_client
 
 log = logging.getLogger("duban.audit")
 
@@ -70,7 +70,7 @@ async def running_audit(
     except ConfigError as e:
         raise RuntimeError(str(e)) from None
     parts = create_audit(settings, clock, metrics)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     console = Console(Connector(dsn), redis, names, clock, token)
     runner = web.AppRunner(console_app(console, parts.metrics, parts.problems), access_log=None)
     await runner.setup()

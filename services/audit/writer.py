@@ -1,23 +1,34 @@
-"""Appending to the trail on PostgreSQL: one transaction per batch, chains kept per subject.
+"""Appending to the trail on PostgreSQL: one transaction per call, chains kept per subject.
 
-A batch takes the advisory locks of its subjects' buckets (sorted: no deadlock between
-replicas), drops the events already kept (the unique event key makes a replay add
-nothing), reads the subjects' chain heads, seals the rows, and writes person versions,
-rows (binary COPY into a staging table, then INSERT … ON CONFLICT DO NOTHING),
-person versions and the new heads.
+Entries are first made ready to be sealed (`prepare`: their canonical content, no I/O).
+A call then takes the advisory locks of its subjects' buckets (sorted: no deadlock
+between replicas), drops the events already kept (the unique event key makes a replay
+add nothing), reads the subjects' chain heads, seals the rows (a hash each), and writes
+person versions, the new heads and the rows (binary COPY). The reads go in one round
+trip, and so do the two small writes. Lists travel as one JSON (or array) text each:
+psycopg's per-item adaptation of Python lists costs more than all the rest.
+
+An event appended twice at once by two replicas is under the same lock (its subject's),
+so the second sees the first; only if a publisher reused an event id under another
+subject could both pass, and then the unique event key refuses the second batch whole
+(nothing is skipped silently: the record guard retries its records one by one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 
-from services.audit.chain import Head, Row, seal
+from services.audit.chain import GENESIS, Row, Sealable, Sealer, sealed
 from services.audit.retention import Retention
 from services.audit.rows import Entry, canonical
 from services.clock import Clock
@@ -42,30 +53,37 @@ COLUMNS = (
     "hash",
 )
 _NAMES = ", ".join(COLUMNS)
-# COPY into a per-connection staging table, then one INSERT … SELECT: text arrays of JSON
-# bodies (unnest) cost ten times as much to send and parse as COPY's rows.
-_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS audit_stage (LIKE audit_row INCLUDING DEFAULTS)
-ON COMMIT DELETE ROWS
-"""
-_COPY = f"COPY audit_stage ({_NAMES}) FROM STDIN (FORMAT BINARY)"
+EVENT_KEY = "audit_row_event"  # the unique (event_id, source) constraint
+_COPY = f"COPY audit_row ({_NAMES}) FROM STDIN (FORMAT BINARY)".encode()
 _TYPES = ["text"] * 6 + ["timestamptz"] * 3 + ["text", "text", "int8", "bytea", "bytea"]
-_INSERT_ROWS = f"""
-INSERT INTO audit_row ({_NAMES}) SELECT {_NAMES} FROM audit_stage ORDER BY seq
-ON CONFLICT (event_id, source) DO NOTHING
+_LOCK = b"SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k"
+# The two reads are planned at each call (never prepared), with their lists as array
+# constants: the planner then knows how many keys it looks up and how large the table has
+# grown. A plan kept from when the table was small scans it whole for every call.
+_KEPT = b"""
+SELECT a.event_id, a.source FROM unnest(%s::text[], %s::text[]) AS k(event_id, source)
+JOIN audit_row a ON a.event_id = k.event_id AND a.source = k.source
 """
-_INSERT_PEOPLE = """
+_HEADS = b"""
+SELECT c.subject, c.chain_no, c.hash FROM unnest(%s::text[]) AS k(subject)
+JOIN chain_head c ON c.subject = k.subject
+"""
+_INSERT_PEOPLE = b"""
 INSERT INTO person_version (digest, person_id, details, first_seen)
-SELECT d, p, x, %s FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(d, p, x)
+SELECT p ->> 0, p ->> 1, p ->> 2, %s FROM json_array_elements(%s::json) AS j(p)
 ON CONFLICT (digest) DO NOTHING
 """
-_UPSERT_HEADS = """
+_UPSERT_HEADS = b"""
 INSERT INTO chain_head (subject, chain_no, hash)
-SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bytea[])
+SELECT h ->> 0, (h ->> 1)::bigint, decode(h ->> 2, 'hex') FROM json_array_elements(%s::json) AS j(h)
 ON CONFLICT (subject) DO UPDATE SET chain_no = EXCLUDED.chain_no, hash = EXCLUDED.hash
 """
 
+#: A subject's last row while a call seals: (chain_no, hash).
+Heads = dict[str, tuple[int, bytes]]
 
+
+@functools.lru_cache(maxsize=65_536)
 def lock_key(subject: str) -> int:
     """The advisory lock that serializes appends to `subject`'s chain."""
     digest = hashlib.blake2b(subject.encode(), digest_size=8).digest()
@@ -101,75 +119,128 @@ class Connector:
 
 
 class TrailWriter:
-    """Appends entries to the trail; returns how many rows were new."""
+    """Appends entries to the trail; returns how many rows were new.
+
+    Most calls hold no event the trail already keeps, so they write without looking:
+    the unique event key refuses a repeat, and then the call is rolled back and made
+    again looking first. Once a call met a repeat, the next ones look too until one
+    holds none (a redelivery or a replay comes as a run of repeats). It starts looking:
+    after a restart, the first batches are the ones redelivered."""
 
     def __init__(self, connector: Connector, retention: Retention, clock: Clock) -> None:
         self.connector = connector
         self.retention = retention
         self.clock = clock
         self.last_batch_s = 0.0
+        self.looking = True
+
+    def prepare(self, entries: Iterable[Entry]) -> list[Sealable]:
+        """The entries made ready to be sealed: the costly part, done before any lock."""
+        sealer = Sealer(self.clock.now())
+        keep_until = self.retention.keep_until
+        return [sealer.ready(e, keep_until(e.record_class, e.occurred_at)) for e in entries]
 
     async def append(self, entries: Sequence[Entry]) -> int:
-        """Append the entries not kept yet, in their order."""
-        unique = first_of_each(entries)
+        """Append the entries not kept yet, in their order, in one transaction."""
+        return await self.write(self.prepare(entries))
+
+    async def write(self, items: Sequence[Sealable]) -> int:
+        """Append the prepared entries not kept yet, in their order, in one transaction."""
+        seen: dict[tuple[str, str], Sealable] = {}
+        for item in items:  # the first of each event, in arrival order
+            seen.setdefault(_key(item.entry), item)
+        unique = list(seen.values())
         if not unique:
             return 0
         started = time.perf_counter()
-        async with self.connector.using() as conn, conn.transaction():
-            rows = await self._sealed(conn, unique)
-            if rows:
-                await self._write(conn, unique, rows)
+        written = 0
+        if not self.looking:
+            try:
+                written = await self._append(unique, look=False)
+            except UniqueViolation as e:
+                if e.diag.constraint_name != EVENT_KEY:
+                    raise
+                self.looking = True
+        if self.looking:
+            written = await self._append(unique, look=True)
+            self.looking = written < len(unique)
         self.last_batch_s = time.perf_counter() - started
-        return len(rows)
+        return written
 
-    async def _sealed(self, conn: AsyncConnection, entries: list[Entry]) -> list[Row]:
-        subjects = sorted({e.subject for e in entries})
-        keys = sorted({lock_key(s) for s in subjects})
-        await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) k", (keys,))
-        cursor = await conn.execute(
-            "SELECT event_id, source FROM audit_row WHERE event_id = ANY(%s)",
-            ([e.event_id for e in entries],),
-        )
-        kept = {(row[0], row[1]) for row in await cursor.fetchall()}
-        fresh = [e for e in entries if (e.event_id, e.source) not in kept]
-        cursor = await conn.execute(
-            "SELECT subject, chain_no, hash FROM chain_head WHERE subject = ANY(%s)",
-            (sorted({e.subject for e in fresh}),),
-        )
-        heads = {row[0]: Head(row[1], bytes(row[2])) for row in await cursor.fetchall()}
-        now = self.clock.now()
+    async def _append(self, items: list[Sealable], look: bool) -> int:
+        async with self.connector.using() as conn, conn.transaction():
+            kept, heads = await _read(conn, [i.entry for i in items], look)
+            fresh = [i for i in items if _key(i.entry) not in kept] if kept else items
+            if fresh:
+                rows = self.sealed(fresh, heads)
+                await _write(conn, [i.entry for i in fresh], rows, heads, self.clock)
+        return len(fresh)
+
+    @staticmethod
+    def sealed(items: Sequence[Sealable], heads: Heads) -> list[tuple[Any, ...]]:
+        """The rows (COLUMNS' values) of `items` after `heads`, which move along."""
         rows = []
-        for entry in fresh:
-            keep = self.retention.keep_until(entry.record_class, entry.occurred_at)
-            row = seal(entry, heads.get(entry.subject), now, keep)
-            heads[entry.subject] = Head(row.chain_no, row.hash)
+        for item in items:
+            subject = item.entry.subject
+            chain_no, prev_hash = heads.get(subject, (0, GENESIS))
+            row = sealed(item, chain_no + 1, prev_hash)
+            heads[subject] = (chain_no + 1, row[-1])
             rows.append(row)
         return rows
 
-    async def _write(self, conn: AsyncConnection, entries: list[Entry], rows: list[Row]) -> None:
-        people = {p.digest: p for e in entries for p in e.people}
+
+async def _read(
+    conn: AsyncConnection, entries: list[Entry], look: bool
+) -> tuple[set[tuple[str, str]], Heads]:
+    """Under the subjects' locks: the events already kept (if `look`), the subjects' heads."""
+    subjects = sorted({e.subject for e in entries})
+    keys = "{" + ",".join(map(str, sorted({lock_key(s) for s in subjects}))) + "}"
+    kept_rows = None
+    async with conn.pipeline():
+        await conn.execute(_LOCK, (keys,))
+        if look:
+            events = (_array(e.event_id for e in entries), _array(e.source for e in entries))
+            kept_rows = await conn.execute(_KEPT, events, prepare=False)
+        head_rows = await conn.execute(_HEADS, (_array(subjects),), prepare=False)
+    kept = {(r[0], r[1]) for r in await kept_rows.fetchall()} if kept_rows else set()
+    heads = {row[0]: (row[1], bytes(row[2])) for row in await head_rows.fetchall()}
+    return kept, heads
+
+
+async def _write(
+    conn: AsyncConnection,
+    entries: list[Entry],
+    rows: list[tuple[Any, ...]],
+    heads: Heads,
+    clock: Clock,
+) -> None:
+    """Person versions, the heads the rows leave and the rows themselves."""
+    people = {p.digest: p for e in entries for p in e.people}
+    touched = {e.subject for e in entries}
+    async with conn.pipeline():
         if people:
-            versions = list(people.values())
-            await conn.execute(
-                _INSERT_PEOPLE,
-                (
-                    self.clock.now(),
-                    [p.digest for p in versions],
-                    [p.person_id for p in versions],
-                    [canonical(p.details) for p in versions],
-                ),
-            )
-        await conn.execute(_STAGE.encode())
-        async with conn.cursor() as cursor, cursor.copy(_COPY.encode()) as copy:
-            copy.set_types(_TYPES)
-            for row in rows:
-                await copy.write_row([getattr(row, name) for name in COLUMNS])
-        await conn.execute(_INSERT_ROWS.encode())
-        last = {r.subject: r for r in rows}
-        await conn.execute(
-            _UPSERT_HEADS,
-            (list(last), [r.chain_no for r in last.values()], [r.hash for r in last.values()]),
-        )
+            versions = ([p.digest, p.person_id, canonical(p.details)] for p in people.values())
+            await conn.execute(_INSERT_PEOPLE, (clock.now(), _json(versions)))
+        moved = ([s, heads[s][0], heads[s][1].hex()] for s in touched)
+        await conn.execute(_UPSERT_HEADS, (_json(moved),))
+    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+        copy.set_types(_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+
+
+def _key(entry: Entry) -> tuple[str, str]:
+    return (entry.event_id, entry.source)
+
+
+def _array(texts: Iterable[str]) -> str:
+    """A text[] literal: every element quoted, backslashes and quotes escaped."""
+    quoted = ('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _json(items: Iterable[Any]) -> str:
+    return orjson.dumps(list(items)).decode()
 
 
 def first_of_each(entries: Sequence[Entry]) -> list[Entry]:

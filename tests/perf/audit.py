@@ -39,7 +39,7 @@ from services.clock import SystemClock
 from services.runner import running
 from services.settings import Settings
 from tests.integration.conftest import wait_for
-from tests.perf.common import REPO_ROOT, Figure, Section, unique_tag
+from tests.perf.common import REPO_ROOT, CpuMeter, Figure, Section, profiled, unique_tag
 from tests.stack import LocalStack
 
 CONFIG = REPO_ROOT / "deploy" / "config" / "example"
@@ -98,18 +98,55 @@ async def _fill(bootstrap: str, topics: Topics, events: list[tuple[str, bytes, b
         await producer.stop()
 
 
-async def _rows(dsn: str) -> int:
-    async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
-        exists = await (
-            await conn.execute("SELECT to_regclass('audit_row') IS NOT NULL")
-        ).fetchone()
-        if not exists or not exists[0]:
-            return 0
-        row = await (await conn.execute("SELECT count(*) FROM audit_row")).fetchone()
+async def _rows(conn: AsyncConnection, exact: bool) -> int:
+    """Rows in the trail: exact (count(*), a scan), or the last row's seq, an index look-up
+    that may run ahead of the count (a rolled-back batch leaves a gap) but never behind. The
+    bench polls with the cheap one, so that it takes no server time from the service."""
+    exists = await (await conn.execute("SELECT to_regclass('audit_row') IS NOT NULL")).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    query = "SELECT count(*) FROM audit_row" if exact else "SELECT max(seq) FROM audit_row"
+    row = await (await conn.execute(query.encode())).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+class _Progress:
+    """When rows began to arrive (and how many there were), when the last came, and the
+    cores busy in between: this process, Kafka, and the service's PostgreSQL backend."""
+
+    def __init__(self, conn: AsyncConnection, count: int) -> None:
+        self.conn, self.count = conn, count
+        self.first: tuple[float, int] | None = None
+        self.done = 0.0
+        self.meter: CpuMeter | None = None
+
+    async def all_rows(self) -> bool:
+        rows = await _rows(self.conn, exact=False)
+        if self.first is None and rows:
+            self.first = (time.perf_counter(), rows)
+            self.meter = CpuMeter({"postgres_backend": await self._backend()})
+        if rows < self.count or await _rows(self.conn, exact=True) < self.count:
+            return False
+        self.done = time.perf_counter()
+        return True
+
+    async def _backend(self) -> int:
+        cursor = await self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
+            " backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY backend_start"
+            " LIMIT 1"
+        )
+        row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def rate(self) -> float:
+        assert self.first is not None, "no row before the last"
+        return (self.count - self.first[1]) / (self.done - self.first[0])
 
-async def ingest(stack: LocalStack, count: int) -> tuple[float, dict[str, Any]]:
+
+async def ingest(
+    stack: LocalStack, count: int, profile: bool = False
+) -> tuple[float, dict[str, Any]]:
     """Records/s of the audit service from full topics to rows."""
     tag = unique_tag().replace("-", "_")
     dsn = _database(stack, f"duban_{tag}", create=True)
@@ -123,31 +160,22 @@ async def ingest(stack: LocalStack, count: int) -> tuple[float, dict[str, Any]]:
         audit_dsn=SecretStr(dsn),
     )
     try:
-        events = _events(count)
-        await _fill(stack.kafka_bootstrap, topics, events)
+        await _fill(stack.kafka_bootstrap, topics, _events(count))
         parts = create_audit(settings)
         started = time.perf_counter()
-        first: tuple[float, int] | None = None  # when rows began to arrive, and how many
-
-        async def all_rows() -> bool:
-            nonlocal first
-            rows = await _rows(dsn)
-            if first is None and rows:
-                first = (time.perf_counter(), rows)
-            return rows >= count
-
-        async with running(parts.app):
-            await wait_for(all_rows, timeout_s=600, what="every audit row")
-        done = time.perf_counter()
-        assert first is not None, "no row before the last"
-        rate = (count - first[1]) / (done - first[0])
-        details = {
+        async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
+            progress = _Progress(conn, count)
+            async with profiled("audit", profile), running(parts.app):
+                await wait_for(progress.all_rows, timeout_s=600, what="every audit row")
+                cores = progress.meter.cores() if progress.meter else {}
+        assert progress.first is not None, "no row before the last"
+        return progress.rate(), {
             "records": count,
-            "seconds_from_start": round(done - started, 2),  # start: topics, schema, group join
-            "records_per_s_from_start": round(count / (done - started)),
-            "seconds_from_first_row": round(done - first[0], 2),
+            "seconds_from_start": round(progress.done - started, 2),  # topics, schema, join
+            "records_per_s_from_start": round(count / (progress.done - started)),
+            "seconds_from_first_row": round(progress.done - progress.first[0], 2),
+            "cores_from_first_row": cores,
         }
-        return rate, details
     finally:
         _database(stack, f"duban_{tag}", create=False)
 
@@ -189,7 +217,7 @@ INSERT INTO audit_row (event_id, source, subject, root, record_class, type, occu
 SELECT 'f-' || g, 'urn:bench', 'hazard:F' || (g / 10) || ':r:s:x', 'F' || (g / 10),
     'notice', 'notice.requested', %(t0)s + g * interval '1 second', %(t0)s, %(t0)s,
     'bench', %(body)s, g %% 10 + 1, '\\x00'::bytea, '\\x00'::bytea
-FROM generate_series(%(start)s, %(end)s) AS g
+FROM generate_series(%(start)s::bigint, %(end)s::bigint) AS g
 """
 
 
@@ -244,10 +272,12 @@ async def _story(dsn: str) -> int:
     return len(entries)
 
 
-async def run(stack: LocalStack, records: int, floor_rows: int, loaded: int) -> Section:
+async def run(
+    stack: LocalStack, records: int, floor_rows: int, loaded: int, profile: bool = False
+) -> Section:
     """The audit section of `make bench`."""
     section = Section(f"audit trail (PostgreSQL; {loaded:,} rows loaded for trace)")
-    rate, details = await ingest(stack, records)
+    rate, details = await ingest(stack, records, profile)
     floor_rate = await floor(stack, floor_rows)
     section.figures.append(
         Figure(

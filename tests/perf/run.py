@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.perf.run --quick         # small counts, a smoke run
     .venv/bin/python -m tests.perf.run --only timers   # some sections (engine, timers, notifier)
     .venv/bin/python -m tests.perf.run --profile       # also cProfile ($TMPDIR/duban-bench)
+    .venv/bin/python -m tests.perf.run --only audit --size audit_records=20000  # one size
 
 Figures go to bench-results.json (and the table to bench-results.txt) at the repository
 root, both git-ignored; the JSON is rewritten after each section, so an interrupted run
@@ -22,7 +23,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,8 @@ SECTIONS: dict[str, Runner] = {
         stack, s.timers, s.timer_window_s, s.apscheduler_timers, s.engine_timer_hazards
     ),
     "notifier": lambda stack, s, profile: notifier.run(stack, s.notices, profile=profile),
-    "audit": lambda stack, s, _: audit.run(
-        stack, s.audit_records, s.audit_floor_rows, s.audit_trace_rows
+    "audit": lambda stack, s, profile: audit.run(
+        stack, s.audit_records, s.audit_floor_rows, s.audit_trace_rows, profile=profile
     ),
 }
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     # Producing to just-created topics earns "not leader yet" retries; keep them quiet.
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
-    sizes = QUICK if args.quick else FULL
+    sizes = replace(QUICK if args.quick else FULL, **args.size)
     stack = ensure_stack()
     results: dict[str, Any] = {"run": _environment(sizes), "sections": []}
     sections = []
@@ -166,11 +167,27 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=list(SECTIONS),
         help=f"comma-separated sections of: {', '.join(SECTIONS)}",
     )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        action="append",
+        default=[],
+        help="override one of the sizes, e.g. audit_records=20000 (repeatable)",
+    )
     args = parser.parse_args(argv)
+    args.size = dict(args.size)
     unknown = [s for s in args.only if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
     return args
+
+
+def _size(text: str) -> tuple[str, int | float]:
+    name, _, value = text.partition("=")
+    kinds = {f.name: f.type for f in fields(Sizes)}
+    if name not in kinds or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, NAME one of {', '.join(kinds)}")
+    return name, (float(value) if kinds[name] in (float, "float") else int(value))
 
 
 __all__ = ["Figure", "main"]
