@@ -31,6 +31,7 @@ def classes_for(sentinel: bool) -> tuple[str, ...]:
 
 
 FREEZE_S = 35.0  # past the delivery ledger's 30 s lease and the timers' lease
+FREEZE_TRIES, FREEZE_RETRY_S = 20, 3.0  # a freeze waits for two replicas awake
 
 
 @dataclass(frozen=True)
@@ -119,12 +120,17 @@ class Faults:
 
     async def _freeze(self, fault: Fault) -> None:
         replica = self.fleet.replicas[fault.target]
-        if replica.frozen or not replica.alive:
+        for _ in range(FREEZE_TRIES):
+            if replica.alive and not replica.frozen:
+                break
             awake = [r for r in self.fleet.replicas if r.alive and not r.frozen]
-            if len(awake) < 2:  # keep one replica awake: a freeze, not an outage
-                self.log.lines.append(f"{fault.at_s:7.1f}s freeze         skipped: none awake")
-                return
-            replica = awake[fault.target % len(awake)]
+            if len(awake) >= 2:  # keep one replica awake: a freeze, not an outage
+                replica = awake[fault.target % len(awake)]
+                break
+            await asyncio.sleep(FREEZE_RETRY_S)  # the others are down or frozen: later
+        else:
+            self.log.lines.append(f"{fault.at_s:7.1f}s freeze         skipped: none awake")
+            return
         started = time.monotonic()
         replica.freeze()
         await asyncio.sleep(fault.down_s)
