@@ -74,25 +74,47 @@ class KafkaOutcomes:
         final: bool,
     ) -> None:
         """Publish notice.failed (its reason masked: a provider may echo a secret)."""
-        now = self.clock.now()
-        data = NoticeFailed(
-            notice_id=notice.notice_id,
-            occurrence=notice.occurrence,
-            person_id=notice.recipient.person_id,
-            channel=channel,
-            attempts=attempts,
-            failed_at=now,
-            reason=redact(str(error), limit=500),
-            retryable=error.retryable,
-            final=final,
+        reason = redact(str(error), limit=500)
+        await self._failure(
+            notice, channel, f"@{attempts}", attempts, reason, error.retryable, final
         )
-        await self._receipt("notice.failed", f"{data.delivery_key()}@{attempts}", data, now)
 
     async def failed_after_acceptance(
         self, notice: NoticeRequested, channel: str, attempts: int, reason: str, final: bool
     ) -> None:
         """Publish notice.failed for a message the provider had accepted: its delivery
         report failed, or none came in time. One event id per delivery."""
+        masked = redact(reason, limit=500)
+        await self._failure(notice, channel, "@report", attempts, masked, False, final, True)
+
+    async def no_answer(self, notice: NoticeRequested, channel: str) -> None:
+        """Publish a non-final notice.failed: a send of the delivery on `channel` got no
+        answer and the delivery went on (a resend, the next channel, a later try). One
+        event id per delivery and channel."""
+        await self._failure(notice, channel, "@no-answer", 1, IN_DOUBT_NO_ANSWER, True, False)
+
+    async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
+        """Publish notice.failed for a delivery in doubt: a send of it began and was cut
+        off (its replica died or froze), on a channel that would deliver a repeat. Not
+        final: it is sent once more (the person may get it twice). Final: that resend was
+        cut off too, and it is given up. One event id each."""
+        if final:
+            await self._failure(notice, channel, "@doubt-final", 2, IN_DOUBT_GIVEN_UP, False, True)
+        else:
+            await self._failure(notice, channel, "@doubt", 1, IN_DOUBT_RESENT, True, False)
+
+    async def _failure(
+        self,
+        notice: NoticeRequested,
+        channel: str,
+        suffix: str,
+        attempts: int,
+        reason: str,
+        retryable: bool,
+        final: bool,
+        after_acceptance: bool = False,
+    ) -> None:
+        """Publish one notice.failed; its event id is the delivery key and `suffix`."""
         now = self.clock.now()
         data = NoticeFailed(
             notice_id=notice.notice_id,
@@ -101,49 +123,11 @@ class KafkaOutcomes:
             channel=channel,
             attempts=attempts,
             failed_at=now,
-            reason=redact(reason, limit=500),
-            retryable=False,
+            reason=reason,
+            retryable=retryable,
             final=final,
-            after_acceptance=True,
+            after_acceptance=after_acceptance,
         )
-        await self._receipt("notice.failed", f"{data.delivery_key()}@report", data, now)
-
-    async def no_answer(self, notice: NoticeRequested, channel: str) -> None:
-        """Publish a non-final notice.failed: a send of the delivery on `channel` got no
-        answer and the delivery went on (a resend, the next channel, a later try). One
-        event id per delivery and channel."""
-        now = self.clock.now()
-        data = NoticeFailed(
-            notice_id=notice.notice_id,
-            occurrence=notice.occurrence,
-            person_id=notice.recipient.person_id,
-            channel=channel,
-            attempts=1,
-            failed_at=now,
-            reason=IN_DOUBT_NO_ANSWER,
-            retryable=True,
-            final=False,
-        )
-        await self._receipt("notice.failed", data.delivery_key() + "@no-answer", data, now)
-
-    async def in_doubt(self, notice: NoticeRequested, channel: str, final: bool) -> None:
-        """Publish notice.failed for a delivery in doubt: a send of it began and was cut
-        off (its replica died or froze), on a channel that would deliver a repeat. Not
-        final: it is sent once more (the person may get it twice). Final: that resend was
-        cut off too, and it is given up. One event id each."""
-        now = self.clock.now()
-        data = NoticeFailed(
-            notice_id=notice.notice_id,
-            occurrence=notice.occurrence,
-            person_id=notice.recipient.person_id,
-            channel=channel,
-            attempts=2 if final else 1,
-            failed_at=now,
-            reason=IN_DOUBT_GIVEN_UP if final else IN_DOUBT_RESENT,
-            retryable=not final,
-            final=final,
-        )
-        suffix = "@doubt-final" if final else "@doubt"
         await self._receipt("notice.failed", data.delivery_key() + suffix, data, now)
 
     async def deferred(self, notice: NoticeRequested, until: datetime) -> None:
