@@ -19,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.chaos.infra import ChaosInfra
-from tests.chaos.replicas import Fleet
+from tests.chaos.replicas import Fleet, Replica
+from tests.stack import wait_until_async
 
 CLASSES = ("replica_kill", "redis_kill", "kafka_kill", "freeze")
 HA_CLASSES = (*CLASSES, "failover")
@@ -31,7 +32,7 @@ def classes_for(sentinel: bool) -> tuple[str, ...]:
 
 
 FREEZE_S = 35.0  # past the delivery ledger's 30 s lease and the timers' lease
-FREEZE_TRIES, FREEZE_RETRY_S = 20, 3.0  # a freeze waits for two replicas awake
+FREEZE_WAIT_S = 60.0  # a freeze waits this long for two replicas awake
 
 
 @dataclass(frozen=True)
@@ -119,16 +120,19 @@ class Faults:
         self.log.note(fault, time.monotonic() - started, what)
 
     async def _freeze(self, fault: Fault) -> None:
-        replica = self.fleet.replicas[fault.target]
-        for _ in range(FREEZE_TRIES):
-            if replica.alive and not replica.frozen:
-                break
+        target = self.fleet.replicas[fault.target]
+
+        def pick() -> Replica | None:
+            """The target if awake, else another while two are awake (a freeze, not an
+            outage); None until then."""
+            if target.alive and not target.frozen:
+                return target
             awake = [r for r in self.fleet.replicas if r.alive and not r.frozen]
-            if len(awake) >= 2:  # keep one replica awake: a freeze, not an outage
-                replica = awake[fault.target % len(awake)]
-                break
-            await asyncio.sleep(FREEZE_RETRY_S)  # the others are down or frozen: later
-        else:
+            return awake[fault.target % len(awake)] if len(awake) >= 2 else None
+
+        try:
+            replica = await wait_until_async(pick, timeout_s=FREEZE_WAIT_S, interval_s=1.0)
+        except TimeoutError:
             self.log.lines.append(f"{fault.at_s:7.1f}s freeze         skipped: none awake")
             return
         started = time.monotonic()

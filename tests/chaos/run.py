@@ -40,7 +40,7 @@ from tests.chaos.publisher import Publisher, Timing
 from tests.chaos.replicas import Fleet, base_env, free_ports
 from tests.chaos.report import kafka_evidence, table
 from tests.chaos.standins import Providers
-from tests.stack import REPO_ROOT, STACK_DIR
+from tests.stack import REPO_ROOT, STACK_DIR, wait_until_async
 
 CHAOS_CONFIG = Path(__file__).resolve().parent / "config"
 EXAMPLE = REPO_ROOT / "deploy" / "config" / "example"
@@ -103,12 +103,12 @@ def service_env(
 
 
 async def wait_until(check: Any, timeout_s: float, poll_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(poll_s)
-    return False
+    """Whether `check` came true within `timeout_s` (tests/stack.py's wait, not raising)."""
+    try:
+        await wait_until_async(check, timeout_s=timeout_s, interval_s=poll_s)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def chaos(plan: Plan) -> dict[str, Any]:
