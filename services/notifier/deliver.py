@@ -16,8 +16,10 @@ drops a repeat of our delivery key (``dedupes_by_key``: the webhook, Feishu's uu
 Elsewhere (email, robots, SMS) the person may get it twice: the delivery is counted
 in doubt (metric and a non-final notice.failed receipt) and sent once more, for a lost
 notice is worse than a repeated one; if that resend is cut off too ("doubt_again") it
-is given up in doubt for good (a final receipt), never sent a third time. A receipt is
-published once per delivery: the ledger notes when it is out.
+is given up in doubt on that channel for good, never sent a third time there: the
+notice goes on to its next channel, as after a failure (a lost notice is worse than one
+told on two channels), or, on its last channel, ends in doubt (a final receipt). A
+receipt is published once per delivery: the ledger notes when it is out.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ from services.notifier.stages import SendStages
 
 log = logging.getLogger("duban.notifier")
 BUSY_POLL_S = 0.2
+
+
+def given_up_in_doubt(channel: str) -> DeliveryError:
+    """A channel on which two sends of a delivery were cut off: not sent a third time
+    there; the notice goes on to its next channel (the person may get it on both)."""
+    return DeliveryError(
+        "given up in doubt: two sends were cut off midway", retryable=False, channel=channel
+    )
 
 
 @dataclass
@@ -204,10 +214,12 @@ class Deliverer(SendStages):
             return None
         again = asked is None and found in ("doubt", "doubt_again")
         again = again and not resend_is_harmless(channel)
-        if again and await self._in_doubt(notice, channel.name, key, found == "doubt_again"):
-            return None
+        if again and await self._in_doubt(notice, channel.name, key, found == "doubt_again", final):
+            return None if final else given_up_in_doubt(channel.name)
         if isinstance(found, tuple):  # sent before (a redelivery), or by another replica
             sent_key, sent = found
+            if sent.at is None and not final:  # given up in doubt here: the next channel
+                return given_up_in_doubt(channel.name)
             await self._receipt_again(notice, keys.get(sent_key, channel.name), sent_key, sent)
             return None
         began: list[bool] = []  # set once the provider call begins
@@ -309,10 +321,13 @@ class Deliverer(SendStages):
         if self._sending is not None:
             await self.ledger.mark_sent(key, replace(sent, receipted=True))
 
-    async def _in_doubt(self, notice: NoticeRequested, channel: str, key: str, twice: bool) -> bool:
+    async def _in_doubt(
+        self, notice: NoticeRequested, channel: str, key: str, twice: bool, last: bool
+    ) -> bool:
         """An earlier send of this delivery began and never ended, on a channel that would
-        deliver a repeat: counted and reported; True when it is given up for good (the
-        resend was cut off too), False when it is to be sent once more."""
+        deliver a repeat: counted and reported; True when it is given up on this channel
+        for good (the resend was cut off too: the next channel is tried, if `last` is
+        False), False when it is to be sent once more."""
         assert self._sending is not None  # only a SendingLedger answers "doubt"
         self._counts.in_doubt.labels(channel).inc()
         if twice:
@@ -321,7 +336,7 @@ class Deliverer(SendStages):
         else:
             log.warning("delivery %s in doubt (its send was cut off): sent once more", redact(key))
         if isinstance(self.outcomes, DoubtOutcomes):
-            await self.outcomes.in_doubt(notice, channel, final=twice)
+            await self.outcomes.in_doubt(notice, channel, final=twice and last)
         return twice
 
     async def _no_answer(self, notice: NoticeRequested, channel: str, key: str) -> None:

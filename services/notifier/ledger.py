@@ -23,7 +23,8 @@ the lease gone but the try key there learns the delivery is **in doubt**: its se
 died or froze mid-send, and the provider may have the message. The claim is granted
 with the answer "doubt" ("doubt_again" when that send was itself the resend of a
 delivery in doubt); services.notifier.deliver decides what to send. "doubt:" records a
-delivery given up in doubt for good (final, like "sent:"). A "sent" record also notes
+delivery given up in doubt on its channel for good (final there, like "sent:"; the
+notice's other channels may still be tried). A "sent" record also notes
 once its receipt is out (``Sent.receipted``): a redelivered batch then publishes no
 receipt again.
 """
@@ -91,8 +92,9 @@ def _moment(value: object) -> datetime | None:
 
 # KEYS: per claim, its try key, the delivery key to claim, then the keys of the notice's
 # other channels. ARGV: owner, lease_ms, then per claim how many keys it has (the try key
-# included). Per claim: the first of its keys recorded as sent or in doubt
-# ("found:<position>:<value>"), else claimed; doubt (claimed, but an earlier send of it
+# included). Per claim: the first of its keys recorded as sent, or the key to claim given
+# up in doubt ("found:<position>:<value>"; another channel given up in doubt does not
+# count: the notice went on to this one), else claimed; doubt (claimed, but an earlier send of it
 # began and never ended); doubt_again (so did the resend of it, in doubt); or busy. Our
 # own live lease counts as claimed (and is extended).
 _CLAIM = """
@@ -107,7 +109,8 @@ for c = 3, #ARGV do
   for i = first, try + count - 1 do
     local value = redis.call('GET', KEYS[i])
     if i == first then current = value end
-    if value and (string.sub(value, 1, 5) == 'sent:' or string.sub(value, 1, 6) == 'doubt:') then
+    if value and (string.sub(value, 1, 5) == 'sent:'
+        or (i == first and string.sub(value, 1, 6) == 'doubt:')) then
       answer = 'found:' .. (i - first) .. ':' .. value
       break
     end

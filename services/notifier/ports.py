@@ -48,7 +48,8 @@ class Ledger(Protocol):
 
     async def claim(self, key: str, others: Sequence[str] = ()) -> Claim | Found:
         """Own a delivery (its lease renewed while owned), or learn it is busy, or that it
-        or one of ``others`` was sent (that key and its record)."""
+        or one of ``others`` was sent (that key and its record), or that it was given up
+        in doubt (its record's ``at`` is None; ``others`` given up so do not count)."""
 
     async def mark_sent(self, key: str, sent: Sent) -> None:
         """Record a delivery as done."""

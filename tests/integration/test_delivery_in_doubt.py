@@ -30,9 +30,16 @@ async def test_a_send_cut_off_after_it_began_is_in_doubt_for_the_next_claimer(
     assert await DeliveryLedger(redis, "third").claim("k1") == "busy"  # the heir owns it
     await heir.mark_doubt("k1", 1, AT)
     assert await redis.exists(TRY_PREFIX + "k1") == 0
-    found = await DeliveryLedger(redis, "later").claim("k0", ["k1"])
-    assert found == ("k1", Sent(None, 1, None, receipted=True))  # final: nothing to send
+    later = DeliveryLedger(redis, "later")
+    found = await later.claim("k1", ["k0"])
+    assert found == ("k1", Sent(None, 1, None, receipted=True))  # final: not sent again
+    # the notice's next channel is claimed: a channel given up in doubt does not stop it
+    assert await later.claim("k0", ["k1"]) == "claimed"
+    await later.mark_sent("k0", Sent("m-0", 1, AT))
+    assert await later.claim("k1", ["k0"]) == ("k1", Sent(None, 1, None, receipted=True))
+    assert await later.claim("k9", ["k1", "k0"]) == ("k0", Sent("m-0", 1, AT))
     await heir.aclose()
+    await later.aclose()
 
 
 async def test_a_claim_whose_send_never_began_is_not_in_doubt(redis: Redis) -> None:

@@ -61,7 +61,8 @@ class MemoryLedger:
     async def claim(self, key: str, others: Sequence[str] = ()) -> str | tuple[str, Sent]:
         for k in (key, *others):
             value = self.values.get(k)
-            if isinstance(value, Sent):
+            # another channel given up in doubt (at None) does not count: this one is next
+            if isinstance(value, Sent) and (k == key or value.at is not None):
                 return k, value
         if key in self.values:
             return "busy"

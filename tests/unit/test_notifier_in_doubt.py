@@ -1,6 +1,6 @@
 """A send cut off midway is in doubt: resent where the provider drops a repeat of our key;
-elsewhere counted, reported and sent once more, never a third time; receipts go out once
-per delivery."""
+elsewhere counted, reported and sent once more, never a third time on that channel (the
+next channel is tried); receipts go out once per delivery."""
 
 from __future__ import annotations
 
@@ -108,17 +108,45 @@ async def test_a_cut_off_email_is_counted_in_doubt_and_sent_once_more(
     assert len(email.sent) == 1 and len(d.events) == 2
 
 
-async def test_an_email_whose_resend_was_cut_off_too_is_given_up_never_sent_a_third_time(
+async def test_an_email_whose_resend_was_cut_off_too_goes_on_to_the_next_channel(
+    templates: TemplateSet,
+) -> None:
+    email, hook = ScriptedChannel("email", "email"), ScriptedChannel("webhook", "webhook")
+    d, ledger = with_ledger(templates, email, hook)
+    ledger.tries[KEY] = "again"  # the resend in doubt was cut off as well
+    await d.deliver(notice("email", "webhook"))
+    assert email.sent == []  # never a third time on email
+    hook_key = KEY.replace(":email", ":webhook")
+    assert [m.delivery_key for m in hook.sent] == [hook_key]
+    assert d.events == [("in_doubt", "email", False), ("delivered", "webhook", 1)]
+    assert ledger.values[KEY] == Sent(None, 2, None, receipted=True) and KEY not in ledger.tries
+    await d.deliver(notice("email", "webhook"))  # redelivered: both channels found done
+    assert email.sent == [] and len(hook.sent) == 1 and len(d.events) == 2
+
+
+async def test_a_notice_redelivered_after_its_email_was_given_up_is_sent_on_the_next(
+    templates: TemplateSet,
+) -> None:
+    email, hook = ScriptedChannel("email", "email"), ScriptedChannel("webhook", "webhook")
+    d, ledger = with_ledger(templates, email, hook)
+    # given up in doubt on email, then the replica died before trying the webhook
+    ledger.values[KEY] = Sent(None, 2, None, receipted=True)
+    await d.deliver(notice("email", "webhook"))
+    assert email.sent == [] and len(hook.sent) == 1
+    assert d.events == [("delivered", "webhook", 1)]
+
+
+async def test_an_email_whose_resend_was_cut_off_on_its_last_channel_ends_in_doubt(
     templates: TemplateSet,
 ) -> None:
     email = ScriptedChannel("email", "email")
     d, ledger = with_ledger(templates, email)
-    ledger.tries[KEY] = "again"  # the resend in doubt was cut off as well
-    await d.deliver(notice("email", "webhook"))
+    ledger.tries[KEY] = "again"
+    await d.deliver(notice("email"))
     assert email.sent == []
-    assert d.events == [("in_doubt", "email", True)]  # final: no fallback to the webhook
+    assert d.events == [("in_doubt", "email", True)]  # final: nothing left to try
     assert ledger.values[KEY] == Sent(None, 2, None, receipted=True) and KEY not in ledger.tries
-    await d.deliver(notice("email", "webhook"))
+    await d.deliver(notice("email"))
     assert email.sent == [] and d.events == [("in_doubt", "email", True)]
 
 
