@@ -217,11 +217,7 @@ class Deliverer(SendStages):
         if again and await self._in_doubt(notice, channel.name, key, found == "doubt_again", final):
             return None if final else given_up_in_doubt(channel.name)
         if isinstance(found, tuple):  # sent before (a redelivery), or by another replica
-            sent_key, sent = found
-            if sent.at is None and not final:  # given up in doubt here: the next channel
-                return given_up_in_doubt(channel.name)
-            await self._receipt_again(notice, keys.get(sent_key, channel.name), sent_key, sent)
-            return None
+            return await self._found(notice, channel, found, final, keys)
         began: list[bool] = []  # set once the provider call begins
         try:
             link = self.ack_url(notice)  # one link: in the text and on a card's button
@@ -304,6 +300,22 @@ class Deliverer(SendStages):
             "has it: not sent again" if found else "has none: sent again",
         )
         return found if found is not None else False
+
+    async def _found(
+        self,
+        notice: NoticeRequested,
+        channel: Channel,
+        found: Found,
+        final: bool,
+        keys: Mapping[str, str],
+    ) -> DeliveryError | None:
+        """The delivery (or another channel's of the notice) was done before: its receipt
+        once more if it may not be out; given up in doubt here: on to the next channel."""
+        sent_key, sent = found
+        if sent.at is None and not final:
+            return given_up_in_doubt(channel.name)
+        await self._receipt_again(notice, keys.get(sent_key, channel.name), sent_key, sent)
+        return None
 
     async def _receipt_again(
         self, notice: NoticeRequested, channel: str, key: str, sent: Sent
