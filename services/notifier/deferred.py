@@ -73,7 +73,8 @@ class DeferredStore:
         await self.forget(deferral_id(notice))
 
 
-def _parsed(member: str, payload: bytes) -> NoticeRequested | Unreadable:
+def _parsed(member: str, payload: bytes | str) -> NoticeRequested | Unreadable:
+    payload = payload.encode() if isinstance(payload, str) else payload
     try:
         return NoticeRequested.model_validate_json(payload)
     except (ValidationError, ValueError) as e:

@@ -158,7 +158,7 @@ def next_channels(
 
 async def fall_back_once(
     followup: FollowUp,
-    deliver: Callable[[NoticeRequested], Awaitable[None]],
+    deliver: Callable[[NoticeRequested], Awaitable[object]],
     outcomes: FallbackOutcomes,
     channels: Mapping[str, Channel],
 ) -> int:
@@ -180,7 +180,7 @@ async def fall_back_once(
 async def _send_on(
     followup: FollowUp,
     item: Awaiting,
-    deliver: Callable[[NoticeRequested], Awaitable[None]],
+    deliver: Callable[[NoticeRequested], Awaitable[object]],
     outcomes: FallbackOutcomes,
     channels: Mapping[str, Channel],
 ) -> None:

@@ -331,7 +331,7 @@ class DeliveryLedger:
 
     async def _sending_all(self, items: list[tuple[str, str]]) -> list[int]:
         keys = _with_try([key for key, _ in items])
-        args = [self.owner, SENT_TTL_S, *(note for _, note in items)]
+        args: list[str | int] = [self.owner, SENT_TTL_S, *(note for _, note in items)]
         return [int(n) for n in await self._sending_script(keys=keys, args=args)]
 
     def _lease_args(self) -> list[str | int]:
