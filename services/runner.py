@@ -50,14 +50,14 @@ def settle_garbage_collector() -> None:
 async def serve(names: list[str], settings: Settings) -> None:
     """Run the named services until a stop signal. The health and metrics port is bound
     first: a port in use stops the start before any consumer group is joined."""
-    from services.engine.app import create_engine
-    from services.notifier.app import create_notifier
+    from services.engine.app import EngineParts, create_engine
+    from services.notifier.app import NotifierParts, create_notifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    apps = []
+    apps: list[EngineParts | NotifierParts] = []
     if "engine" in names:
         apps.append(create_engine(settings))
     if "notifier" in names:
