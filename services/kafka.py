@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -209,32 +208,3 @@ def records_of(raw: Any) -> list[Record]:
     """Records of a consumed FastStream Kafka message (one record, or a batch)."""
     batch = raw if isinstance(raw, tuple | list) else (raw,)
     return [Record(r.value or b"", r.topic, r.partition, r.offset, r.key) for r in batch]
-
-
-async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
-    """Messages on `topics` not yet committed by `group` (a partition never committed counts
-    from its start)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        described = await admin.describe_topics(list(topics))
-        partitions = [
-            TopicPartition(d["topic"], p["partition"])
-            for d in described
-            if d["error_code"] == 0
-            for p in d["partitions"]
-        ]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        starts = await consumer.beginning_offsets(partitions) if partitions else {}
-        return sum(ends[tp] - max(_committed(committed, tp), starts[tp]) for tp in partitions)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-def _committed(committed: dict[TopicPartition, Any], tp: TopicPartition) -> int:
-    meta = committed.get(tp)
-    return meta.offset if meta is not None and meta.offset >= 0 else 0

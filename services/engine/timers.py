@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.clock import Clock
+from services.engine.watermark import Watermark
 from services.engine.work import Engine
 from services.metrics import EngineMetrics
 from services.settings import Settings
@@ -29,12 +30,14 @@ class TimerLoop:
         clock: Clock,
         settings: Settings,
         metrics: EngineMetrics | None = None,
+        watermark: Watermark | None = None,
     ):
         self.engine = engine
         self.timers = timers
         self.clock = clock
         self.settings = settings
         self.metrics = metrics if metrics is not None else EngineMetrics()
+        self.watermark = watermark  # None: timers fire up to the clock, waiting for nothing
         self._stop = asyncio.Event()
         self.fired = 0
 
@@ -59,10 +62,20 @@ class TimerLoop:
                 await self._pause(self.settings.timer_idle_poll_s)
 
     async def fire_once(self) -> int:
-        """Claim one batch of due timers and fire it; returns how many fired."""
+        """Claim one batch of due timers and fire it; returns how many fired. Timers due
+        after the watermark wait for the inbound events before it to be applied."""
         now = self.clock.now()
+        upto = now
+        if self.watermark is not None:
+            reached = await self.watermark.upto()
+            self.metrics.timer_watermark_lag_seconds.set(self.watermark.lag_s())
+            if reached is None:
+                return 0
+            upto = reached
+        # leased from now, not from the watermark: claim_due leases from the moment it gets
+        held_s = (now - upto).total_seconds()
         claimed = await self.timers.claim_due(
-            now, self.settings.timer_batch, self.settings.timer_lease_s
+            upto, self.settings.timer_batch, self.settings.timer_lease_s + held_s
         )
         await self.engine.fire([c.member for c in claimed])
         self.fired += len(claimed)

@@ -19,8 +19,8 @@ from services.audit.reader import verify_trail
 from services.audit.service import running_audit
 from services.cli import app
 from services.engine.app import create_engine
-from services.kafka import consumer_lag
 from services.notifier.app import create_notifier
+from services.offsets import consumer_lag
 from services.runner import running
 from services.settings import Settings
 from tests.fakes import FakeClock

@@ -13,9 +13,9 @@ import pytest
 
 from contracts.notice import ChannelPlan, NoticeRequested, Recipient
 from deploy.local.standins._base import FakeHttpProvider
-from services.kafka import consumer_lag
 from services.notifier.app import create_notifier
 from services.notifier.render import sample_facts
+from services.offsets import consumer_lag
 from services.runner import running
 from services.settings import Settings
 from tests.fakes import FakeClock

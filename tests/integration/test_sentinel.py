@@ -20,9 +20,9 @@ from deploy.local.standins.smtp import FakeSmtpServer
 from services.config.load import load_config
 from services.engine.app import create_engine
 from services.errors import NotReplicated
-from services.kafka import consumer_lag
 from services.notifier.app import create_notifier
 from services.notifier.ledger import DeliveryLedger, Sent
+from services.offsets import consumer_lag
 from services.runner import running
 from services.settings import Settings
 from services.simulate import Rejected, read_events, simulate
