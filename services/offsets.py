@@ -8,6 +8,7 @@ group has yet to commit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 #: Per partition: (the offset the group has committed up to, the end offset).
 Progress = tuple[dict[TopicPartition, int], dict[TopicPartition, int]]
+READ_TIMEOUT_S = 5.0
 
 
 class GroupOffsets:
@@ -31,24 +33,29 @@ class GroupOffsets:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def read(self) -> Progress:
-        """(committed, ends) per partition of the topics; raises what Kafka raised."""
+        """(committed, ends) per partition of the topics; raises what Kafka raised, or
+        TimeoutError after READ_TIMEOUT_S (a request to a broker that restarted can wait
+        on a dead connection for much longer)."""
         try:
-            admin, consumer = await self._clients()
-            described = await admin.describe_topics(self.topics)
-            partitions = [
-                TopicPartition(d["topic"], p["partition"])
-                for d in described
-                if d["error_code"] == 0
-                for p in d["partitions"]
-            ]
-            if not partitions:
-                return {}, {}
-            committed = await admin.list_consumer_group_offsets(self.group)
-            ends = await consumer.end_offsets(partitions)
-            starts = await consumer.beginning_offsets(partitions)
-        except Exception:
+            return await asyncio.wait_for(self._read(), READ_TIMEOUT_S)
+        except BaseException:
             await self.aclose()  # opened afresh on the next read
             raise
+
+    async def _read(self) -> Progress:
+        admin, consumer = await self._clients()
+        described = await admin.describe_topics(self.topics)
+        partitions = [
+            TopicPartition(d["topic"], p["partition"])
+            for d in described
+            if d["error_code"] == 0
+            for p in d["partitions"]
+        ]
+        if not partitions:
+            return {}, {}
+        committed = await admin.list_consumer_group_offsets(self.group)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
         applied = {tp: max(_committed(committed, tp), starts[tp]) for tp in partitions}
         return applied, dict(ends)
 

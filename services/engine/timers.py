@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -18,6 +19,8 @@ from services.store.timers import Claimed, TimerStore
 log = logging.getLogger("duban.timers")
 ERROR_BACKOFF_S = 2.0
 CATCH_UP_POLL_S = 0.5
+WAIT_LOG_AFTER_S = 5.0  # timers waiting this long for inbound events are logged...
+WAIT_LOG_S = 10.0  # ...once per this many seconds
 
 
 class TimerLoop:
@@ -39,6 +42,7 @@ class TimerLoop:
         self.metrics = metrics if metrics is not None else EngineMetrics()
         self.watermark = watermark  # None: timers fire up to the clock, waiting for nothing
         self._stop = asyncio.Event()
+        self._waiting_logged_s = -WAIT_LOG_S
         self.fired = 0
 
     def stop(self) -> None:
@@ -68,7 +72,7 @@ class TimerLoop:
         upto = now
         if self.watermark is not None:
             reached = await self.watermark.upto()
-            self.metrics.timer_watermark_lag_seconds.set(self.watermark.lag_s())
+            self._report_waiting()
             if reached is None:
                 return 0
             upto = reached
@@ -81,6 +85,22 @@ class TimerLoop:
         self.fired += len(claimed)
         self._observe(now, claimed)
         return len(claimed)
+
+    def _report_waiting(self) -> None:
+        """The watermark's lag on the metrics; a line in the log every WAIT_LOG_S while
+        timers wait more than WAIT_LOG_AFTER_S, naming the partitions behind."""
+        assert self.watermark is not None
+        lag = self.watermark.lag_s()
+        self.metrics.timer_watermark_lag_seconds.set(lag)
+        real = time.monotonic()
+        if lag < WAIT_LOG_AFTER_S or real - self._waiting_logged_s < WAIT_LOG_S:
+            return
+        self._waiting_logged_s = real
+        behind = ", ".join(
+            f"{getattr(tp, 'topic', tp)}[{getattr(tp, 'partition', '?')}] {done}/{end}"
+            for tp, (done, end) in sorted(self.watermark.behind().items(), key=str)
+        )
+        log.info("timers wait %.0f s for inbound events not yet applied: %s", lag, behind)
 
     def _observe(self, now: datetime, claimed: list[Claimed]) -> None:
         """Count the fired timers and how late each was claimed (a timer claimed again

@@ -59,6 +59,7 @@ class Watermark:
     _last_read_s: float | None = field(default=None, init=False)
     _since_s: float | None = field(default=None, init=False)  # created, or last moved
     _holding_logged: bool = field(default=False, init=False)
+    _applied: dict[Hashable, int] = field(default_factory=dict, init=False)
 
     async def upto(self) -> datetime | None:
         """The moment timers may fire up to now; None while no moment is reached yet.
@@ -82,13 +83,26 @@ class Watermark:
         return None if self._reached is None else min(now, self._reached.at)
 
     def lag_s(self) -> float:
-        """How far the watermark trails the clock now (seconds; 0 before any sample)."""
+        """How far the watermark trails the clock now (seconds); before any moment is
+        reached, how long it has waited for one."""
         if self._reached is None:
-            return 0.0
+            return 0.0 if self._since_s is None else self.monotonic() - self._since_s
         return max(0.0, (self.clock.now() - self._reached.at).total_seconds())
+
+    def behind(self) -> dict[Hashable, tuple[int, int]]:
+        """The partitions holding the watermark back: (applied, end it must reach)."""
+        if not self._samples:
+            return {}
+        ends = self._samples[0].ends
+        return {
+            tp: (self._applied.get(tp, 0), end)
+            for tp, end in ends.items()
+            if self._applied.get(tp, 0) < end
+        }
 
     async def _sample(self, now: datetime, real: float) -> None:
         applied, ends = await self.read()
+        self._applied = dict(applied)
         self._samples.append(_Sample(now, real, dict(ends)))
         while self._samples and _reached(applied, self._samples[0].ends):
             self._reached = self._samples.popleft()
