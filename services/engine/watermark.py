@@ -9,10 +9,14 @@ was closed minutes ago.
 The watermark is the latest moment t such that every inbound partition's committed
 offset has reached the end offset it had at t. It is sampled (end offsets read just
 after t is taken) at most every ``every_s`` of real time, and trails the clock by about
-the time events take to be applied. The timer loop claims timers due up to it, never
-past the clock. When it has not moved for ``max_hold_s`` of real time (a partition
-nobody consumes) the clock is used instead, and that is logged: a reminder late by
-minutes is the lesser harm, one never sent the greater.
+the time events take to be applied. While it trails by no more than ``engage_s`` the
+events are flowing and timers fire on the clock, as they always did: holding them for
+the second it takes to apply the last events would let an event that came *after* a
+timer was due (a closure a moment later) cancel it. Beyond that a partition is stalled
+(its consumer frozen, reconnecting, or retrying through a failover), and the timer loop
+claims only timers due up to the watermark. When it has not moved for ``max_hold_s`` of
+real time (a partition nobody consumes) the clock is used again, and that is logged: a
+reminder late by minutes is the lesser harm, one never sent the greater.
 
 Real time (``monotonic``) paces the samples and measures the hold, the clock labels
 them: under a fake clock that jumps, the gate still samples and still lets go.
@@ -35,6 +39,7 @@ log = logging.getLogger("duban.timers")
 Offsets = tuple[Mapping[Hashable, int], Mapping[Hashable, int]]
 SAMPLE_EVERY_S = 0.5
 MAX_HOLD_S = 300.0
+ENGAGE_S = 10.0
 KEEP_SAMPLES = 4096  # at SAMPLE_EVERY_S: half an hour of samples not yet reached
 
 
@@ -53,6 +58,7 @@ class Watermark:
     clock: Clock
     every_s: float = SAMPLE_EVERY_S
     max_hold_s: float = MAX_HOLD_S
+    engage_s: float = ENGAGE_S
     monotonic: Callable[[], float] = time.monotonic
     _samples: deque[_Sample] = field(default_factory=lambda: deque(maxlen=KEEP_SAMPLES))
     _reached: _Sample | None = field(default=None, init=False)
@@ -80,6 +86,8 @@ class Watermark:
                 self._holding_logged = True
             return now
         self._holding_logged = False
+        if self.lag_s() < self.engage_s:  # events flow: timers fire on time, as ever
+            return now
         return None if self._reached is None else min(now, self._reached.at)
 
     def lag_s(self) -> float:

@@ -40,9 +40,14 @@ class Real:
         return self.s
 
 
-def gate(max_hold_s: float = 300.0) -> tuple[Watermark, Partitions, FakeClock, Real]:
+def gate(
+    max_hold_s: float = 300.0, engage_s: float = 0.0
+) -> tuple[Watermark, Partitions, FakeClock, Real]:
+    """A gate that holds timers at any lag (engage_s 0), unless told otherwise."""
     partitions, clock, real = Partitions(), FakeClock(T0), Real()
-    mark = Watermark(partitions.read, clock, max_hold_s=max_hold_s, monotonic=real)
+    mark = Watermark(
+        partitions.read, clock, max_hold_s=max_hold_s, engage_s=engage_s, monotonic=real
+    )
     return mark, partitions, clock, real
 
 
@@ -152,3 +157,19 @@ async def test_a_timer_fired_behind_the_clock_is_leased_from_the_clock() -> None
     loop = TimerLoop(Firing(), timers, clock, settings, watermark=mark)  # type: ignore[arg-type]
     assert await loop.fire_once() == 1
     assert timers["hazard:H1"] == clock.now() + timedelta(seconds=settings.timer_lease_s)
+
+
+async def test_timers_fire_on_the_clock_while_events_flow_and_wait_once_a_partition_stalls() -> (
+    None
+):
+    mark, partitions, clock, real = gate(engage_s=10)
+    await mark.upto()
+    real.s += 0.5
+    partitions.ends["p1"] = 1  # an event arrives; applying it takes a moment
+    later(clock, real, 3)
+    assert await mark.upto() == clock.now()  # 3 s behind: on the clock, as ever
+    later(clock, real, 8)
+    assert await mark.upto() == T0  # 11 s behind: stalled, timers wait
+    partitions.applied["p1"] = 1
+    later(clock, real, 1)
+    assert await mark.upto() == clock.now()
