@@ -1,9 +1,8 @@
 """A consumer group's progress on its topics: what it has applied, where the topics end.
 
 `GroupOffsets` keeps one admin client and one (group-less) consumer open between reads,
-and opens them again after a failure; the engine's timer gate (services.engine.watermark)
-reads it twice a second. `consumer_lag` is the one-off question: how many records the
-group has yet to commit.
+and opens them again after a failure. `consumer_lag` is the one-off question: how many
+records the group has yet to commit.
 """
 
 from __future__ import annotations
@@ -58,11 +57,6 @@ class GroupOffsets:
         starts = await consumer.beginning_offsets(partitions)
         applied = {tp: max(_committed(committed, tp), starts[tp]) for tp in partitions}
         return applied, dict(ends)
-
-    async def caught_up(self) -> bool:
-        """Whether the group has committed every record of the topics."""
-        applied, ends = await self.read()
-        return all(applied[tp] >= end for tp, end in ends.items())
 
     async def aclose(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
