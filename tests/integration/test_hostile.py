@@ -26,10 +26,10 @@ from contracts.topics import (
 )
 from deploy.local.standins.smtp import FakeSmtpServer
 from services.engine.app import create_engine
-from services.kafka import consumer_lag
 from services.logs import MaskingFormatter
 from services.masking import register_secrets
 from services.notifier.app import create_notifier
+from services.offsets import consumer_lag
 from services.runner import running
 from services.settings import Settings
 from tests.fakes import FakeClock
