@@ -59,6 +59,7 @@ from services.notifier.stages import SendStages
 
 log = logging.getLogger("duban.notifier")
 BUSY_POLL_S = 0.2
+LEASE_CLAIMS = 3  # claims of one delivery per channel when its lease is lost before the send
 
 
 @dataclass
@@ -196,6 +197,22 @@ class Deliverer(SendStages, DoubtStages):
     async def _on_channel(
         self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
     ) -> DeliveryError | None:
+        """The delivery on one channel. A lease lost before the send (frozen past it) is
+        claimed again: another replica may be sending it (the claim waits, then finds it
+        sent), or nobody is, and then this one must, or the notice is lost."""
+        key = notice.delivery_key(channel.name)
+        for _ in range(LEASE_CLAIMS):
+            try:
+                return await self._on_channel_once(notice, channel, final, keys)
+            except LeaseLost:
+                log.warning("lease on delivery %s lost before its send: claimed again", redact(key))
+        return DeliveryError(
+            f"lease lost before the send {LEASE_CLAIMS} times", retryable=True, channel=channel.name
+        )
+
+    async def _on_channel_once(
+        self, notice: NoticeRequested, channel: Channel, final: bool, keys: Mapping[str, str]
+    ) -> DeliveryError | None:
         key = notice.delivery_key(channel.name)
         found = await self._claim(key, [k for k in keys if k != key])
         asked = await self._ask(notice, channel, key) if found in ("doubt", "doubt_again") else None
@@ -221,8 +238,7 @@ class Deliverer(SendStages, DoubtStages):
                 notice, channel, rendered, key, link, began, again
             )
         except LeaseLost:
-            log.warning("lease on delivery %s lost before its send: left to others", redact(key))
-            return None
+            raise  # nothing sent, nothing of ours to free: claimed again
         except BaseException:
             # Cancelled or crashed: free a delivery whose send never began, so a restart
             # takes it at once; one cut off mid-send is left to expire, in doubt.

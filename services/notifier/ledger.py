@@ -243,7 +243,10 @@ class DeliveryLedger:
         """Note that the provider call begins (``again``: it resends a delivery in doubt);
         False if our lease was lost meanwhile (a freeze past the lease: another replica
         may have the delivery now)."""
-        return bool(await self._sendings.submit((key, "again" if again else "try")))
+        held = bool(await self._sendings.submit((key, "again" if again else "try")))
+        if not held:
+            self._held.discard(key)  # not ours to renew any more
+        return held
 
     def abandon(self, key: str) -> None:
         """Stop renewing a lease whose send was cut off (cancelled mid-send): it expires,

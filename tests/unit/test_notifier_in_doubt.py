@@ -35,7 +35,8 @@ class SendingLedger(MemoryLedger):
     def __init__(self) -> None:
         super().__init__()
         self.tries: dict[str, str] = {}  # delivery key: "try" or "again"
-        self.lost: set[str] = set()  # leases that expire before the send begins
+        self.lost: set[str] = set()  # leases that expire before the send begins...
+        self.taken_over = True  # ...and another replica then sends it (else nobody does)
         self.abandoned: list[str] = []
 
     async def claim(self, key: str, others: Sequence[str] = ()) -> str | tuple[str, Sent]:
@@ -46,6 +47,11 @@ class SendingLedger(MemoryLedger):
 
     async def sending(self, key: str, again: bool = False) -> bool:
         if key in self.lost:
+            self.lost.discard(key)
+            if self.taken_over:  # the other replica's send, receipt and all
+                self.values[key] = Sent("m-other", 1, NOW, receipted=True)
+            else:  # expired, and nobody claimed it since
+                self.values.pop(key, None)
             return False
         self.tries[key] = "again" if again else "try"
         return True
@@ -190,7 +196,19 @@ async def test_a_lease_lost_before_the_send_leaves_the_delivery_to_its_new_owner
     d, ledger = with_ledger(templates, email)
     ledger.lost.add(KEY)  # frozen past the lease between the claim and the send
     await d.deliver(notice("email"))
-    assert email.sent == [] and d.events == []
+    assert email.sent == [] and d.events == []  # claimed again: found sent by the other
+
+
+async def test_a_lease_lost_that_nobody_took_over_is_claimed_again_and_sent(
+    templates: TemplateSet,
+) -> None:
+    email = ScriptedChannel("email", "email")
+    d, ledger = with_ledger(templates, email)
+    ledger.lost.add(KEY)  # frozen past the lease; no other replica had the notice
+    ledger.taken_over = False
+    await d.deliver(notice("email"))
+    assert [m.delivery_key for m in email.sent] == [KEY]
+    assert d.events == [("delivered", "email", 1)]
 
 
 class HangingChannel(ScriptedChannel):
