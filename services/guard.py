@@ -36,6 +36,7 @@ class Record:
     partition: int
     offset: int
     key: bytes | None = None
+    timestamp_ms: int = 0  # when it reached Kafka (the record's timestamp); 0: unknown
 
     @property
     def position(self) -> str:

@@ -207,4 +207,7 @@ async def undecoded(message: StreamMessage[Any]) -> None:
 def records_of(raw: Any) -> list[Record]:
     """Records of a consumed FastStream Kafka message (one record, or a batch)."""
     batch = raw if isinstance(raw, tuple | list) else (raw,)
-    return [Record(r.value or b"", r.topic, r.partition, r.offset, r.key) for r in batch]
+    return [
+        Record(r.value or b"", r.topic, r.partition, r.offset, r.key, r.timestamp or 0)
+        for r in batch
+    ]

@@ -102,6 +102,12 @@ class EngineMetrics:
             "duban_engine_timers_pending",
             "Timers pending in Redis (leased ones included) at the timer loop's last round.",
         )
+        self.timer_watermark_lag_seconds = r.family(
+            Gauge,
+            "duban_engine_timer_watermark_lag_seconds",
+            "How far the moment timers may fire up to trails the clock: inbound events "
+            "not yet applied hold back the timers they could cancel.",
+        )
         self.timer_lag_seconds = r.family(
             Histogram,
             "duban_engine_timer_lag_seconds",

@@ -1,47 +1,98 @@
-"""A consumer group's progress on its topics: how many records it has yet to commit."""
+"""A consumer group's progress on its topics: what it has applied, where the topics end.
+
+`GroupOffsets` keeps one admin client and one (group-less) consumer open between reads,
+and opens them again after a failure; the engine's timer gate (services.engine.watermark)
+reads it twice a second. `consumer_lag` is the one-off question: how many records the
+group has yet to commit.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-READ_TIMEOUT_S = 5.0  # a request to a broker that just restarted can hang much longer
+#: Per partition: (the offset the group has committed up to, the end offset).
+Progress = tuple[dict[TopicPartition, int], dict[TopicPartition, int]]
+READ_TIMEOUT_S = 5.0
+
+
+class GroupOffsets:
+    """Reads `group`'s committed offsets and the end offsets of `topics`. A partition the
+    group never committed counts from its first offset still kept."""
+
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.topics = list(topics)
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self) -> Progress:
+        """(committed, ends) per partition of the topics; raises what Kafka raised, or
+        TimeoutError after READ_TIMEOUT_S (a request to a broker that restarted can wait
+        on a dead connection for much longer)."""
+        try:
+            return await asyncio.wait_for(self._read(), READ_TIMEOUT_S)
+        except BaseException:
+            await self.aclose()  # opened afresh on the next read
+            raise
+
+    async def _read(self) -> Progress:
+        admin, consumer = await self._clients()
+        described = await admin.describe_topics(self.topics)
+        partitions = [
+            TopicPartition(d["topic"], p["partition"])
+            for d in described
+            if d["error_code"] == 0
+            for p in d["partitions"]
+        ]
+        if not partitions:
+            return {}, {}
+        committed = await admin.list_consumer_group_offsets(self.group)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        applied = {tp: max(_committed(committed, tp), starts[tp]) for tp in partitions}
+        return applied, dict(ends)
+
+    async def caught_up(self) -> bool:
+        """Whether the group has committed every record of the topics."""
+        applied, ends = await self.read()
+        return all(applied[tp] >= end for tp, end in ends.items())
+
+    async def aclose(self) -> None:
+        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
+        with contextlib.suppress(Exception):
+            if consumer is not None:
+                await consumer.stop()
+        with contextlib.suppress(Exception):
+            if admin is not None:
+                await admin.close()
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None or self._consumer is None:
+            await self.aclose()
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            self._admin, self._consumer = admin, consumer  # closed by aclose if a start fails
+            await admin.start()
+            await consumer.start()
+        return self._admin, self._consumer
 
 
 async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     """Records on `topics` not yet committed by `group` (a partition never committed counts
-    from its first record still kept); TimeoutError after READ_TIMEOUT_S."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    from its start)."""
+    offsets = GroupOffsets(bootstrap, group, topics)
     try:
-        await admin.start()
-        await consumer.start()
-        return await asyncio.wait_for(_lag(admin, consumer, group, topics), READ_TIMEOUT_S)
+        applied, ends = await offsets.read()
     finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def _lag(
-    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str, topics: Sequence[str]
-) -> int:
-    described = await admin.describe_topics(list(topics))
-    partitions = [
-        TopicPartition(d["topic"], p["partition"])
-        for d in described
-        if d["error_code"] == 0
-        for p in d["partitions"]
-    ]
-    if not partitions:
-        return 0
-    committed = await admin.list_consumer_group_offsets(group)
-    ends = await consumer.end_offsets(partitions)
-    starts = await consumer.beginning_offsets(partitions)
-    return sum(ends[tp] - max(_committed(committed, tp), starts[tp]) for tp in partitions)
+        await offsets.aclose()
+    return sum(end - applied[tp] for tp, end in ends.items())
 
 
 def _committed(committed: dict[TopicPartition, Any], tp: TopicPartition) -> int:

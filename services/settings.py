@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     timer_lease_s: Seconds = 30.0
     timer_idle_poll_s: Seconds = 0.2
     catch_up_timeout_s: Seconds = 60.0
+    # timers wait for inbound events not yet applied (services/engine/watermark.py), at
+    # most this long; 0 turns the wait off
+    timer_hold_max_s: float = Field(default=300.0, ge=0)
     ack_http_port: Port = 8086
     http_host: str = "127.0.0.1"
     metrics_port: Port = 9310  # the engine's health and metrics (and `run all`'s)

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.core.evaluate import PlannedNotice, Rules, acknowledge, evaluate, mark_decided
+from services.core.evaluate import (
+    Evaluation,
+    PlannedNotice,
+    Rules,
+    acknowledge,
+    evaluate,
+    mark_decided,
+)
 from services.core.reducer import Fact, Outcome, apply
 from services.core.state import OPEN_STATUSES, HazardState, SubjectKind, UnitInfo
 
@@ -89,22 +96,76 @@ def advance(
     rules: Rules,
     now: datetime,
     kind: SubjectKind = "hazard",
+    arrived: datetime | None = None,
 ) -> Advanced:
     """Apply `facts` in order and `acks`, then evaluate at `now`; pure. `hazard_id` is a
-    task's id when `kind` is "task"."""
-    zone = rules.timing.zone
-    current = state or HazardState(hazard_id=hazard_id, kind=kind, known=False)
-    outcomes: list[tuple[str, Outcome, str]] = []
-    for fact in facts:
-        applied = apply(current, fact, zone)
-        current = applied.state
-        outcomes.append((fact.key, applied.outcome, applied.reason))
-    for ack in acks:
-        current = acknowledge(current, ack.notice_id, ack.person_id)
-    if state is not None and (facts or acks) and plan_key(state) == plan_key(current):
+    task's id when `kind` is "task".
+
+    `arrived` is when the facts and acks reached duban (None: not known). Steps due
+    before the first fact that moves the plan (or before acks arrived) that no timer has
+    fired yet (it waited for other events, or ran late) are decided first, on the state
+    before the facts, as they would have been on time and as `duban simulate` decides
+    them: a closure that came after a reminder was due does not cancel the reminder."""
+    known = state or HazardState(hazard_id=hazard_id, kind=kind, known=False)
+    current = _folded(known, facts, acks, rules)
+    early = _due_before(state, current, acks, unit, rules, now, arrived)
+    if early is not None:
+        current = _folded(mark_decided(known, early), facts, acks, rules)
+    elif state is not None and (facts or acks) and plan_key(state) == plan_key(current.state):
         # Progress notes, titles, acks: nothing that moves a step. The pending timer
         # already stands at the next due step, so there is nothing to decide now.
-        return Advanced(current, outcomes=outcomes, replanned=False)
-    evaluation = evaluate(current, unit, rules, now)
-    current = mark_decided(current, evaluation)
-    return Advanced(current, evaluation.notices, evaluation.next_at, outcomes, evaluation.warnings)
+        return Advanced(current.state, outcomes=current.outcomes, replanned=False)
+    evaluation = evaluate(current.state, unit, rules, now)
+    if early is not None:
+        evaluation.notices[:0] = early.notices
+        evaluation.warnings[:0] = early.warnings
+    decided = mark_decided(current.state, evaluation)
+    return Advanced(
+        decided, evaluation.notices, evaluation.next_at, current.outcomes, evaluation.warnings
+    )
+
+
+@dataclass
+class _Folded:
+    state: HazardState
+    outcomes: list[tuple[str, Outcome, str]]
+    moved_at: datetime | None = None  # the time of the first fact that moved the plan
+
+
+def _folded(
+    state: HazardState, facts: Sequence[Fact], acks: Sequence[Ack], rules: Rules
+) -> _Folded:
+    """`state` with the facts applied in order, then the acks."""
+    zone = rules.timing.zone
+    folded = _Folded(state, [])
+    plan = plan_key(state)
+    for fact in facts:
+        applied = apply(folded.state, fact, zone)
+        folded.state = applied.state
+        folded.outcomes.append((fact.key, applied.outcome, applied.reason))
+        if folded.moved_at is None and plan != (plan := plan_key(applied.state)):
+            folded.moved_at = fact.time
+    for ack in acks:
+        folded.state = acknowledge(folded.state, ack.notice_id, ack.person_id)
+    return folded
+
+
+def _due_before(
+    state: HazardState | None,
+    folded: _Folded,
+    acks: Sequence[Ack],
+    unit: UnitInfo | None,
+    rules: Rules,
+    now: datetime,
+    arrived: datetime | None,
+) -> Evaluation | None:
+    """What was due on `state` before the first fact that moves its plan (or before acks
+    arrived) and is not decided yet; None when nothing was. The moment is the fact's
+    time, never later than its arrival or now (a publisher's clock may run ahead)."""
+    if arrived is None or state is None or not state.known:
+        return None
+    moment = folded.moved_at if folded.moved_at is not None else arrived if acks else None
+    if moment is None:
+        return None  # the plan stands: its pending timer decides, on time or late
+    early = evaluate(state, unit, rules, min(moment, arrived, now))
+    return early if early.decided else None

@@ -18,12 +18,13 @@ from services.core.evaluate import Rules
 from services.engine.observe import register_gauges
 from services.engine.outboxsweep import OutboxSweep
 from services.engine.timers import TimerLoop
+from services.engine.watermark import Watermark
 from services.engine.work import Engine
 from services.guard import RecordGuard
 from services.health import Health
 from services.kafka import KafkaSink, ensure_topics, records_of, undecoded
 from services.metrics import EngineMetrics, Metrics
-from services.offsets import consumer_lag
+from services.offsets import GroupOffsets
 from services.settings import Settings, all_topics
 from services.store.client import redis_client
 from services.store.entities import RedisEntityStore
@@ -63,6 +64,7 @@ def create_engine(
         broker, FastStream(broker, logger=log), Health("engine", broker), metrics=registry
     )
     topics = settings.topics
+    offsets = GroupOffsets(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
     sink = KafkaSink(broker, topics, metrics=counts)  # declares its publishers (AsyncAPI)
     guard = RecordGuard(
         "engine", sink.dead_letter, parts.health.healthy, log, attempts=settings.poison_attempts
@@ -95,12 +97,18 @@ def create_engine(
         store = RedisEntityStore(redis, ReplicaWait.of(settings))
         parts.engine = Engine(rules, store, sink, clock, settings.input_limits, metrics=counts)
         parts.timer_loop = TimerLoop(
-            parts.engine, RedisTimerStore(redis), clock, settings, metrics=counts
+            parts.engine,
+            RedisTimerStore(redis),
+            clock,
+            settings,
+            metrics=counts,
+            watermark=timer_gate(settings, offsets, clock),
         )
         parts.outbox_sweep = OutboxSweep(store, sink)
         try:
             yield
         finally:
+            await offsets.aclose()
             await redis.aclose()
 
     app = FastStream(broker, lifespan=lifespan, logger=log)
@@ -112,13 +120,9 @@ def create_engine(
         assert parts.engine is not None
         await parts.engine.duties.bootstrap()
         if run_timers and parts.timer_loop is not None:
-            tasks.append(asyncio.create_task(parts.timer_loop.run(caught_up)))
+            tasks.append(asyncio.create_task(parts.timer_loop.run(offsets.caught_up)))
         if parts.outbox_sweep is not None:
             tasks.append(asyncio.create_task(parts.outbox_sweep.run()))
-
-    async def caught_up() -> bool:
-        lag = await consumer_lag(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
-        return lag == 0
 
     @app.on_shutdown
     async def stop_timers() -> None:
@@ -130,3 +134,11 @@ def create_engine(
 
     parts.app = app
     return parts
+
+
+def timer_gate(settings: Settings, offsets: GroupOffsets, clock: Clock) -> Watermark | None:
+    """Timers wait for the inbound events before them (services/engine/watermark.py), at
+    most DUBAN_TIMER_HOLD_MAX_S; None when that is 0."""
+    if not settings.timer_hold_max_s:
+        return None
+    return Watermark(offsets.read, clock, max_hold_s=settings.timer_hold_max_s)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.clock import Clock
+from services.engine.watermark import Watermark
 from services.engine.work import Engine
 from services.metrics import EngineMetrics
 from services.settings import Settings
@@ -17,6 +19,8 @@ from services.store.timers import Claimed, TimerStore
 log = logging.getLogger("duban.timers")
 ERROR_BACKOFF_S = 2.0
 CATCH_UP_POLL_S = 0.5
+WAIT_LOG_AFTER_S = 5.0  # timers waiting this long for inbound events are logged...
+WAIT_LOG_S = 10.0  # ...once per this many seconds
 
 
 class TimerLoop:
@@ -29,13 +33,16 @@ class TimerLoop:
         clock: Clock,
         settings: Settings,
         metrics: EngineMetrics | None = None,
+        watermark: Watermark | None = None,
     ):
         self.engine = engine
         self.timers = timers
         self.clock = clock
         self.settings = settings
         self.metrics = metrics if metrics is not None else EngineMetrics()
+        self.watermark = watermark  # None: timers fire up to the clock, waiting for nothing
         self._stop = asyncio.Event()
+        self._waiting_logged_s = -WAIT_LOG_S
         self.fired = 0
 
     def stop(self) -> None:
@@ -59,15 +66,41 @@ class TimerLoop:
                 await self._pause(self.settings.timer_idle_poll_s)
 
     async def fire_once(self) -> int:
-        """Claim one batch of due timers and fire it; returns how many fired."""
+        """Claim one batch of due timers and fire it; returns how many fired. Timers due
+        after the watermark wait for the inbound events before it to be applied."""
         now = self.clock.now()
+        upto = now
+        if self.watermark is not None:
+            reached = await self.watermark.upto()
+            self._report_waiting()
+            if reached is None:
+                return 0
+            upto = reached
+        # leased from now, not from the watermark: claim_due leases from the moment it gets
+        held_s = (now - upto).total_seconds()
         claimed = await self.timers.claim_due(
-            now, self.settings.timer_batch, self.settings.timer_lease_s
+            upto, self.settings.timer_batch, self.settings.timer_lease_s + held_s
         )
         await self.engine.fire([c.member for c in claimed])
         self.fired += len(claimed)
         self._observe(now, claimed)
         return len(claimed)
+
+    def _report_waiting(self) -> None:
+        """The watermark's lag on the metrics; a line in the log every WAIT_LOG_S while
+        timers wait more than WAIT_LOG_AFTER_S, naming the partitions behind."""
+        assert self.watermark is not None
+        lag = self.watermark.lag_s()
+        self.metrics.timer_watermark_lag_seconds.set(lag)
+        real = time.monotonic()
+        if lag < WAIT_LOG_AFTER_S or real - self._waiting_logged_s < WAIT_LOG_S:
+            return
+        self._waiting_logged_s = real
+        behind = ", ".join(
+            f"{getattr(tp, 'topic', tp)}[{getattr(tp, 'partition', '?')}] {done}/{end}"
+            for tp, (done, end) in sorted(self.watermark.behind().items(), key=str)
+        )
+        log.info("timers wait %.0f s for inbound events not yet applied: %s", lag, behind)
 
     def _observe(self, now: datetime, claimed: list[Claimed]) -> None:
         """Count the fired timers and how late each was claimed (a timer claimed again

@@ -18,7 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from contracts.registry import DEFAULT_LIMITS, InputLimits, InvalidEvent, parse_event
@@ -199,6 +199,7 @@ class Engine:
                     rules,
                     now,
                     kind,
+                    arrived=_arrived(items),
                 )
             except Exception as e:  # a core bug or an input it cannot take: never a crash loop
                 await self._poisoned(f"{kind}:{hazard_id}", doc, items, e, now)
@@ -309,6 +310,12 @@ def _unit_id(state: HazardState | None, items: list[Routed]) -> str | None:
         if isinstance(unit, dict):
             return str(unit["id"])
     return None
+
+
+def _arrived(items: list[Routed]) -> datetime | None:
+    """When the first of a hazard's consumed events reached Kafka (None: none consumed)."""
+    stamps = [r.timestamp_ms for i in items if (r := cast("Record", i.origin)) and r.timestamp_ms]
+    return datetime.fromtimestamp(min(stamps) / 1000, UTC) if stamps else None
 
 
 def _as_of(info: UnitInfo | None) -> str:

@@ -38,6 +38,7 @@ EVERY_VARIABLE: dict[str, tuple[str, Any]] = {
     "DUBAN_TIMER_LEASE_S": ("45.5", 45.5),
     "DUBAN_TIMER_IDLE_POLL_S": ("0.5", 0.5),
     "DUBAN_CATCH_UP_TIMEOUT_S": ("120", 120.0),
+    "DUBAN_TIMER_HOLD_MAX_S": ("600", 600.0),
     "DUBAN_ACK_HTTP_PORT": ("18086", 18086),
     "DUBAN_HTTP_HOST": ("0.0.0.0", "0.0.0.0"),
     "DUBAN_METRICS_PORT": ("19310", 19310),

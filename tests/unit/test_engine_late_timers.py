@@ -1,0 +1,117 @@
+"""Steps due before an event reached duban, whose timer has not fired yet (it waited for
+other partitions, or ran late), are decided before the event: the engine then agrees
+with `duban simulate`, which fires every timer at its due time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from contracts.registry import parse_event
+from services.config.load import load_config
+from services.core.evaluate import Rules
+from services.engine.work import Engine
+from services.guard import Record
+from services.simulate import simulate
+from tests.fakes import FakeClock, RacingStore, RecordingSink
+from tests.helpers import at, hazard_event, reported, unit_upserted
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
+UNIT = unit_upserted("U1", at("2026-08-01 08:00"))
+REPORT = reported("H1", at("2026-09-01 09:00"), date(2026, 9, 30))
+REMINDER_DUE = at("2026-09-23 09:00")  # the 7-day reminder (test_engine)
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_config(EXAMPLE).rules()
+
+
+def record(event: dict, arrived: datetime | None, offset: int = 0) -> Record:
+    stamp = int(arrived.timestamp() * 1000) if arrived else 0
+    return Record(json.dumps(event).encode(), "hazard.events", 0, offset, b"H1", stamp)
+
+
+def closed(when: datetime) -> dict:
+    return hazard_event("hazard.closed", "H1", when, closed_at=when)
+
+
+async def reported_then(
+    rules: Rules, closure: dict, arrived: datetime | None, now: datetime
+) -> list[str]:
+    """The notice ids the engine publishes for a closure applied at `now`, the reminder's
+    timer not fired; the report's own notices left out."""
+    store, sink = RacingStore(), RecordingSink()
+    clock = FakeClock(at("2026-09-01 09:00"))
+    engine = Engine(rules, store, sink, clock)
+    await engine.handle([record(UNIT, None), record(REPORT, at("2026-09-01 09:00"), 1)])
+    assert store.timers["hazard:H1"] == REMINDER_DUE
+    sink.published.clear()
+    clock.set(now)
+    await engine.handle([record(closure, arrived, 2)])
+    return [n.notice_id for n in sink.published]
+
+
+def simulated(rules: Rules, closure: dict) -> list[str]:
+    events = [parse_event(json.dumps(e).encode()) for e in (UNIT, REPORT, closure)]
+    notices = simulate(events, rules, at("2026-09-23 23:00"))
+    return [n.notice_id for n in notices if n.subject == "H1" and n.kind != "report"]
+
+
+def test_a_closure_that_came_after_a_reminder_was_due_does_not_cancel_it(rules: Rules) -> None:
+    closure = closed(at("2026-09-23 10:00"))
+    sent = asyncio.run(
+        reported_then(rules, closure, at("2026-09-23 10:00"), at("2026-09-23 12:00"))
+    )
+    assert sent[0] == "hazard:H1:major-reminders:d7:20260930T155959Z"
+    assert sorted(sent) == sorted(simulated(rules, closure))
+
+
+def test_a_closure_that_came_before_the_reminder_was_due_cancels_it(rules: Rules) -> None:
+    closure = closed(at("2026-09-23 08:00"))
+    sent = asyncio.run(
+        reported_then(rules, closure, at("2026-09-23 08:00"), at("2026-09-23 12:00"))
+    )
+    assert sent and all(n.startswith("hazard:H1:closure:") for n in sent)
+    assert sorted(sent) == sorted(simulated(rules, closure))
+
+
+def test_the_reminder_decided_early_is_not_sent_again_when_its_timer_fires(rules: Rules) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        store, sink = RacingStore(), RecordingSink()
+        clock = FakeClock(at("2026-09-01 09:00"))
+        engine = Engine(rules, store, sink, clock)
+        await engine.handle([record(UNIT, None), record(REPORT, at("2026-09-01 09:00"), 1)])
+        clock.set(at("2026-09-23 12:00"))
+        arrived = at("2026-09-23 10:00")
+        await engine.handle([record(closed(arrived), arrived, 2)])
+        first = [n.notice_id for n in sink.published]
+        sink.published.clear()
+        await engine.fire(["hazard:H1"])  # the old timer, claimed before the closure's commit
+        return first, [n.notice_id for n in sink.published]
+
+    first, again = asyncio.run(scenario())
+    assert any(":major-reminders:d7:" in n for n in first)
+    assert again == []
+
+
+def test_without_an_arrival_time_the_events_are_applied_first_as_before(rules: Rules) -> None:
+    closure = closed(at("2026-09-23 10:00"))
+    sent = asyncio.run(reported_then(rules, closure, None, at("2026-09-23 12:00")))
+    assert sent and all(n.startswith("hazard:H1:closure:") for n in sent)
+
+
+def test_a_closure_made_before_the_reminder_was_due_cancels_it_even_if_it_came_late(
+    rules: Rules,
+) -> None:
+    """Its publisher could not reach Kafka for a while: what counts is when it happened."""
+    closure = closed(at("2026-09-23 08:00"))
+    sent = asyncio.run(
+        reported_then(rules, closure, at("2026-09-23 10:00"), at("2026-09-23 12:00"))
+    )
+    assert sent and all(n.startswith("hazard:H1:closure:") for n in sent)
+    assert sorted(sent) == sorted(simulated(rules, closure))
