@@ -105,8 +105,8 @@ class EngineMetrics:
         self.timer_watermark_lag_seconds = r.family(
             Gauge,
             "duban_engine_timer_watermark_lag_seconds",
-            "How far the moment timers may fire up to trails the clock: inbound events "
-            "not yet applied hold back the timers they could cancel.",
+            "How long the oldest inbound event not yet applied that holds back a timer "
+            "(of its own hazard or task) has waited; 0 when none does.",
         )
         self.timer_lag_seconds = r.family(
             Histogram,

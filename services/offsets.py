@@ -2,15 +2,16 @@
 
 `GroupOffsets` keeps one admin client and one (group-less) consumer open between reads,
 and opens them again after a failure; the engine's timer gate (services.engine.watermark)
-reads it twice a second. `consumer_lag` is the one-off question: how many records the
-group has yet to commit.
+reads it, and the records not applied yet, twice a second. `consumer_lag` is the one-off
+question: how many records the group has yet to commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -19,6 +20,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 #: Per partition: (the offset the group has committed up to, the end offset).
 Progress = tuple[dict[TopicPartition, int], dict[TopicPartition, int]]
 READ_TIMEOUT_S = 5.0
+FETCH_WAIT_MS = 500
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A record the group has not applied yet: its topic, key, and when it reached Kafka."""
+
+    topic: str
+    key: bytes | None
+    timestamp_ms: int
 
 
 class GroupOffsets:
@@ -63,6 +74,37 @@ class GroupOffsets:
         """Whether the group has committed every record of the topics."""
         applied, ends = await self.read()
         return all(applied[tp] >= end for tp, end in ends.items())
+
+    async def waiting(
+        self, behind: Mapping[TopicPartition, tuple[int, int]], cap: int
+    ) -> dict[TopicPartition, list[Waiting]]:
+        """The records of each partition in `behind` from its applied offset up to its end
+        offset there, at most `cap` of each; raises as `read` does."""
+        try:
+            return await asyncio.wait_for(self._waiting(behind, cap), READ_TIMEOUT_S)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _waiting(
+        self, behind: Mapping[TopicPartition, tuple[int, int]], cap: int
+    ) -> dict[TopicPartition, list[Waiting]]:
+        _, consumer = await self._clients()
+        consumer.assign(list(behind))
+        for tp, (start, _) in behind.items():
+            consumer.seek(tp, start)
+        found: dict[TopicPartition, list[Waiting]] = {tp: [] for tp in behind}
+        todo = {tp for tp, (start, end) in behind.items() if start < end}
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=FETCH_WAIT_MS, max_records=cap)
+            for tp, records in batch.items():
+                end = behind[tp][1]
+                kept = [Waiting(tp.topic, r.key, r.timestamp) for r in records if r.offset < end]
+                found[tp] += kept[: cap - len(found[tp])]
+            for tp in list(todo):
+                if len(found[tp]) >= cap or await consumer.position(tp) >= behind[tp][1]:
+                    todo.discard(tp)
+        return found
 
     async def aclose(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None

@@ -141,4 +141,10 @@ def timer_gate(settings: Settings, offsets: GroupOffsets, clock: Clock) -> Water
     most DUBAN_TIMER_HOLD_MAX_S; None when that is 0."""
     if not settings.timer_hold_max_s:
         return None
-    return Watermark(offsets.read, clock, max_hold_s=settings.timer_hold_max_s)
+    return Watermark(
+        offsets.read,
+        offsets.waiting,
+        clock,
+        settings.topics,
+        max_hold_s=settings.timer_hold_max_s,
+    )

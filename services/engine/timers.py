@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.clock import Clock
-from services.engine.watermark import Watermark
+from services.engine.watermark import Hold, Watermark
 from services.engine.work import Engine
 from services.metrics import EngineMetrics
 from services.settings import Settings
@@ -66,20 +66,20 @@ class TimerLoop:
                 await self._pause(self.settings.timer_idle_poll_s)
 
     async def fire_once(self) -> int:
-        """Claim one batch of due timers and fire it; returns how many fired. Timers due
-        after the watermark wait for the inbound events before it to be applied."""
+        """Claim one batch of due timers and fire it; returns how many fired. A timer
+        waits for the inbound events of its subject that came before it (the gate)."""
         now = self.clock.now()
-        upto = now
+        hold = Hold(now)
         if self.watermark is not None:
-            reached = await self.watermark.upto()
+            hold = await self.watermark.hold()
             self._report_waiting()
-            if reached is None:
-                return 0
-            upto = reached
-        # leased from now, not from the watermark: claim_due leases from the moment it gets
-        held_s = (now - upto).total_seconds()
+        # leased from now, not from `upto`: claim_due leases from the moment it gets
+        held_s = (now - hold.upto).total_seconds()
         claimed = await self.timers.claim_due(
-            upto, self.settings.timer_batch, self.settings.timer_lease_s + held_s
+            hold.upto,
+            self.settings.timer_batch,
+            self.settings.timer_lease_s + held_s,
+            hold.members,
         )
         await self.engine.fire([c.member for c in claimed])
         self.fired += len(claimed)
@@ -100,7 +100,14 @@ class TimerLoop:
             f"{getattr(tp, 'topic', tp)}[{getattr(tp, 'partition', '?')}] {done}/{end}"
             for tp, (done, end) in sorted(self.watermark.behind().items(), key=str)
         )
-        log.info("timers wait %.0f s for inbound events not yet applied: %s", lag, behind)
+        subjects = self.watermark.waiting_subjects()
+        log.info(
+            "timers of %d subject(s) wait up to %.0f s for their inbound events not yet "
+            "applied: %s",
+            subjects,
+            lag,
+            behind,
+        )
 
     def _observe(self, now: datetime, claimed: list[Claimed]) -> None:
         """Count the fired timers and how late each was claimed (a timer claimed again

@@ -1,79 +1,95 @@
-"""How far the engine group has applied its inbound events, as a moment of the clock.
+"""What timers wait for: inbound events not applied yet, each for its own subject.
 
-A timer due at T may fire only once every inbound event that reached Kafka before T has
-been applied. Otherwise a closure, an acknowledgement or a deadline extension waiting
-in a stalled partition (its consumer frozen, or redelivering through a Redis failover)
-is overtaken by the reminder it cancels: the person is told to rectify a hazard that
-was closed minutes ago.
+A timer due at T waits while an inbound event of its own subject that reached Kafka at
+or before T is not applied yet. Otherwise a closure, an acknowledgement or a deadline
+extension waiting in a stalled partition (its consumer frozen, or redelivering through a
+Redis failover) is overtaken by the reminder it cancels: the person is told to rectify a
+hazard that was closed minutes ago.
 
-The watermark is the latest moment t such that every inbound partition's committed
-offset has reached the end offset it had at t. It is sampled (end offsets read just
-after t is taken) at most every ``every_s`` of real time, and trails the clock by about
-the time events take to be applied; the timer loop claims only timers due up to it.
-While a timer waits, an event that came *after* its due time may be applied first: the
-rules core then decides the steps due before that event's time first (see
-`services.core.advance`), so the wait never cancels what was due. When the watermark has
-not moved for ``max_hold_s`` of real time (a partition nobody consumes) the clock is
-used again, and that is logged: a reminder late by minutes is the lesser harm, one never
-sent the greater.
+Twice a second (of real time) the gate reads the engine group's committed offsets, the
+inbound topics' end offsets and the records in between (at most ``cap`` per partition).
+A record names its subject by its key (events are keyed by their subject; an
+acknowledgement by its notice id, which names the hazard or task): that subject's timer
+waits if it is due at or after the record's Kafka timestamp. A record of no hazard or
+task (a duty event, no key) and a partition more than ``cap`` records behind hold every
+timer due after them (`Hold.upto`).
 
-Real time (``monotonic``) paces the samples and measures the hold, the clock labels
-them: under a fake clock that jumps, the gate still samples and still lets go.
+Only the subject's own timer waits: a gate on the whole group's progress held every
+timer for over a minute behind one frozen consumer, and timers that late are caught up
+without a burst (a reminder for a deadline already passed is dropped, repeats due
+together go once), which the on-time plan would not have done.
+
+While a timer waits, an event that happened after its due time may be applied first: the
+rules core then decides the steps due before that event first (`services.core.advance`),
+so waiting never cancels what was due. When the group's applied offsets have not moved
+for ``max_hold_s`` of real time while records wait (a partition nobody consumes), timers
+fire without waiting, and that is logged: a reminder late by minutes is the lesser harm,
+one never sent the greater. Real time (``monotonic``) paces the reads and measures the
+hold; under a fake clock that jumps, the gate still reads and still lets go.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from contracts.topics import Topics
 from services.clock import Clock
+from services.core.advance import subject_of_notice
+from services.offsets import Waiting
 
 log = logging.getLogger("duban.timers")
 
 #: Per inbound partition: (the offset the group has applied up to, the end offset).
 Offsets = tuple[Mapping[Hashable, int], Mapping[Hashable, int]]
+Behind = Mapping[Hashable, tuple[int, int]]
+ReadWaiting = Callable[[Behind, int], Awaitable[Mapping[Hashable, Sequence[Waiting]]]]
 SAMPLE_EVERY_S = 0.5
 MAX_HOLD_S = 300.0
-KEEP_SAMPLES = 4096  # at SAMPLE_EVERY_S: half an hour of samples not yet reached
+CAP = 1000  # records read per partition behind; beyond, every later timer waits
 
 
-@dataclass
-class _Sample:
-    at: datetime  # the clock when it was taken
-    taken_s: float  # real time when it was taken
-    ends: Mapping[Hashable, int]
+@dataclass(frozen=True)
+class Hold:
+    """What the timer loop may claim now: timers due up to `upto`, except a member of
+    `members` due at or after its moment there."""
+
+    upto: datetime
+    members: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass
 class Watermark:
-    """Up to when timers may fire: see the module's docstring."""
+    """What timers wait for: see the module's docstring."""
 
     read: Callable[[], Awaitable[Offsets]]
+    waiting: ReadWaiting
     clock: Clock
+    topics: Topics
     every_s: float = SAMPLE_EVERY_S
     max_hold_s: float = MAX_HOLD_S
+    cap: int = CAP
     monotonic: Callable[[], float] = time.monotonic
-    _samples: deque[_Sample] = field(default_factory=lambda: deque(maxlen=KEEP_SAMPLES))
-    _reached: _Sample | None = field(default=None, init=False)
     _last_read_s: float | None = field(default=None, init=False)
-    _since_s: float | None = field(default=None, init=False)  # created, or last moved
-    _holding_logged: bool = field(default=False, init=False)
+    _since_s: float = field(default=0.0, init=False)  # caught up, or applied offsets moved
     _applied: dict[Hashable, int] = field(default_factory=dict, init=False)
+    _behind: dict[Hashable, tuple[int, int]] = field(default_factory=dict, init=False)
+    _upto: datetime | None = field(default=None, init=False)
+    _members: dict[str, datetime] = field(default_factory=dict, init=False)
+    _holding_logged: bool = field(default=False, init=False)
 
-    async def upto(self) -> datetime | None:
-        """The moment timers may fire up to now; None while no moment is reached yet.
-        Reads offsets when a sample is due; a failure to read is raised, as the timers'
-        own store's would be."""
+    async def hold(self) -> Hold:
+        """What may fire now. Reads offsets (and the records behind) when a read is due; a
+        failure to read is raised, as the timers' own store's would be."""
         now, real = self.clock.now(), self.monotonic()
-        if self._since_s is None:
-            self._since_s = real
         if self._last_read_s is None or real - self._last_read_s >= self.every_s:
             self._last_read_s = real
-            await self._sample(now, real)
+            await self._sample(real)
+        if not self._behind:
+            return Hold(now)
         if real - self._since_s > self.max_hold_s:
             if not self._holding_logged:
                 log.warning(
@@ -81,36 +97,70 @@ class Watermark:
                     real - self._since_s,
                 )
                 self._holding_logged = True
-            return now
+            return Hold(now)
         self._holding_logged = False
-        return None if self._reached is None else min(now, self._reached.at)
+        upto = now if self._upto is None else min(now, self._upto)
+        return Hold(upto, dict(self._members))
 
     def lag_s(self) -> float:
-        """How far the watermark trails the clock now (seconds); before any moment is
-        reached, how long it has waited for one."""
-        if self._reached is None:
-            return 0.0 if self._since_s is None else self.monotonic() - self._since_s
-        return max(0.0, (self.clock.now() - self._reached.at).total_seconds())
+        """How long the oldest record that holds a timer has waited (seconds; 0: none)."""
+        moments = [*self._members.values(), *([self._upto] if self._upto else [])]
+        if not self._behind or not moments:
+            return 0.0
+        return max(0.0, (self.clock.now() - min(moments)).total_seconds())
 
     def behind(self) -> dict[Hashable, tuple[int, int]]:
-        """The partitions holding the watermark back: (applied, end it must reach)."""
-        if not self._samples:
-            return {}
-        ends = self._samples[0].ends
-        return {
-            tp: (self._applied.get(tp, 0), end)
-            for tp, end in ends.items()
-            if self._applied.get(tp, 0) < end
-        }
+        """The partitions with records not applied: (applied, end)."""
+        return dict(self._behind)
 
-    async def _sample(self, now: datetime, real: float) -> None:
+    def waiting_subjects(self) -> int:
+        """How many hazards and tasks have a timer that may wait."""
+        return len(self._members)
+
+    async def _sample(self, real: float) -> None:
         applied, ends = await self.read()
-        self._applied = dict(applied)
-        self._samples.append(_Sample(now, real, dict(ends)))
-        while self._samples and _reached(applied, self._samples[0].ends):
-            self._reached = self._samples.popleft()
-            self._since_s = self._reached.taken_s
+        behind = {tp: (applied.get(tp, 0), end) for tp, end in ends.items()}
+        behind = {tp: (done, end) for tp, (done, end) in behind.items() if done < end}
+        if not behind or dict(applied) != self._applied:
+            self._since_s = real
+        self._applied, self._behind = dict(applied), behind
+        self._upto, self._members = None, {}
+        if behind:
+            found = await self.waiting(behind, self.cap)
+            self._upto, self._members = holds(found, self.cap, self.topics)
 
 
-def _reached(applied: Mapping[Hashable, int], ends: Mapping[Hashable, int]) -> bool:
-    return all(applied.get(tp, 0) >= end for tp, end in ends.items())
+def holds(
+    found: Mapping[Hashable, Sequence[Waiting]], cap: int, topics: Topics
+) -> tuple[datetime | None, dict[str, datetime]]:
+    """(the moment every later timer waits from, or None; each member's moment)."""
+    upto: datetime | None = None
+    members: dict[str, datetime] = {}
+    for records in found.values():
+        for record in records:
+            at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+            member = member_of(record, topics)
+            if member is None:
+                upto = at if upto is None else min(upto, at)
+            else:
+                members[member] = min(members.get(member, at), at)
+        if len(records) >= cap:  # more behind it, unread: every timer after it waits
+            last = datetime.fromtimestamp(records[-1].timestamp_ms / 1000, UTC)
+            upto = last if upto is None else min(upto, last)
+    return upto, members
+
+
+def member_of(record: Waiting, topics: Topics) -> str | None:
+    """The timer member ("hazard:<id>", "task:<id>") a record's key names; None when it
+    names no hazard or task."""
+    if not record.key:
+        return None
+    key = record.key.decode("utf-8", errors="replace")
+    if record.topic == topics.hazard_events:
+        return f"hazard:{key}"
+    if record.topic == topics.task_events:
+        return f"task:{key}"
+    if record.topic == topics.notice_acks:
+        subject = subject_of_notice(key)
+        return f"{subject[0]}:{subject[1]}" if subject else None
+    return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from services.core.noticeevent import Boxed
 from services.store.keys import document_prefix
-from services.store.ports import Claimed, Stored, Write
+from services.store.ports import EMPTY, Claimed, Stored, Write
 
 if TYPE_CHECKING:
     from services.core.evaluate import PlannedNotice
@@ -79,12 +79,21 @@ class MemoryTimerStore(Mapping[str, datetime]):
         """Remove a member's timer."""
         self.set(member, None)
 
-    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]:
-        """Claim up to `limit` timers due at `now`, earliest first, leased for `lease_s`."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease_s: float, held: Mapping[str, datetime] = EMPTY
+    ) -> list[Claimed]:
+        """Claim up to `limit` timers due at `now`, earliest first, leased for `lease_s`;
+        a member in `held` is not claimed if it is due at or after its moment there."""
         claimed: list[Claimed] = []
+        waiting: list[tuple[datetime, str]] = []
         while len(claimed) < limit and (top := self._top()) is not None and top[0] <= now:
             heapq.heappop(self._heap)
-            claimed.append(Claimed(top[1], top[0]))
+            if top[1] in held and top[0] >= held[top[1]]:
+                waiting.append(top)
+            else:
+                claimed.append(Claimed(top[1], top[0]))
+        for entry in waiting:
+            heapq.heappush(self._heap, entry)
         for timer in claimed:  # leased after popping: a zero lease is not claimed twice
             self.set(timer.member, now + timedelta(seconds=lease_s))
         return claimed

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
 from services.core.noticeevent import Boxed
@@ -75,6 +76,10 @@ class EntityStore(Protocol):
         ...
 
 
+#: No timer held (claim_due's default).
+EMPTY: Mapping[str, datetime] = MappingProxyType({})
+
+
 class TimerStore(Protocol):
     """One pending timer per member, scored by due time, claimed with a lease."""
 
@@ -90,8 +95,11 @@ class TimerStore(Protocol):
         """Remove a member's timer."""
         ...
 
-    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]:
-        """Claim up to `limit` timers due at `now`, earliest first, leased for `lease_s`."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease_s: float, held: Mapping[str, datetime] = EMPTY
+    ) -> list[Claimed]:
+        """Claim up to `limit` timers due at `now`, earliest first, leased for `lease_s`;
+        a member in `held` is not claimed if it is due at or after its moment there."""
         ...
 
     async def next_due(self) -> datetime | None:

@@ -15,20 +15,30 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from services.store.keys import TIMERS_KEY
-from services.store.ports import Claimed, TimerStore
+from services.store.ports import EMPTY, Claimed, TimerStore
 
 # TimerStore (the port) is named here too while services.engine.timers imports it from here.
 __all__ = ["Claimed", "RedisTimerStore", "TimerStore", "from_ms", "to_ms"]
 
-# KEYS[1]: timers zset. ARGV: now_ms, limit, lease_ms.
+# KEYS[1]: timers zset. ARGV: now_ms, limit, lease_ms, then (member, held_from_ms) pairs:
+# a held member due at or after its moment is left as it is.
 _CLAIM = """
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2],
-                       'WITHSCORES')
+local limit = tonumber(ARGV[2])
+local held = {}
+for i = 4, #ARGV, 2 do held[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0,
+                       limit + (#ARGV - 3) / 2, 'WITHSCORES')
 local lease_until = tonumber(ARGV[1]) + tonumber(ARGV[3])
+local claimed = {}
 for i = 1, #due, 2 do
-  redis.call('ZADD', KEYS[1], lease_until, due[i])
+  local from = held[due[i]]
+  if #claimed < 2 * limit and (from == nil or tonumber(due[i + 1]) < from) then
+    redis.call('ZADD', KEYS[1], lease_until, due[i])
+    claimed[#claimed + 1] = due[i]
+    claimed[#claimed + 1] = due[i + 1]
+  end
 end
-return due
+return claimed
 """
 
 
@@ -66,9 +76,14 @@ class RedisTimerStore:
         """Remove a member's timer."""
         await self.redis.zrem(self.key, member)
 
-    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]:
-        """Claim up to `limit` timers due at `now`, leasing them for `lease_s` seconds."""
-        rows = await self._claim(keys=[self.key], args=[to_ms(now), limit, int(lease_s * 1000)])
+    async def claim_due(
+        self, now: datetime, limit: int, lease_s: float, held: Mapping[str, datetime] = EMPTY
+    ) -> list[Claimed]:
+        """Claim up to `limit` timers due at `now`, leasing them for `lease_s` seconds; a
+        member in `held` is not claimed if it is due at or after its moment there."""
+        pairs = [v for member, at in held.items() for v in (member, to_ms(at))]
+        args = [to_ms(now), limit, int(lease_s * 1000), *pairs]
+        rows = await self._claim(keys=[self.key], args=args)
         return [
             Claimed(_text(rows[i]), from_ms(float(rows[i + 1]))) for i in range(0, len(rows), 2)
         ]

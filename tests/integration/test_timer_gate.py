@@ -1,10 +1,10 @@
 """The timer gate on the real stack: a record on an inbound topic that the engine group has
-not committed holds back the Redis timers due after it arrived; once the group commits
-it, they fire."""
+not committed holds back its own subject's Redis timer due after it arrived, and no other;
+once the group commits it, that timer fires too."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
@@ -36,37 +36,45 @@ async def _commit_all(settings: Settings, topic: str) -> None:
         await consumer.stop()
 
 
-async def test_a_record_the_engine_group_has_not_applied_holds_later_timers(
-    settings: Settings, redis: Redis, clock: FakeClock
+async def _publish(settings: Settings, key: bytes) -> datetime:
+    """A record on the hazard topic; when it reached Kafka."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(settings.topics.hazard_events, b"{}", key=key)
+    finally:
+        await producer.stop()
+    return datetime.fromtimestamp(sent.timestamp / 1000, UTC)
+
+
+async def test_an_unapplied_record_holds_only_its_own_subjects_later_timer(
+    settings: Settings, redis: Redis
 ) -> None:
     topics = settings.topics
     await ensure_topics(settings.kafka_bootstrap, topics.inbound(), settings.topic_partitions)
     offsets = GroupOffsets(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
+    clock = FakeClock(datetime.now(UTC))  # record timestamps are the real clock's
     real = [0.0]
-    mark = Watermark(offsets.read, clock, monotonic=lambda: real[0])
-    t0 = clock.now()
+    mark = Watermark(offsets.read, offsets.waiting, clock, topics, monotonic=lambda: real[0])
     timers = RedisTimerStore(redis)
     fired = Firing()
     loop = TimerLoop(fired, timers, clock, settings, watermark=mark)  # type: ignore[arg-type]
     try:
-        assert await mark.upto() == t0  # nothing on the topics: caught up
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-        await producer.start()
-        try:  # a closure arrives; no engine applies it
-            await producer.send_and_wait(topics.hazard_events, b"{}", key=b"H2")
-        finally:
-            await producer.stop()
-        await timers.schedule("hazard:H1", t0 - timedelta(seconds=1))
-        await timers.schedule("hazard:H2", t0 + timedelta(seconds=30))
-        clock.advance(timedelta(minutes=1))
+        assert (await mark.hold()).members == {}  # nothing on the topics: nothing waits
+        came = await _publish(settings, b"H2")  # a closure of H2; no engine applies it
+        await timers.schedule("hazard:H1", came + timedelta(seconds=30))
+        await timers.schedule("hazard:H2", came + timedelta(seconds=30))
+        await timers.schedule("hazard:H3", came - timedelta(seconds=1))
+        clock.set(came + timedelta(minutes=1))
         real[0] += 1
-        assert await loop.fire_once() == 1  # H1 was due before the closure arrived
-        assert fired.fired == ["hazard:H1"]
+        assert await loop.fire_once() == 2  # H1 is another hazard's, H3 was due before
+        assert sorted(fired.fired) == ["hazard:H1", "hazard:H3"]
+        assert (await mark.hold()).members == {"hazard:H2": came}
         real[0] += 1
-        assert await loop.fire_once() == 0  # H2 waits for the closure to be applied
+        assert await loop.fire_once() == 0  # H2 waits for its closure to be applied
         await _commit_all(settings, topics.hazard_events)
         real[0] += 1
         assert await loop.fire_once() == 1
-        assert fired.fired == ["hazard:H1", "hazard:H2"]
+        assert fired.fired[-1] == "hazard:H2"
     finally:
         await offsets.aclose()

@@ -1,33 +1,50 @@
-"""Timers wait for the inbound events before them: a reminder never overtakes the closure
-that sits unapplied in a stalled partition; a partition nobody applies holds timers only
-so long."""
+"""Timers wait for the inbound events of their own subject: a reminder never overtakes the
+closure that sits unapplied in a stalled partition, other hazards' timers fire on time,
+and a partition nobody applies holds timers only so long."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from contracts.topics import Topics
 from services.engine.timers import TimerLoop
-from services.engine.watermark import Watermark
+from services.engine.watermark import Hold, Watermark, holds, member_of
 from services.metrics import EngineMetrics
+from services.offsets import Waiting
 from services.settings import Settings
 from services.store.memory import MemoryTimerStore
 from tests.fakes import FakeClock
 from tests.unit.test_metrics import DueTimers, Firing
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+TOPICS = Topics()
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 class Partitions:
-    """Two inbound partitions: records appended, and how far the group applied them."""
+    """Two inbound partitions of hazard events: records appended (with their keys and
+    timestamps), and how far the group applied them."""
 
     def __init__(self) -> None:
-        self.ends = {"p0": 0, "p1": 0}
+        self.records: dict[str, list[Waiting]] = {"p0": [], "p1": []}
         self.applied = {"p0": 0, "p1": 0}
         self.reads = 0
 
+    def append(self, tp: str, key: bytes | None, at: datetime, topic: str = "") -> None:
+        self.records[tp].append(Waiting(topic or TOPICS.hazard_events, key, ms(at)))
+
     async def read(self) -> tuple[dict[str, int], dict[str, int]]:
         self.reads += 1
-        return dict(self.applied), dict(self.ends)
+        return dict(self.applied), {tp: len(r) for tp, r in self.records.items()}
+
+    async def waiting(
+        self, behind: Mapping[Hashable, tuple[int, int]], cap: int
+    ) -> dict[Hashable, list[Waiting]]:
+        return {tp: self.records[str(tp)][start:end][:cap] for tp, (start, end) in behind.items()}
 
 
 class Real:
@@ -40,10 +57,20 @@ class Real:
         return self.s
 
 
-def gate(max_hold_s: float = 300.0) -> tuple[Watermark, Partitions, FakeClock, Real]:
+def gate(
+    max_hold_s: float = 300.0, cap: int = 1000
+) -> tuple[Watermark, Partitions, FakeClock, Real]:
     """A gate on a fake clock and fake real time."""
     partitions, clock, real = Partitions(), FakeClock(T0), Real()
-    mark = Watermark(partitions.read, clock, max_hold_s=max_hold_s, monotonic=real)
+    mark = Watermark(
+        partitions.read,
+        partitions.waiting,
+        clock,
+        TOPICS,
+        max_hold_s=max_hold_s,
+        cap=cap,
+        monotonic=real,
+    )
     return mark, partitions, clock, real
 
 
@@ -52,100 +79,128 @@ def later(clock: FakeClock, real: Real, seconds: float) -> None:
     real.s += seconds
 
 
-async def test_caught_up_the_watermark_is_the_clock() -> None:
+async def test_caught_up_nothing_waits() -> None:
     mark, partitions, clock, real = gate()
-    assert await mark.upto() == T0
-    partitions.ends["p0"] = partitions.applied["p0"] = 5  # applied as they come
+    assert await mark.hold() == Hold(T0)
+    partitions.append("p0", b"H1", T0)
+    partitions.applied["p0"] = 1  # applied as it came
     later(clock, real, 1)
-    assert await mark.upto() == T0 + timedelta(seconds=1)
+    assert await mark.hold() == Hold(T0 + timedelta(seconds=1))
     assert mark.lag_s() == 0
 
 
-async def test_a_stalled_partition_holds_the_watermark_where_its_backlog_began() -> None:
+async def test_an_unapplied_event_holds_only_its_own_subject_from_when_it_came() -> None:
     mark, partitions, clock, real = gate()
-    assert await mark.upto() == T0
-    later(clock, real, 10)
-    assert await mark.upto() == T0 + timedelta(seconds=10)  # read just before...
-    real.s += 0.5
-    partitions.ends["p1"] = 3  # ...a closure arrives; p1's consumer is frozen
-    assert await mark.upto() == T0 + timedelta(seconds=10)
-    later(clock, real, 50)
-    assert await mark.upto() == T0 + timedelta(seconds=10)  # and no further
-    assert mark.lag_s() == 50
-    partitions.applied["p1"] = 3  # the consumer is back and applies it
+    partitions.append("p1", b"H2", T0 + timedelta(seconds=10))  # a closure; p1 is frozen
+    later(clock, real, 60)
+    hold = await mark.hold()
+    assert hold == Hold(clock.now(), {"hazard:H2": T0 + timedelta(seconds=10)})
+    assert mark.lag_s() == 50 and mark.waiting_subjects() == 1
+    partitions.applied["p1"] = 1  # the consumer is back and applies it
     later(clock, real, 1)
-    assert await mark.upto() == T0 + timedelta(seconds=61)
+    assert await mark.hold() == Hold(clock.now())
 
 
-async def test_the_watermark_moves_to_the_last_sample_reached_not_past_it() -> None:
+async def test_a_subjects_earliest_unapplied_event_counts() -> None:
     mark, partitions, clock, real = gate()
-    await mark.upto()
-    for end in (2, 4, 6):  # appended at T0+1, +2, +3 while applying lags behind
-        later(clock, real, 1)
-        partitions.ends["p0"] = end
-        await mark.upto()
-    partitions.applied["p0"] = 4  # applied through the records of T0+2, not T0+3's
-    later(clock, real, 1)
-    assert await mark.upto() == T0 + timedelta(seconds=2)
+    partitions.append("p0", b"H1", T0 + timedelta(seconds=5))
+    partitions.append("p0", b"H1", T0 + timedelta(seconds=2))  # out of order on purpose
+    partitions.append("p0", b"H3", T0 + timedelta(seconds=7))
+    later(clock, real, 20)
+    hold = await mark.hold()
+    assert hold.members == {
+        "hazard:H1": T0 + timedelta(seconds=2),
+        "hazard:H3": T0 + timedelta(seconds=7),
+    }
+
+
+async def test_a_record_of_no_hazard_or_task_holds_every_timer_after_it() -> None:
+    mark, partitions, clock, real = gate()
+    partitions.append("p0", None, T0 + timedelta(seconds=3))
+    later(clock, real, 20)
+    assert await mark.hold() == Hold(T0 + timedelta(seconds=3))
+
+
+async def test_a_partition_further_behind_than_the_cap_holds_every_timer_after_what_was_read() -> (
+    None
+):
+    mark, partitions, clock, real = gate(cap=2)
+    for second in (1, 2, 3):
+        partitions.append("p0", f"H{second}".encode(), T0 + timedelta(seconds=second))
+    later(clock, real, 20)
+    hold = await mark.hold()
+    assert hold.upto == T0 + timedelta(seconds=2)
+    assert set(hold.members) == {"hazard:H1", "hazard:H2"}
+
+
+def test_keys_name_hazards_tasks_and_the_subjects_of_acknowledged_notices() -> None:
+    def of(topic: str, key: bytes | None) -> str | None:
+        return member_of(Waiting(topic, key, 0), TOPICS)
+
+    assert of(TOPICS.hazard_events, b"H1") == "hazard:H1"
+    assert of(TOPICS.task_events, b"T1") == "task:T1"
+    assert of(TOPICS.notice_acks, b"hazard:H1:escalation:letter:20260901T010000Z") == "hazard:H1"
+    assert of(TOPICS.notice_acks, b"digest:weekly:2026-W36") is None
+    assert of(TOPICS.duty_events, b"D1") is None
+    assert of(TOPICS.hazard_events, None) is None
+    assert holds({}, 10, TOPICS) == (None, {})
 
 
 async def test_offsets_are_read_at_most_every_half_second_of_real_time() -> None:
     mark, partitions, _clock, real = gate()
-    await mark.upto()
-    await mark.upto()
+    await mark.hold()
+    await mark.hold()
     assert partitions.reads == 1
     real.s += 0.5  # the fake clock stands still; real time moves on
-    await mark.upto()
+    await mark.hold()
     assert partitions.reads == 2
 
 
 async def test_a_partition_nobody_applies_holds_timers_only_max_hold_s() -> None:
     mark, partitions, clock, real = gate(max_hold_s=120)
-    partitions.ends["p0"] = 1  # there before the first read: nothing reached yet
-    assert await mark.upto() is None
+    partitions.append("p0", b"H1", T0)
+    assert (await mark.hold()).members == {"hazard:H1": T0}
     later(clock, real, 119)
-    assert await mark.upto() is None
+    assert (await mark.hold()).members == {"hazard:H1": T0}
     later(clock, real, 2)
-    assert await mark.upto() == clock.now()  # held long enough: timers go
+    assert await mark.hold() == Hold(clock.now())  # held long enough: timers go
     partitions.applied["p0"] = 1
     later(clock, real, 1)
-    assert await mark.upto() == clock.now()
+    assert await mark.hold() == Hold(clock.now())
 
 
-async def test_the_timer_loop_fires_only_timers_due_up_to_the_watermark() -> None:
+async def test_the_timer_loop_holds_only_the_timer_of_the_subject_with_an_unapplied_event() -> None:
     mark, partitions, clock, real = gate()
-    await mark.upto()
-    later(clock, real, 10)
-    await mark.upto()
-    real.s += 0.5
-    partitions.ends["p1"] = 1  # the closure of H2, unapplied
-    await mark.upto()  # the watermark stays at T0+10
+    partitions.append("p1", b"H2", T0 + timedelta(seconds=10))  # the closure of H2
     later(clock, real, 60)
-    due = {"hazard:H1": T0 + timedelta(seconds=5), "hazard:H2": T0 + timedelta(seconds=30)}
+    due = {
+        "hazard:H1": T0 + timedelta(seconds=30),  # another hazard's: fires on time
+        "hazard:H2": T0 + timedelta(seconds=30),  # due after H2's closure came: waits
+        "hazard:H3": T0 + timedelta(seconds=5),
+    }
     timers, metrics, fired = DueTimers(dict(due)), EngineMetrics(), Firing()
     loop = TimerLoop(fired, timers, clock, Settings(), metrics, watermark=mark)  # type: ignore[arg-type]
-    assert await loop.fire_once() == 1
-    assert fired.fired == ["hazard:H1"] and list(timers.due) == ["hazard:H2"]
-    assert metrics.registry.get_sample_value("duban_engine_timer_watermark_lag_seconds") == 60
+    assert await loop.fire_once() == 2
+    assert sorted(fired.fired) == ["hazard:H1", "hazard:H3"] and list(timers.due) == ["hazard:H2"]
+    assert metrics.registry.get_sample_value("duban_engine_timer_watermark_lag_seconds") == 50
     partitions.applied["p1"] = 1  # applied: H2's timer may fire now
     real.s += 0.5
     assert await loop.fire_once() == 1
-    assert fired.fired == ["hazard:H1", "hazard:H2"]
+    assert fired.fired[-1] == "hazard:H2"
 
 
-async def test_no_timer_fires_before_any_moment_is_reached() -> None:
-    mark, partitions, clock, _real = gate()
-    partitions.ends["p0"] = 1
-    timers, fired = DueTimers({"hazard:H1": T0 - timedelta(seconds=1)}), Firing()
+async def test_a_timer_due_before_its_subjects_event_came_fires() -> None:
+    mark, partitions, clock, real = gate()
+    partitions.append("p0", b"H1", T0 + timedelta(seconds=10))
+    later(clock, real, 60)
+    timers, fired = DueTimers({"hazard:H1": T0 + timedelta(seconds=9)}), Firing()
     loop = TimerLoop(fired, timers, clock, Settings(), watermark=mark)  # type: ignore[arg-type]
-    assert await loop.fire_once() == 0 and fired.fired == []
+    assert await loop.fire_once() == 1 and fired.fired == ["hazard:H1"]
 
 
 async def test_a_timer_fired_behind_the_clock_is_leased_from_the_clock() -> None:
     mark, partitions, clock, real = gate()
-    await mark.upto()
-    real.s += 0.5
-    partitions.ends["p0"] = 1  # unapplied: the watermark stays at T0
+    partitions.append("p0", None, T0)  # a record of no subject: every later timer waits
     later(clock, real, 60)
     timers = MemoryTimerStore()
     await timers.schedule("hazard:H1", T0 - timedelta(seconds=1))

@@ -4,6 +4,7 @@ and the port that serves them (parsed back with prometheus_client's own parser).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from services.notifier.channels import DeliveryError, OutboundMessage, SendResul
 from services.notifier.circuit import circuit_open, failure_reason
 from services.notifier.render import TemplateSet
 from services.settings import Settings
+from services.store.ports import EMPTY
 from services.store.timers import Claimed
 from tests.fakes import FakeClock
 from tests.unit.test_ack_app import LIMITS, SECRET, Broker, token
@@ -131,8 +133,14 @@ class DueTimers:
         self.due = due
         self.loop: TimerLoop | None = None
 
-    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[Claimed]:
-        claimed = [Claimed(m, at) for m, at in self.due.items() if at <= now][:limit]
+    async def claim_due(
+        self, now: datetime, limit: int, lease_s: float, held: Mapping[str, datetime] = EMPTY
+    ) -> list[Claimed]:
+        claimed = [
+            Claimed(m, at)
+            for m, at in self.due.items()
+            if at <= now and not (m in held and at >= held[m])
+        ][:limit]
         for timer in claimed:
             del self.due[timer.member]
         return claimed

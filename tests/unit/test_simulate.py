@@ -76,6 +76,28 @@ async def check_timer_store(timers: TimerStore) -> None:
         ("hazard:c", START + 3 * MINUTE),
     ]
     assert (await timers.pending(), await timers.next_due()) == (3, START + 4 * MINUTE)
+    await check_held_timers(timers)
+
+
+async def check_held_timers(timers: TimerStore) -> None:
+    """A held member is left while it is due at or after its moment; others are claimed
+    past it, up to the limit."""
+    for member in ("hazard:a", "hazard:b", "hazard:c"):
+        await timers.cancel(member)
+    later = START + 10 * MINUTE
+    await timers.schedule_many({"hazard:h": later, "hazard:i": later, "hazard:j": later})
+    await timers.schedule("hazard:k", later + MINUTE)
+    held = {"hazard:h": later, "hazard:i": later + MINUTE, "hazard:k": later}
+    first = await timers.claim_due(later + MINUTE, 1, 60, held)
+    assert [c.member for c in first] == ["hazard:i"]  # due before its moment: not held
+    rest = await timers.claim_due(later + MINUTE, 10, 60, held)
+    assert [c.member for c in rest] == ["hazard:j"]
+    assert await timers.claim_due(later + MINUTE, 10, 60, held) == []
+    freed = await timers.claim_due(later + MINUTE, 10, 60)
+    assert [(c.member, c.due_at) for c in freed] == [
+        ("hazard:h", later),
+        ("hazard:k", later + MINUTE),
+    ]
 
 
 async def test_the_memory_entity_store_keeps_the_store_contract() -> None:
