@@ -53,17 +53,24 @@ class TimerLoop:
         """Claim and fire until stopped; first let the consumer catch up on the backlog."""
         if caught_up is not None:
             await self._catch_up(caught_up)
-        while not self._stop.is_set():
-            try:
-                fired = await self.fire_once()
-                self.metrics.timers_pending.set(await self.timers.pending())
-            except Exception:
-                # Redis or Kafka unavailable: leased timers come back when the lease ends.
-                log.exception("firing timers failed; retrying in %.0f s", ERROR_BACKOFF_S)
-                await self._pause(ERROR_BACKOFF_S)
-                continue
-            if not fired:
-                await self._pause(self.settings.timer_idle_poll_s)
+        try:
+            while not self._stop.is_set():
+                await self._round()
+        finally:
+            if self.watermark is not None:
+                await self.watermark.aclose()
+
+    async def _round(self) -> None:
+        try:
+            fired = await self.fire_once()
+            self.metrics.timers_pending.set(await self.timers.pending())
+        except Exception:
+            # Redis or Kafka unavailable: leased timers come back when the lease ends.
+            log.exception("firing timers failed; retrying in %.0f s", ERROR_BACKOFF_S)
+            await self._pause(ERROR_BACKOFF_S)
+            return
+        if not fired:
+            await self._pause(self.settings.timer_idle_poll_s)
 
     async def fire_once(self) -> int:
         """Claim one batch of due timers and fire it; returns how many fired. A timer

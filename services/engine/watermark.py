@@ -30,6 +30,8 @@ hold; under a fake clock that jumps, the gate still reads and still lets go.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -50,6 +52,8 @@ ReadWaiting = Callable[[Behind, int], Awaitable[Mapping[Hashable, Sequence[Waiti
 SAMPLE_EVERY_S = 0.5
 MAX_HOLD_S = 300.0
 CAP = 1000  # records read per partition behind; beyond, every later timer waits
+WAIT_S = 0.2  # how long a round of the timer loop waits for a read under way
+LOG_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Watermark:
     every_s: float = SAMPLE_EVERY_S
     max_hold_s: float = MAX_HOLD_S
     cap: int = CAP
+    wait_s: float = WAIT_S
     monotonic: Callable[[], float] = time.monotonic
     _last_read_s: float | None = field(default=None, init=False)
     _since_s: float = field(default=0.0, init=False)  # caught up, or applied offsets moved
@@ -80,14 +85,24 @@ class Watermark:
     _upto: datetime | None = field(default=None, init=False)
     _members: dict[str, datetime] = field(default_factory=dict, init=False)
     _holding_logged: bool = field(default=False, init=False)
+    _reading: asyncio.Task[None] | None = field(default=None, init=False)
+    _failure_logged_s: float = field(default=float("-inf"), init=False)
 
     async def hold(self) -> Hold:
-        """What may fire now. Reads offsets (and the records behind) when a read is due; a
-        failure to read is raised, as the timers' own store's would be."""
+        """What may fire now. Starts a read of the offsets (and the records behind) when
+        one is due and waits for it at most ``wait_s``: while Kafka is down or slow, the
+        last view read stands (nothing can be applied or arrive meanwhile either), so
+        timers keep firing on Redis alone."""
         now, real = self.clock.now(), self.monotonic()
-        if self._last_read_s is None or real - self._last_read_s >= self.every_s:
+        if self._reading is None and (
+            self._last_read_s is None or real - self._last_read_s >= self.every_s
+        ):
             self._last_read_s = real
-            await self._sample(real)
+            self._reading = asyncio.create_task(self._sample_logged(real))
+        if self._reading is not None:
+            await asyncio.wait({self._reading}, timeout=self.wait_s)
+            if self._reading.done():
+                self._reading = None
         if not self._behind:
             return Hold(now)
         if real - self._since_s > self.max_hold_s:
@@ -101,6 +116,14 @@ class Watermark:
         self._holding_logged = False
         upto = now if self._upto is None else min(now, self._upto)
         return Hold(upto, dict(self._members))
+
+    async def aclose(self) -> None:
+        """Stop a read under way."""
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reading
+            self._reading = None
 
     def lag_s(self) -> float:
         """How long the oldest record that holds a timer has waited (seconds; 0: none)."""
@@ -116,6 +139,14 @@ class Watermark:
     def waiting_subjects(self) -> int:
         """How many hazards and tasks have a timer that may wait."""
         return len(self._members)
+
+    async def _sample_logged(self, real: float) -> None:
+        try:
+            await self._sample(real)
+        except Exception as e:  # Kafka down: the last view stands; said every LOG_EVERY_S
+            if real - self._failure_logged_s >= LOG_EVERY_S:
+                self._failure_logged_s = real
+                log.warning("timer gate: offsets not read (%s); the last view stands", e)
 
     async def _sample(self, real: float) -> None:
         applied, ends = await self.read()

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from services.engine.timers import TimerLoop
 from services.engine.watermark import Watermark
 from services.kafka import ensure_topics
-from services.offsets import GroupOffsets
+from services.offsets import READ_TIMEOUT_S, GroupOffsets
 from services.settings import Settings
 from services.store.timers import RedisTimerStore
 from tests.fakes import FakeClock
@@ -55,7 +55,14 @@ async def test_an_unapplied_record_holds_only_its_own_subjects_later_timer(
     offsets = GroupOffsets(settings.kafka_bootstrap, settings.engine_group, topics.inbound())
     clock = FakeClock(datetime.now(UTC))  # record timestamps are the real clock's
     real = [0.0]
-    mark = Watermark(offsets.read, offsets.waiting, clock, topics, monotonic=lambda: real[0])
+    mark = Watermark(
+        offsets.read,
+        offsets.waiting,
+        clock,
+        topics,
+        wait_s=READ_TIMEOUT_S,  # each round sees its own read (the service waits less)
+        monotonic=lambda: real[0],
+    )
     timers = RedisTimerStore(redis)
     fired = Firing()
     loop = TimerLoop(fired, timers, clock, settings, watermark=mark)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ and a partition nobody applies holds timers only so long."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -208,3 +209,41 @@ async def test_a_timer_fired_behind_the_clock_is_leased_from_the_clock() -> None
     loop = TimerLoop(Firing(), timers, clock, settings, watermark=mark)  # type: ignore[arg-type]
     assert await loop.fire_once() == 1
     assert timers["hazard:H1"] == clock.now() + timedelta(seconds=settings.timer_lease_s)
+
+
+async def test_while_offsets_cannot_be_read_the_last_view_stands_and_timers_fire() -> None:
+    mark, partitions, clock, real = gate()
+    partitions.append("p0", b"H2", T0)
+    later(clock, real, 60)
+    assert (await mark.hold()).members == {"hazard:H2": T0}
+
+    async def down() -> tuple[dict[str, int], dict[str, int]]:
+        raise ConnectionError("Kafka unreachable")
+
+    mark.read = down  # the broker is killed
+    real.s += 0.5
+    timers, fired = DueTimers({"hazard:H1": T0, "hazard:H2": T0 + timedelta(seconds=1)}), Firing()
+    loop = TimerLoop(fired, timers, clock, Settings(), watermark=mark)  # type: ignore[arg-type]
+    assert await loop.fire_once() == 1 and fired.fired == ["hazard:H1"]
+
+
+async def test_a_slow_read_does_not_hold_the_timer_loop() -> None:
+    mark, partitions, _clock, real = gate()
+    mark.wait_s = 0.0
+    assert await mark.hold() == Hold(T0)  # the first read, done at once
+    answered = asyncio.Event()
+    fast = partitions.read
+
+    async def slow() -> tuple[dict[str, int], dict[str, int]]:
+        await answered.wait()
+        return await fast()
+
+    mark.read = slow
+    partitions.append("p0", b"H1", T0)
+    real.s += 0.5
+    assert await mark.hold() == Hold(T0)  # the read under way: the last view stands
+    answered.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert (await mark.hold()).members == {"hazard:H1": T0}
+    await mark.aclose()
