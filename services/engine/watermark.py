@@ -149,16 +149,19 @@ class Watermark:
                 log.warning("timer gate: offsets not read (%s); the last view stands", e)
 
     async def _sample(self, real: float) -> None:
+        """Read a new view; it replaces the last one whole, once read whole (the timer
+        loop looks at the view while a read is under way)."""
         applied, ends = await self.read()
         behind = {tp: (applied.get(tp, 0), end) for tp, end in ends.items()}
         behind = {tp: (done, end) for tp, (done, end) in behind.items() if done < end}
+        upto: datetime | None = None
+        members: dict[str, datetime] = {}
+        if behind:
+            upto, members = holds(await self.waiting(behind, self.cap), self.cap, self.topics)
         if not behind or dict(applied) != self._applied:
             self._since_s = real
         self._applied, self._behind = dict(applied), behind
-        self._upto, self._members = None, {}
-        if behind:
-            found = await self.waiting(behind, self.cap)
-            self._upto, self._members = holds(found, self.cap, self.topics)
+        self._upto, self._members = upto, members
 
 
 def holds(

@@ -247,3 +247,20 @@ async def test_a_slow_read_does_not_hold_the_timer_loop() -> None:
     await asyncio.sleep(0)
     assert (await mark.hold()).members == {"hazard:H1": T0}
     await mark.aclose()
+
+
+async def test_a_view_half_read_never_lets_a_held_timer_go() -> None:
+    """The offsets are read, then the broker dies while the records behind are read: the
+    last whole view stands (it held H2), not one with the offsets but no records."""
+    mark, partitions, clock, real = gate()
+    partitions.append("p1", b"H2", T0)
+    later(clock, real, 60)
+    assert (await mark.hold()).members == {"hazard:H2": T0}
+
+    async def dies(behind: Mapping[Hashable, tuple[int, int]], cap: int) -> dict:
+        raise ConnectionError("Kafka unreachable")
+
+    mark.waiting = dies
+    partitions.append("p1", b"H3", T0 + timedelta(seconds=1))
+    real.s += 0.5
+    assert (await mark.hold()).members == {"hazard:H2": T0}
