@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.core.catchup import CATCH_UP_AFTER
 from services.core.evaluate import (
     Evaluation,
     PlannedNotice,
@@ -19,6 +20,7 @@ from services.core.evaluate import (
     evaluate,
     mark_decided,
 )
+from services.core.ontime import decided_on_time, no_gap, timer_late
 from services.core.reducer import Fact, Outcome, apply
 from services.core.state import OPEN_STATUSES, HazardState, SubjectKind, UnitInfo
 
@@ -101,14 +103,17 @@ def advance(
     """Apply `facts` in order and `acks`, then evaluate at `now`; pure. `hazard_id` is a
     task's id when `kind` is "task".
 
-    `arrived` is when the facts and acks reached duban (None: not known). Steps due
-    before the first fact that moves the plan (or before acks arrived) that no timer has
-    fired yet (it waited for other events, or ran late) are decided first, on the state
-    before the facts, as they would have been on time and as `duban simulate` decides
-    them: a closure that came after a reminder was due does not cancel the reminder."""
+    `arrived` is when the facts and acks reached duban, or with neither, when the timer
+    that fired was due (None: not known). Steps due before the first fact that moves the
+    plan (or before acks arrived) that no timer has fired yet (it waited for other
+    events, or ran late) are decided first, on the state before the facts, each at its
+    own due time, as they would have been on time and as `duban simulate` decides them:
+    a closure that came after a reminder was due does not cancel the reminder, and a
+    timer that fired a minute late sends what a timer on time would have."""
     known = state or HazardState(hazard_id=hazard_id, kind=kind, known=False)
     current = _folded(known, facts, acks, rules)
-    early = _due_before(state, current, acks, unit, rules, now, arrived)
+    timer = not facts and not acks
+    early = _due_before(state, current, timer, acks, unit, rules, now, arrived)
     if early is not None:
         current = _folded(mark_decided(known, early), facts, acks, rules)
     elif state is not None and (facts or acks) and plan_key(state) == plan_key(current.state):
@@ -153,19 +158,27 @@ def _folded(
 def _due_before(
     state: HazardState | None,
     folded: _Folded,
+    timer: bool,
     acks: Sequence[Ack],
     unit: UnitInfo | None,
     rules: Rules,
     now: datetime,
     arrived: datetime | None,
 ) -> Evaluation | None:
-    """What was due on `state` before the first fact that moves its plan (or before acks
-    arrived) and is not decided yet; None when nothing was. The moment is the fact's
-    time, never later than its arrival or now (a publisher's clock may run ahead)."""
+    """What was due on `state` and not decided yet, decided as on time (services.core.
+    ontime): for a timer that fired late (`arrived` is its due time), up to now; for
+    events, what was due before the first fact that moves the plan (or before acks
+    arrived), at that fact's time, never later than its arrival or now (a publisher's
+    clock may run ahead). None when nothing was, or when it is a gap."""
     if arrived is None or state is None or not state.known:
         return None
+    if timer:
+        late = timer_late(arrived, now)
+        return decided_on_time(state, unit, rules, arrived, now) if late else None
     moment = folded.moved_at if folded.moved_at is not None else arrived if acks else None
     if moment is None:
         return None  # the plan stands: its pending timer decides, on time or late
-    early = evaluate(state, unit, rules, min(moment, arrived, now))
-    return early if early.decided else None
+    moment = min(moment, arrived, now)
+    if not no_gap(moment, now) or not evaluate(state, unit, rules, moment).decided:
+        return None
+    return decided_on_time(state, unit, rules, moment - CATCH_UP_AFTER, moment)

@@ -88,7 +88,7 @@ class TimerLoop:
             self.settings.timer_lease_s + held_s,
             hold.members,
         )
-        await self.engine.fire([c.member for c in claimed])
+        await self.engine.fire([c.member for c in claimed], {c.member: c.due_at for c in claimed})
         self.fired += len(claimed)
         self._observe(now, claimed)
         return len(claimed)

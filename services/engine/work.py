@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -140,16 +140,20 @@ class Engine:
             log.info("acknowledgement of %s noted; duty and digest notices do not repeat", key)
         return report
 
-    async def fire(self, members: Sequence[str]) -> BatchReport:
+    async def fire(
+        self, members: Sequence[str], due: Mapping[str, datetime] | None = None
+    ) -> BatchReport:
         """Timers fire ("hazard:<id>", "task:<id>", "duty:<duty>:<subject>", "digest:<id>"):
-        re-decide at now."""
+        re-decide at now; a hazard's or task's steps due since its timer's due time (in
+        `due`, by member) are decided as on time."""
         report = BatchReport()
         for kind in _KINDS:
             mine: dict[str, list[Routed]] = {
                 m.partition(":")[2]: [] for m in members if _is(kind, m)
             }
             if mine:
-                await self.advance_hazards(mine, report, kind)
+                since = {m.partition(":")[2]: at for m, at in (due or {}).items() if _is(kind, m)}
+                await self.advance_hazards(mine, report, kind, since)
         others = [m for m in members if not any(_is(kind, m) for kind in _KINDS)]
         if others:
             await self.duties.fire(others)
@@ -160,15 +164,16 @@ class Engine:
         hazards: dict[str, list[Routed]],
         report: BatchReport | None = None,
         kind: SubjectKind = "hazard",
+        due: Mapping[str, datetime] | None = None,
     ) -> BatchReport:
         """Advance each hazard (or task, by `kind`) with its new events (none: a timer
-        fired) at the clock's now."""
+        fired, due at `due[id]` if known) at the clock's now."""
         report = report or BatchReport()
         pending = dict(hazards)
         for _ in range(MAX_ATTEMPTS):
             if not pending:
                 return report
-            conflicted = await self._attempt(pending, report, kind)
+            conflicted = await self._attempt(pending, report, kind, due or {})
             report.conflicts += len(conflicted)
             pending = {h: pending[h] for h in conflicted}
         raise RuntimeError(
@@ -176,7 +181,11 @@ class Engine:
         )
 
     async def _attempt(
-        self, pending: dict[str, list[Routed]], report: BatchReport, kind: SubjectKind
+        self,
+        pending: dict[str, list[Routed]],
+        report: BatchReport,
+        kind: SubjectKind,
+        due: Mapping[str, datetime],
     ) -> list[str]:
         ids = list(pending)
         key_of = task_key if kind == "task" else hazard_key
@@ -199,7 +208,7 @@ class Engine:
                     rules,
                     now,
                     kind,
-                    arrived=_arrived(items),
+                    arrived=_arrived(items) or due.get(hazard_id),
                 )
             except Exception as e:  # a core bug or an input it cannot take: never a crash loop
                 await self._poisoned(f"{kind}:{hazard_id}", doc, items, e, now)

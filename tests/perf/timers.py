@@ -114,7 +114,7 @@ class CheapFire:
         self.clock = clock
         self.lags = array("d")
 
-    async def fire(self, members: Sequence[str]) -> None:
+    async def fire(self, members: Sequence[str], due: object = None) -> None:
         """Fire ("hazard:H<i>"): record lag, then the ZREM the engine's batch commit
         stands for (TimerLoop calls this as it calls Engine.fire)."""
         if not members:

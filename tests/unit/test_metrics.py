@@ -122,7 +122,7 @@ class Firing:
     async def advance_hazards(self, hazards: dict[str, list[object]]) -> None:
         self.fired += [f"hazard:{h}" for h in hazards]
 
-    async def fire(self, members: list[str]) -> None:
+    async def fire(self, members: list[str], due: object = None) -> None:
         self.fired += members
 
 
