@@ -26,7 +26,7 @@ E = TypeVar("E")
 
 CHUNK = 1000  # records per transaction
 EDGE = 250  # records in a batch's first and last chunks (see `bounds`)
-STEP = 20  # records decoded between two turns of the event loop (~0.5 ms)
+STEP = 5  # records decoded between two turns of the event loop (~0.2 ms; see `_decoded`)
 
 
 async def pipelined(
@@ -74,6 +74,9 @@ def _even(start: int, end: int, chunk: int) -> list[tuple[int, int]]:
 async def _decoded(
     records: Sequence[R], decode: Callable[[Sequence[R]], list[E]], step: int
 ) -> list[E]:
+    # The write under way moves on only at these turns: each of its round trips (BEGIN,
+    # the reads, the small writes, COPY's start and end, COMMIT) waits for the next one
+    # once PostgreSQL answered. Short slices keep it close behind; a turn costs ~4 µs.
     entries: list[E] = []
     for at in range(0, len(records), step):
         entries.extend(decode(records[at : at + step]))

@@ -27,6 +27,7 @@ import orjson
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
+from psycopg.types.string import BytesBinaryDumper
 
 from services.audit.chain import GENESIS, Row, Sealable, Sealer, sealed
 from services.audit.retention import Retention
@@ -223,10 +224,14 @@ async def _write(
             await conn.execute(_INSERT_PEOPLE, (clock.now(), _json(versions)))
         moved = ([s, heads[s][0], heads[s][1].hex()] for s in touched)
         await conn.execute(_UPSERT_HEADS, (_json(moved),))
-    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-        copy.set_types(_TYPES)
-        for row in rows:
-            await copy.write_row(row)
+    async with conn.cursor() as cursor:
+        # bytea by psycopg's C dumper: the one found by oid otherwise is dbapi20's, in
+        # Python (it also takes Binary wrappers), called twice a row.
+        cursor.adapters.register_dumper(None, BytesBinaryDumper)
+        async with cursor.copy(_COPY) as copy:
+            copy.set_types(_TYPES)
+            for row in rows:
+                await copy.write_row(row)
 
 
 def _key(entry: Entry) -> tuple[str, str]:

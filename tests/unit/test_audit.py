@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +92,35 @@ def test_an_invalid_inbound_event_is_left_to_the_dead_letter_topic() -> None:
 def test_garbage_on_duban_s_own_topics_is_unreadable() -> None:
     with pytest.raises(Unreadable, match="not JSON"):
         entry_of(AuditRecord(b"\xff{", TOPICS.notice_receipts, 0, 3), TOPICS, InputLimits())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"id": ""}, "no id"),
+        ({"source": None}, "no source"),
+        ({"type": 7}, "no type"),
+        ({"subject": "a\x00b"}, "no subject"),
+        ({"subject": ["s"], "time": {}}, "no subject, time"),
+        ({"time": "yesterday"}, "time 'yesterday'"),
+        ({"time": "2026-09-01T08:00:00+08:00\u2028"}, "time"),
+    ],
+)
+def test_an_own_topic_record_without_a_whole_envelope_is_unreadable(
+    change: dict[str, object], reason: str
+) -> None:
+    event = json.loads((EXAMPLES / "notice.delivered.json").read_text(encoding="utf-8"))
+    value = json.dumps({**event, **change}).encode()
+    with pytest.raises(Unreadable, match=re.escape(reason)):
+        entry_of(AuditRecord(value, TOPICS.notice_receipts, 0, 3), TOPICS, InputLimits())
+
+
+def test_an_own_topic_record_keeps_the_time_it_gives() -> None:
+    event = json.loads((EXAMPLES / "notice.delivered.json").read_text(encoding="utf-8"))
+    value = json.dumps({**event, "time": "2026-09-01T08:00:00.5+08:00"}).encode()
+    e = entry_of(AuditRecord(value, TOPICS.notice_receipts, 0, 3), TOPICS, InputLimits())
+    assert e is not None and e.occurred_at == datetime(2026, 9, 1, 0, 0, 0, 500_000, tzinfo=UTC)
+    assert e.occurred_at.utcoffset() == timedelta(hours=8)
 
 
 def test_a_dead_letter_keeps_reason_and_origin_by_its_own_position() -> None:
