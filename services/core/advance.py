@@ -179,6 +179,6 @@ def _due_before(
     if moment is None:
         return None  # the plan stands: its pending timer decides, on time or late
     moment = min(moment, arrived, now)
-    if not no_gap(moment, now) or not evaluate(state, unit, rules, moment).decided:
+    if not no_gap(moment, now):
         return None
     return decided_on_time(state, unit, rules, moment - CATCH_UP_AFTER, moment)

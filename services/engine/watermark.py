@@ -36,12 +36,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from contracts.topics import Topics
 from services.clock import Clock
 from services.core.advance import subject_of_notice
 from services.offsets import Waiting
+from services.store.timers import from_ms
 
 log = logging.getLogger("duban.timers")
 
@@ -168,20 +169,19 @@ def holds(
     found: Mapping[Hashable, Sequence[Waiting]], cap: int, topics: Topics
 ) -> tuple[datetime | None, dict[str, datetime]]:
     """(the moment every later timer waits from, or None; each member's moment)."""
-    upto: datetime | None = None
+    everyone: list[datetime] = []  # moments that hold every timer after them
     members: dict[str, datetime] = {}
     for records in found.values():
         for record in records:
-            at = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+            at = from_ms(record.timestamp_ms)
             member = member_of(record, topics)
             if member is None:
-                upto = at if upto is None else min(upto, at)
+                everyone.append(at)
             else:
                 members[member] = min(members.get(member, at), at)
         if len(records) >= cap:  # more behind it, unread: every timer after it waits
-            last = datetime.fromtimestamp(records[-1].timestamp_ms / 1000, UTC)
-            upto = last if upto is None else min(upto, last)
-    return upto, members
+            everyone.append(from_ms(records[-1].timestamp_ms))
+    return min(everyone, default=None), members
 
 
 def member_of(record: Waiting, topics: Topics) -> str | None:

@@ -17,6 +17,7 @@ from services.core.evaluate import Rules
 from services.engine.work import Engine
 from services.guard import Record
 from services.simulate import simulate
+from services.store.timers import to_ms
 from tests.chaos.run import assemble_config
 from tests.fakes import FakeClock, RacingStore, RecordingSink
 from tests.helpers import at, hazard_event, reported, unit_upserted
@@ -33,7 +34,7 @@ def rules() -> Rules:
 
 
 def record(event: dict, arrived: datetime | None, offset: int = 0) -> Record:
-    stamp = int(arrived.timestamp() * 1000) if arrived else 0
+    stamp = to_ms(arrived) if arrived else 0
     return Record(json.dumps(event).encode(), "hazard.events", 0, offset, b"H1", stamp)
 
 

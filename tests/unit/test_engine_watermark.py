@@ -15,15 +15,13 @@ from services.metrics import EngineMetrics
 from services.offsets import Waiting
 from services.settings import Settings
 from services.store.memory import MemoryTimerStore
+from services.store.timers import to_ms
 from tests.fakes import FakeClock
+from tests.stack import wait_until_async
 from tests.unit.test_metrics import DueTimers, Firing
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 TOPICS = Topics()
-
-
-def ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 class Partitions:
@@ -36,7 +34,7 @@ class Partitions:
         self.reads = 0
 
     def append(self, tp: str, key: bytes | None, at: datetime, topic: str = "") -> None:
-        self.records[tp].append(Waiting(topic or TOPICS.hazard_events, key, ms(at)))
+        self.records[tp].append(Waiting(topic or TOPICS.hazard_events, key, to_ms(at)))
 
     async def read(self) -> tuple[dict[str, int], dict[str, int]]:
         self.reads += 1
@@ -243,9 +241,11 @@ async def test_a_slow_read_does_not_hold_the_timer_loop() -> None:
     real.s += 0.5
     assert await mark.hold() == Hold(T0)  # the read under way: the last view stands
     answered.set()
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert (await mark.hold()).members == {"hazard:H1": T0}
+
+    async def read_through() -> bool:
+        return (await mark.hold()).members == {"hazard:H1": T0}
+
+    await wait_until_async(read_through, timeout_s=5, what="the read under way to end")
     await mark.aclose()
 
 
