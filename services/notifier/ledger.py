@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import orjson
 from redis.asyncio import Redis
 
 from services.groupcommit import GroupCommit
@@ -73,13 +73,13 @@ class Sent:
     def encode(self) -> str:
         at = None if self.at is None else self.at.isoformat()
         data = {"id": self.provider_message_id, "attempts": self.attempts, "at": at}
-        return json.dumps(data | {"r": 1} if self.receipted else data)
+        return orjson.dumps(data | {"r": 1} if self.receipted else data).decode()
 
     @classmethod
     def decode(cls, value: str) -> Sent:
         """From the text after "sent:"; a bare message id (or nothing) reads as one."""
         try:
-            data = json.loads(value)
+            data = orjson.loads(value)
             receipted = bool(data.get("r"))
             return cls(data["id"], int(data["attempts"]), _moment(data["at"]), receipted)
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -225,7 +225,9 @@ class DeliveryLedger:
         recorded as sent, nothing is claimed: that key and its record come back."""
         for k in (key, *others):
             if k in self._unwritten:  # sent by us, its record lost to an outage: write it
-                return k, await self._write_final(k, self._unwritten[k])
+                record = self._unwritten[k]
+                await self._write_final(k, record)
+                return k, _recorded(record)
         answer = await self._claims.submit((key, tuple(others)))
         if answer in ("claimed", "doubt", "doubt_again"):
             self._held.add(key)
@@ -256,7 +258,7 @@ class DeliveryLedger:
     async def mark_doubt(self, key: str, attempts: int, at: datetime) -> None:
         """Record a delivery in doubt as final: it is never sent again."""
         self._held.discard(key)
-        record = json.dumps({"attempts": attempts, "at": at.isoformat()})
+        record = orjson.dumps({"attempts": attempts, "at": at.isoformat()}).decode()
         await self._write_final(key, "doubt:" + record)
 
     async def release(self, key: str) -> None:
@@ -303,7 +305,7 @@ class DeliveryLedger:
                 if key in self._held:  # not finished while the renewal ran
                     log.error("lease on delivery %s was lost while sending", redact(key))
 
-    async def _write_final(self, key: str, record: str) -> Sent:
+    async def _write_final(self, key: str, record: str) -> None:
         """Write a final record; if that fails (Redis down, failing over, or no replica
         confirmed it), keep it here, so that this replica, which knows the provider took
         the message, writes it again when the delivery comes back instead of sending it
@@ -312,7 +314,6 @@ class DeliveryLedger:
         await self._marks.submit((key, record))
         if self._unwritten.get(key) == record:
             del self._unwritten[key]
-        return _recorded(record)
 
     async def _claim_all(self, claims: list[tuple[str, tuple[str, ...]]]) -> list[Claim | Found]:
         keys = [k for key, others in claims for k in (TRY_PREFIX + key, *_prefixed([key, *others]))]
