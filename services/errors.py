@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiokafka.errors import KafkaError
 from redis.asyncio.sentinel import MasterNotFoundError
@@ -47,3 +48,55 @@ async def redelivered_after_backoff(log: logging.Logger) -> AsyncIterator[None]:
         log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
         await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
         raise
+
+
+class FailureStreak:
+    """Logs a retried loop's failures without a traceback every few seconds: the first
+    failure of a streak (and one with another kind of error) with its traceback, then one
+    line every ``every_s`` while the streak lasts, and one line when it ends."""
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        every_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.what = what
+        self.every_s = every_s
+        self.monotonic = monotonic
+        self.failures = 0
+        self._began = self._logged = 0.0
+        self._kind = ""
+
+    def failed(self, error: BaseException, retry_s: float) -> None:
+        """One more failure; logged if it starts a streak, is another kind of error, or
+        the streak's line is due."""
+        now, kind = self.monotonic(), type(error).__qualname__
+        self.failures += 1
+        if self.failures == 1:
+            self._began = now
+        if self.failures == 1 or kind != self._kind:
+            self._kind, self._logged = kind, now
+            self.log.error("%s failed; retrying every %.0f s", self.what, retry_s, exc_info=error)
+        elif now - self._logged >= self.every_s:
+            self._logged = now
+            self.log.error(
+                "%s still failing: %d attempts in %.0f s (%s)",
+                self.what,
+                self.failures,
+                now - self._began,
+                type(error).__name__,
+            )
+
+    def succeeded(self) -> None:
+        """The loop works again: the streak, if any, ends with a line saying so."""
+        if self.failures:
+            self.log.warning(
+                "%s works again after %d failed attempts in %.0f s",
+                self.what,
+                self.failures,
+                self.monotonic() - self._began,
+            )
+            self.failures = 0

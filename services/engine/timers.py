@@ -12,6 +12,7 @@ from datetime import datetime
 from services.clock import Clock
 from services.engine.watermark import Hold, Watermark
 from services.engine.work import Engine
+from services.errors import FailureStreak
 from services.metrics import EngineMetrics
 from services.settings import Settings
 from services.store.timers import Claimed, TimerStore
@@ -43,6 +44,7 @@ class TimerLoop:
         self.watermark = watermark  # None: timers fire up to the clock, waiting for nothing
         self._stop = asyncio.Event()
         self._waiting_logged_s = -WAIT_LOG_S
+        self._failures = FailureStreak(log, "firing timers")
         self.fired = 0
 
     def stop(self) -> None:
@@ -64,11 +66,12 @@ class TimerLoop:
         try:
             fired = await self.fire_once()
             self.metrics.timers_pending.set(await self.timers.pending())
-        except Exception:
+        except Exception as e:
             # Redis or Kafka unavailable: leased timers come back when the lease ends.
-            log.exception("firing timers failed; retrying in %.0f s", ERROR_BACKOFF_S)
+            self._failures.failed(e, ERROR_BACKOFF_S)
             await self._pause(ERROR_BACKOFF_S)
             return
+        self._failures.succeeded()
         if not fired:
             await self._pause(self.settings.timer_idle_poll_s)
 
