@@ -108,6 +108,8 @@ class Sealer:
         self._recorded = _instant(recorded_at)  # once for all, not once per row
 
     def ready(self, entry: Entry, keep_until: datetime) -> Sealable:
+        # The instants go in as UTC datetimes: orjson writes them as `_instant` does (ISO
+        # 8601, "+00:00", microseconds when there are some) at a fraction of isoformat's cost.
         content = [
             entry.event_id,
             entry.source,
@@ -115,9 +117,9 @@ class Sealer:
             entry.root,
             entry.record_class,
             entry.type,
-            _instant(entry.occurred_at),
+            entry.occurred_at.astimezone(UTC),
             self._recorded,
-            _instant(keep_until),
+            keep_until.astimezone(UTC),
             entry.origin,
         ]
         before = canonical_bytes(content)[:-1] + b","

@@ -65,9 +65,15 @@ _KEPT = b"""
 SELECT a.event_id, a.source FROM unnest(%s::text[], %s::text[]) AS k(event_id, source)
 JOIN audit_row a ON a.event_id = k.event_id AND a.source = k.source
 """
+# The heads, one primary-key look-up per subject: as a plain join the planner hashes the
+# whole chain_head table for every call until it holds ~100k subjects (5 ms per call at
+# 20k; the look-ups take 0.6 ms). LIMIT 1 (a subject has one head) keeps the look-up a
+# subquery the planner does not flatten into that join.
 _HEADS = b"""
 SELECT c.subject, c.chain_no, c.hash FROM unnest(%s::text[]) AS k(subject)
-JOIN chain_head c ON c.subject = k.subject
+CROSS JOIN LATERAL (
+    SELECT h.subject, h.chain_no, h.hash FROM chain_head h WHERE h.subject = k.subject LIMIT 1
+) AS c
 """
 _INSERT_PEOPLE = b"""
 INSERT INTO person_version (digest, person_id, details, first_seen)

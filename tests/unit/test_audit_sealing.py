@@ -5,13 +5,13 @@ writer copies are the row's fields in order; person versions are the same when r
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from contracts.registry import InputLimits
 from contracts.topics import Topics
-from services.audit.chain import GENESIS, Head, Row, Sealer, seal
+from services.audit.chain import GENESIS, Head, Row, Sealer, content_hash, seal
 from services.audit.retention import Retention
 from services.audit.rows import AuditRecord, Entry, canonical, entry_of, person_version
 from services.audit.writer import COLUMNS, TrailWriter
@@ -87,3 +87,20 @@ def test_a_remembered_person_version_is_the_one_computed() -> None:
     assert person_version("P2", details).digest != first.digest
     odd = person_version("P1", {**details, "mobile": ["13700000001"]})  # garbage, not text
     assert odd.digest != first.digest and odd.details["name"] == "张三"
+
+
+def test_instants_are_hashed_as_their_iso_text_in_utc() -> None:
+    """Sealing lets orjson write the instants; the chain's definition is isoformat in UTC."""
+    e = notice()
+    moments = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 4, 10, 17, 20, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 4, 10, 17, 20, 0, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+        datetime(9999, 12, 31, 23, 59, 59, 100_000, tzinfo=UTC),
+    ]
+    for moment in moments:
+        entry = replace(e, occurred_at=moment)
+        row = seal(entry, None, NOW, moment)
+        assert row.hash == expected_hash(GENESIS, entry, 1, moment)
+        assert content_hash(row) == row.hash
