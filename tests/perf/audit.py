@@ -3,7 +3,8 @@ with a plain INSERT per row (the floor to beat), and `duban trace` of one subjec
 millions of rows loaded.
 
 Ingest: the topics are filled first (notices, receipts and hazard events over many
-subjects), then the audit app starts and the clock runs until every record is a row.
+subjects), then the audit app starts and the clock runs until every record is a row;
+then the same with two audit processes in one consumer group (reported, not judged).
 The floor inserts the same sealed rows one INSERT (one commit) at a time. Trace: the
 table is filled server-side (generate_series) with filler rows over many subjects, the
 subject's own story appended by the real writer, then `trace` (the story query plus
@@ -39,13 +40,25 @@ from services.clock import SystemClock
 from services.runner import running
 from services.settings import Settings
 from tests.integration.conftest import wait_for
-from tests.perf.common import REPO_ROOT, CpuMeter, Figure, Section, profiled, unique_tag
+from tests.perf.common import (
+    REPO_ROOT,
+    CpuMeter,
+    Figure,
+    OffsetWatch,
+    Progress,
+    Section,
+    poll_until,
+    profiled,
+    replica_processes,
+    unique_tag,
+)
 from tests.stack import LocalStack
 
 CONFIG = REPO_ROOT / "deploy" / "config" / "example"
 EXAMPLES = REPO_ROOT / "contracts" / "examples"
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 TRACE_RUNS = 30
+SCALE_OUT = 2  # audit processes for the scale-out figure
 
 
 def _database(stack: LocalStack, name: str, create: bool) -> str:
@@ -120,38 +133,40 @@ class _Progress:
         self.done = 0.0
         self.meter: CpuMeter | None = None
 
+    async def start(self, processes: dict[str, int]) -> None:
+        """Count from now, metering `processes` (the replicas) and every service backend."""
+        self.first = (time.perf_counter(), await _rows(self.conn, exact=False))
+        self.meter = CpuMeter(processes | await self._backends())
+
     async def all_rows(self) -> bool:
         rows = await _rows(self.conn, exact=False)
         if self.first is None and rows:
             self.first = (time.perf_counter(), rows)
-            self.meter = CpuMeter({"postgres_backend": await self._backend()})
+            self.meter = CpuMeter(await self._backends())
         if rows < self.count or await _rows(self.conn, exact=True) < self.count:
             return False
         self.done = time.perf_counter()
         return True
 
-    async def _backend(self) -> int:
+    async def _backends(self) -> dict[str, int]:
+        """The services' PostgreSQL backends (every client of the database but this one)."""
         cursor = await self.conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
             " backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY backend_start"
-            " LIMIT 1"
         )
-        row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        pids = [int(row[0]) for row in await cursor.fetchall()]
+        names = ["postgres_backend"] + [f"postgres_backend_{n}" for n in range(2, len(pids) + 1)]
+        return dict(zip(names, pids, strict=False))
 
     def rate(self) -> float:
         assert self.first is not None, "no row before the last"
         return (self.count - self.first[1]) / (self.done - self.first[0])
 
 
-async def ingest(
-    stack: LocalStack, count: int, profile: bool = False
-) -> tuple[float, dict[str, Any]]:
-    """Records/s of the audit service from full topics to rows."""
-    tag = unique_tag().replace("-", "_")
-    dsn = _database(stack, f"duban_{tag}", create=True)
+def audit_settings(stack: LocalStack, tag: str, dsn: str) -> Settings:
+    """The audit service's settings for one bench run: its own topics, group and database."""
     topics = Topics(**{f.name: f"{getattr(Topics(), f.name)}.{tag}" for f in fields(Topics)})
-    settings = Settings(
+    return Settings(
         config_dir=CONFIG,
         kafka_bootstrap=stack.kafka_bootstrap,
         redis_url=stack.redis_url,
@@ -159,15 +174,28 @@ async def ingest(
         audit_group=f"audit-{tag}",
         audit_dsn=SecretStr(dsn),
     )
+
+
+async def ingest(
+    stack: LocalStack, count: int, profile: bool = False, replicas: int = 1
+) -> tuple[float, dict[str, Any]]:
+    """Records/s of the audit service from full topics to rows: one service in this
+    process, or `replicas` processes in one consumer group, counted from the moment the
+    group is Stable with all of them (their start-up rebalances left out, as the engine's)."""
+    tag = unique_tag().replace("-", "_")
+    dsn = _database(stack, f"duban_{tag}", create=True)
+    settings = audit_settings(stack, tag, dsn)
     try:
-        await _fill(stack.kafka_bootstrap, topics, _events(count))
-        parts = create_audit(settings)
+        await _fill(stack.kafka_bootstrap, settings.topics, _events(count))
         started = time.perf_counter()
         async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
             progress = _Progress(conn, count)
-            async with profiled("audit", profile), running(parts.app):
-                await wait_for(progress.all_rows, timeout_s=600, what="every audit row")
-                cores = progress.meter.cores() if progress.meter else {}
+            if replicas == 1:
+                async with profiled("audit", profile), running(create_audit(settings).app):
+                    await wait_for(progress.all_rows, timeout_s=600, what="every audit row")
+                    cores = progress.meter.cores() if progress.meter else {}
+            else:
+                cores = await _replicas_ingest(settings, dsn, tag, replicas, progress)
         assert progress.first is not None, "no row before the last"
         return progress.rate(), {
             "records": count,
@@ -178,6 +206,20 @@ async def ingest(
         }
     finally:
         _database(stack, f"duban_{tag}", create=False)
+
+
+async def _replicas_ingest(
+    settings: Settings, dsn: str, tag: str, replicas: int, progress: _Progress
+) -> dict[str, float]:
+    """Run the replicas until every row is in; the cores busy from the Stable group on."""
+    watch = OffsetWatch(settings.kafka_bootstrap)
+    async with watch, replica_processes("tests.perf.audit_replica", [tag, dsn], replicas) as pids:
+        group = settings.audit_group
+        await poll_until(lambda: watch.stable_members(group), replicas, Progress(), 60)
+        await progress.start(pids)
+        await wait_for(progress.all_rows, timeout_s=600, what="every audit row")
+        assert progress.meter is not None
+        return progress.meter.cores()
 
 
 async def floor(stack: LocalStack, count: int) -> float:
@@ -278,6 +320,7 @@ async def run(
     """The audit section of `make bench`."""
     section = Section(f"audit trail (PostgreSQL; {loaded:,} rows loaded for trace)")
     rate, details = await ingest(stack, records, profile)
+    rate_two, details_two = await ingest(stack, records, replicas=SCALE_OUT)
     floor_rate = await floor(stack, floor_rows)
     section.figures.append(
         Figure(
@@ -290,6 +333,16 @@ async def run(
             note=f"plain INSERT per row: {floor_rate:,.0f} rows/s ({floor_rows:,} rows)",
         )
     )
+    section.figures.append(
+        Figure(
+            f"audit ingest, {SCALE_OUT} processes",
+            round(rate_two),
+            "records/s",
+            f"as above, {SCALE_OUT} audit processes in one consumer group, counted from the "
+            "moment the group is Stable; reported, not judged",
+        )
+    )
+    details[f"processes_{SCALE_OUT}"] = details_two
     try:  # a failure here keeps the ingest figures
         median, trace_details = await trace_ms(stack, loaded)
     except Exception as e:
