@@ -5,24 +5,17 @@ millions of rows loaded.
 Ingest: the topics are filled first (notices, receipts and hazard events over many
 subjects), then the audit app starts and the clock runs until every record is a row;
 then the same with two audit processes in one consumer group (reported, not judged).
-The floor inserts the same sealed rows one INSERT (one commit) at a time. Trace: the
-table is filled server-side (generate_series) with filler rows over many subjects, the
-subject's own story appended by the real writer, then `trace` (the story query plus
-building the story, without Redis) is timed; the median of repeated runs is reported.
+The floor inserts the same sealed rows one INSERT (one commit) at a time. Trace: see
+tests/perf/audit_trace.py; the records: tests/perf/audit_events.py.
 """
 
 from __future__ import annotations
 
-import json
-import statistics
 import time
 import uuid
 from dataclasses import fields
-from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-from aiokafka import AIOKafkaProducer
 from psycopg import AsyncConnection
 from pydantic import SecretStr
 
@@ -30,18 +23,16 @@ from contracts.registry import InputLimits
 from contracts.topics import Topics
 from services.audit.app import create_audit
 from services.audit.chain import seal
-from services.audit.naming import naming
 from services.audit.retention import Retention
 from services.audit.rows import AuditRecord, entry_of
 from services.audit.schema import migrate
-from services.audit.tracing import trace
-from services.audit.writer import Connector, TrailWriter, columns
-from services.clock import SystemClock
+from services.audit.writer import columns
 from services.runner import running
 from services.settings import Settings
 from tests.integration.conftest import wait_for
+from tests.perf.audit_events import CONFIG, T0, database, events, fill
+from tests.perf.audit_trace import TRACE_RUNS, trace_ms
 from tests.perf.common import (
-    REPO_ROOT,
     CpuMeter,
     Figure,
     OffsetWatch,
@@ -54,61 +45,7 @@ from tests.perf.common import (
 )
 from tests.stack import LocalStack
 
-CONFIG = REPO_ROOT / "deploy" / "config" / "example"
-EXAMPLES = REPO_ROOT / "contracts" / "examples"
-T0 = datetime(2026, 9, 1, tzinfo=UTC)
-TRACE_RUNS = 30
 SCALE_OUT = 2  # audit processes for the scale-out figure
-
-
-def _database(stack: LocalStack, name: str, create: bool) -> str:
-    with psycopg.connect(stack.postgres_url, autocommit=True) as admin:
-        verb = (
-            f"CREATE DATABASE {name}" if create else f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )
-        admin.execute(verb.encode())
-    return stack.postgres_url.rsplit("/", 1)[0] + "/" + name
-
-
-def _events(count: int) -> list[tuple[str, bytes, bytes]]:
-    """(topic name field, key, value): a notice, its receipt, a hazard event, in turn."""
-    notice = json.loads((EXAMPLES / "notice.requested.json").read_text(encoding="utf-8"))
-    receipt = json.loads((EXAMPLES / "notice.delivered.json").read_text(encoding="utf-8"))
-    hazard = json.loads((EXAMPLES / "hazard.progress.json").read_text(encoding="utf-8"))
-    out = []
-    for n in range(count):
-        kind = n % 3
-        subject = f"hazard:HZ-{n // 30}:rule:step:{n // 3}"
-        if kind == 0:
-            event = {**notice, "id": f"n-{n}", "subject": subject}
-            event["data"] = {**notice["data"], "notice_id": subject, "subject": f"HZ-{n // 30}"}
-            out.append(("notice_requested", subject.encode(), json.dumps(event).encode()))
-        elif kind == 1:
-            event = {**receipt, "id": f"r-{n}", "subject": subject}
-            event["data"] = {**receipt["data"], "notice_id": subject}
-            out.append(("notice_receipts", subject.encode(), json.dumps(event).encode()))
-        else:
-            hazard_id = f"HZ-{n // 30}"
-            event = {**hazard, "id": f"h-{n}", "subject": hazard_id}
-            event["data"] = {**hazard["data"], "hazard_id": hazard_id}
-            out.append(("hazard_events", hazard_id.encode(), json.dumps(event).encode()))
-    return out
-
-
-async def _fill(bootstrap: str, topics: Topics, events: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks=1
-    )
-    await producer.start()
-    try:
-        pending = [
-            await producer.send(getattr(topics, field), value, key=key)
-            for field, key, value in events
-        ]
-        for future in pending:
-            await future
-    finally:
-        await producer.stop()
 
 
 async def _rows(conn: AsyncConnection, exact: bool) -> int:
@@ -151,7 +88,7 @@ class _Progress:
     async def _backends(self) -> dict[str, int]:
         """The services' PostgreSQL backends (every client of the database but this one)."""
         cursor = await self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
+            "SELECT pid FROM pg_stat_activity WHERE datname = currentdatabase() AND"
             " backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY backend_start"
         )
         pids = [int(row[0]) for row in await cursor.fetchall()]
@@ -183,10 +120,10 @@ async def ingest(
     process, or `replicas` processes in one consumer group, counted from the moment the
     group is Stable with all of them (their start-up rebalances left out, as the engine's)."""
     tag = unique_tag().replace("-", "_")
-    dsn = _database(stack, f"duban_{tag}", create=True)
+    dsn = database(stack, f"duban_{tag}", create=True)
     settings = audit_settings(stack, tag, dsn)
     try:
-        await _fill(stack.kafka_bootstrap, settings.topics, _events(count))
+        await fill(stack.kafka_bootstrap, settings.topics, events(count))
         started = time.perf_counter()
         async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
             progress = _Progress(conn, count)
@@ -205,7 +142,7 @@ async def ingest(
             "cores_from_first_row": cores,
         }
     finally:
-        _database(stack, f"duban_{tag}", create=False)
+        database(stack, f"duban_{tag}", create=False)
 
 
 async def _replicas_ingest(
@@ -225,14 +162,14 @@ async def _replicas_ingest(
 async def floor(stack: LocalStack, count: int) -> float:
     """Rows/s of one plain INSERT (and commit) per row, for the same rows."""
     name = f"duban_floor_{uuid.uuid4().hex[:8]}"
-    dsn = _database(stack, name, create=True)
+    dsn = database(stack, name, create=True)
     try:
         async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
             await migrate(conn)
             topics, limits, retention = Topics(), InputLimits(), Retention()
             records = [
                 AuditRecord(value, getattr(topics, field), 0, n, key)
-                for n, (field, key, value) in enumerate(_events(count))
+                for n, (field, key, value) in enumerate(events(count))
             ]
             started = time.perf_counter()
             heads: dict[str, Any] = {}
@@ -250,68 +187,7 @@ async def floor(stack: LocalStack, count: int) -> float:
                 )
             return count / (time.perf_counter() - started)
     finally:
-        _database(stack, name, create=False)
-
-
-_FILLER = """
-INSERT INTO audit_row (event_id, source, subject, root, record_class, type, occurred_at,
-    recorded_at, keep_until, origin, body, chain_no, prev_hash, hash)
-SELECT 'f-' || g, 'urn:bench', 'hazard:F' || (g / 10) || ':r:s:x', 'F' || (g / 10),
-    'notice', 'notice.requested', %(t0)s + g * interval '1 second', %(t0)s, %(t0)s,
-    'bench', %(body)s, g %% 10 + 1, '\\x00'::bytea, '\\x00'::bytea
-FROM generate_series(%(start)s::bigint, %(end)s::bigint) AS g
-"""
-
-
-async def trace_ms(stack: LocalStack, loaded: int) -> tuple[float, dict[str, Any]]:
-    """Median ms of `trace` of one subject with `loaded` rows in the table."""
-    name = f"duban_trace_{uuid.uuid4().hex[:8]}"
-    dsn = _database(stack, name, create=True)
-    try:
-        async with await AsyncConnection.connect(dsn, autocommit=True) as conn:
-            await migrate(conn)
-            body = (EXAMPLES / "notice.requested.json").read_text(encoding="utf-8")
-            fill_started = time.perf_counter()
-            step = 500_000
-            for start in range(0, loaded, step):
-                end = min(loaded, start + step) - 1
-                params = {"t0": T0, "body": body, "start": start, "end": end}
-                await conn.execute(_FILLER.encode(), params)
-            await conn.execute("ANALYZE audit_row")
-            filled = time.perf_counter() - fill_started
-            subject_rows = await _story(dsn)
-            names = naming(CONFIG)
-            times = []
-            for _ in range(TRACE_RUNS):
-                started = time.perf_counter()
-                story, _plan = await trace(conn, None, names, "HZ-BENCH", T0)
-                times.append((time.perf_counter() - started) * 1000)
-            assert len(story.steps) == subject_rows
-        details = {
-            "rows_loaded": loaded + subject_rows,
-            "subject_rows": subject_rows,
-            "fill_seconds": round(filled, 1),
-            "runs": TRACE_RUNS,
-            "p90_ms": round(sorted(times)[int(0.9 * TRACE_RUNS)], 2),
-        }
-        return statistics.median(times), details
-    finally:
-        _database(stack, name, create=False)
-
-
-async def _story(dsn: str) -> int:
-    """Append a hazard's story (report, notices, receipts) with the real writer."""
-    topics, limits = Topics(), InputLimits()
-    events = _events(60)
-    records = []
-    for n, (field, key, value) in enumerate(events):
-        text = value.decode().replace("HZ-0", "HZ-BENCH").replace("HZ-1", "HZ-BENCH")
-        records.append(AuditRecord(text.encode(), getattr(topics, field), 0, n, key))
-    entries = [e for r in records if (e := entry_of(r, topics, limits)) is not None]
-    writer = TrailWriter(Connector(dsn), Retention(), SystemClock())
-    await writer.append(entries)
-    await writer.connector.aclose()
-    return len(entries)
+        database(stack, name, create=False)
 
 
 async def run(
