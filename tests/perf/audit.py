@@ -88,7 +88,7 @@ class _Progress:
     async def _backends(self) -> dict[str, int]:
         """The services' PostgreSQL backends (every client of the database but this one)."""
         cursor = await self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = currentdatabase() AND"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
             " backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY backend_start"
         )
         pids = [int(row[0]) for row in await cursor.fetchall()]
