@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaError
 from redis.asyncio.sentinel import MasterNotFoundError
@@ -39,17 +37,6 @@ def store_refuses_writes(error: BaseException) -> bool:
     return isinstance(error, ResponseError) and bool(_NO_WRITES_REPLY.search(str(error)))
 
 
-@contextlib.asynccontextmanager
-async def redelivered_after_backoff(log: logging.Logger) -> AsyncIterator[None]:
-    """Around a batch handler: on Redis/Kafka trouble, pause before the batch is nacked."""
-    try:
-        yield
-    except INFRASTRUCTURE_ERRORS:
-        log.exception("batch failed; redelivering in %.0f s", INFRASTRUCTURE_BACKOFF_S)
-        await asyncio.sleep(INFRASTRUCTURE_BACKOFF_S)
-        raise
-
-
 class FailureStreak:
     """Logs a retried loop's failures without a traceback every few seconds: the first
     failure of a streak (and one with another kind of error) with its traceback, then one
@@ -61,11 +48,13 @@ class FailureStreak:
         what: str,
         every_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        level: int = logging.ERROR,
     ) -> None:
         self.log = log
         self.what = what
         self.every_s = every_s
         self.monotonic = monotonic
+        self.level = level  # of the failure lines (the end of a streak is a warning)
         self.failures = 0
         self._began = self._logged = 0.0
         self._kind = ""
@@ -79,15 +68,18 @@ class FailureStreak:
             self._began = now
         if self.failures == 1 or kind != self._kind:
             self._kind, self._logged = kind, now
-            self.log.error("%s failed; retrying every %.0f s", self.what, retry_s, exc_info=error)
+            self.log.log(
+                self.level, "%s failed; retrying every %g s", self.what, retry_s, exc_info=error
+            )
         elif now - self._logged >= self.every_s:
             self._logged = now
-            self.log.error(
+            self.log.log(
+                self.level,
                 "%s still failing: %d attempts in %.0f s (%s)",
                 self.what,
                 self.failures,
                 now - self._began,
-                type(error).__name__,
+                kind,
             )
 
     def succeeded(self) -> None:

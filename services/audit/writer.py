@@ -107,6 +107,9 @@ class Connector:
     async def get(self) -> AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = await AsyncConnection.connect(self.dsn, autocommit=True)
+            # bytea in the COPY by psycopg's C dumper: the one found by oid otherwise is
+            # dbapi20's, in Python (it also takes Binary wrappers), called twice a row.
+            self._conn.adapters.register_dumper(None, BytesBinaryDumper)
         return self._conn
 
     @contextlib.asynccontextmanager
@@ -230,14 +233,10 @@ async def _write(
             await conn.execute(_INSERT_PEOPLE, (clock.now(), _json(versions)))
         moved = ([s, heads[s][0], heads[s][1].hex()] for s in touched)
         await conn.execute(_UPSERT_HEADS, (_json(moved),))
-    async with conn.cursor() as cursor:
-        # bytea by psycopg's C dumper: the one found by oid otherwise is dbapi20's, in
-        # Python (it also takes Binary wrappers), called twice a row.
-        cursor.adapters.register_dumper(None, BytesBinaryDumper)
-        async with cursor.copy(_COPY) as copy:
-            copy.set_types(_TYPES)
-            for row in rows:
-                await copy.write_row(row)
+    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+        copy.set_types(_TYPES)  # bytea by the connection's dumper (Connector.get)
+        for row in rows:
+            await copy.write_row(row)
 
 
 def _key(entry: Entry) -> tuple[str, str]:

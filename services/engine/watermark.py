@@ -41,6 +41,7 @@ from datetime import datetime
 from contracts.topics import Topics
 from services.clock import Clock
 from services.core.advance import subject_of_notice
+from services.errors import FailureStreak
 from services.offsets import Waiting
 from services.store.timers import from_ms
 
@@ -87,7 +88,18 @@ class Watermark:
     _members: dict[str, datetime] = field(default_factory=dict, init=False)
     _holding_logged: bool = field(default=False, init=False)
     _reading: asyncio.Task[None] | None = field(default=None, init=False)
-    _failure_logged_s: float = field(default=float("-inf"), init=False)
+    _failures: FailureStreak = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Kafka down: timers go on firing, so a warning, once a streak and then every
+        # LOG_EVERY_S
+        self._failures = FailureStreak(
+            log,
+            "timer gate: reading offsets (the last view stands)",
+            every_s=LOG_EVERY_S,
+            monotonic=self.monotonic,
+            level=logging.WARNING,
+        )
 
     async def hold(self) -> Hold:
         """What may fire now. Starts a read of the offsets (and the records behind) when
@@ -144,10 +156,10 @@ class Watermark:
     async def _sample_logged(self, real: float) -> None:
         try:
             await self._sample(real)
-        except Exception as e:  # Kafka down: the last view stands; said every LOG_EVERY_S
-            if real - self._failure_logged_s >= LOG_EVERY_S:
-                self._failure_logged_s = real
-                log.warning("timer gate: offsets not read (%s); the last view stands", e)
+        except Exception as e:  # Kafka down: the last view stands
+            self._failures.failed(e, self.every_s)
+            return
+        self._failures.succeeded()
 
     async def _sample(self, real: float) -> None:
         """Read a new view; it replaces the last one whole, once read whole (the timer

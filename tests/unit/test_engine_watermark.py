@@ -5,8 +5,11 @@ and a partition nobody applies holds timers only so long."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from contracts.topics import Topics
 from services.engine.timers import TimerLoop
@@ -223,6 +226,36 @@ async def test_while_offsets_cannot_be_read_the_last_view_stands_and_timers_fire
     timers, fired = DueTimers({"hazard:H1": T0, "hazard:H2": T0 + timedelta(seconds=1)}), Firing()
     loop = TimerLoop(fired, timers, clock, Settings(), watermark=mark)  # type: ignore[arg-type]
     assert await loop.fire_once() == 1 and fired.fired == ["hazard:H1"]
+
+
+async def test_offsets_unread_are_a_warning_once_a_streak_and_a_line_when_read_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mark, partitions, _clock, real = gate()
+    read = partitions.read
+
+    async def down() -> tuple[dict[str, int], dict[str, int]]:
+        raise ConnectionError("Kafka unreachable")
+
+    mark.read = down
+    with caplog.at_level(logging.INFO, logger="duban.timers"):
+        for _ in range(3):  # three reads, half a second apart
+            await mark.hold()
+            real.s += 0.5
+        mark.read = read
+        await mark.hold()
+    found = [
+        (r.levelname, r.getMessage().split(";")[0], r.exc_info is not None) for r in caplog.records
+    ]
+    assert found == [
+        ("WARNING", "timer gate: reading offsets (the last view stands) failed", True),
+        (
+            "WARNING",
+            "timer gate: reading offsets (the last view stands) works again after 3 failed"
+            " attempts in 2 s",
+            False,
+        ),
+    ]
 
 
 async def test_a_slow_read_does_not_hold_the_timer_loop() -> None:
