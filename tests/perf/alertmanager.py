@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from tests.perf.common import CpuMeter
+from tests.stack import wait_until_async
 
 BINARY = "prometheus-alertmanager"
 PACKAGE = "prometheus-alertmanager"
@@ -107,14 +108,12 @@ async def alertmanager(binary: str, webhook_url: str) -> AsyncIterator[tuple[str
 
 
 async def _ready(base: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{base}/-/ready")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"Alertmanager at {base} not ready in {timeout_s:.0f} s")
+
+        async def ready() -> bool:  # a refused connection is retried by the wait
+            return (await client.get(f"{base}/-/ready")).status_code == 200
+
+        await wait_until_async(ready, timeout_s, 0.1, what=f"Alertmanager at {base} ready")
 
 
 def alerts(count: int) -> list[dict[str, Any]]:

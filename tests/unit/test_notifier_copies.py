@@ -13,6 +13,7 @@ import pytest
 from services.notifier.channels import OutboundMessage, SendResult
 from services.notifier.ledger import Sent
 from services.notifier.render import TemplateSet
+from tests.stack import wait_until_async
 from tests.unit.test_notifier_deliver import OK, MemoryLedger, ScriptedChannel, deliverer, notice
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "example"
@@ -53,8 +54,7 @@ async def test_a_second_copy_waits_for_the_first_and_sends_nothing(
     d = deliverer(templates, webhook, ledger=OwnLeaseLedger())
     first = asyncio.create_task(d.deliver(notice("webhook")))
     second = asyncio.create_task(d.deliver(notice("webhook")))
-    while not webhook.sent:  # the first copy is with the provider
-        await asyncio.sleep(0)
+    await wait_until_async(lambda: webhook.sent, what="the first copy with the provider")
     for _ in range(20):  # the second copy has every chance to run meanwhile
         await asyncio.sleep(0)
     assert len(webhook.sent) == 1

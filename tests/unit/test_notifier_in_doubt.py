@@ -14,6 +14,7 @@ import pytest
 from services.notifier.channels import DeliveryError, OutboundMessage, SendResult
 from services.notifier.ledger import Sent
 from services.notifier.render import TemplateSet
+from tests.stack import wait_until_async
 from tests.unit.test_notifier_deliver import (
     NOW,
     Harness,
@@ -224,8 +225,7 @@ async def test_a_send_cancelled_midway_is_left_in_doubt_not_released(
     email = HangingChannel("email", "email")
     d, ledger = with_ledger(templates, email)
     task = asyncio.create_task(d.deliver(notice("email")))
-    while not email.sent:
-        await asyncio.sleep(0)
+    await wait_until_async(lambda: email.sent, what="the send under way")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
