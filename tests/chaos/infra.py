@@ -131,20 +131,23 @@ class ChaosInfra:
         config = str(self.home / "kafka" / "server.properties")
         # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
         cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        formatting = await asyncio.create_subprocess_exec(
-            *_java(self.home),
-            "kafka.tools.StorageTool",
-            "format",
-            "--standalone",
-            "-t",
-            cluster,
-            "-c",
-            config,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        if await formatting.wait() != 0:
-            raise RuntimeError("formatting the chaos broker's storage failed")
+        output = self.home / "kafka" / "format.out"
+        with output.open("wb") as out:
+            formatting = await asyncio.create_subprocess_exec(
+                *_java(self.home),
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster,
+                "-c",
+                config,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            code = await formatting.wait()
+        if code != 0:
+            raise RuntimeError(f"formatting the chaos broker's storage failed (see {output})")
 
     def _write_kafka_config(self) -> None:
         p = self.ports
